@@ -1,0 +1,5 @@
+"""`python -m authbench`: the same as the `authbench` console script."""
+
+from authbench.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""The auth step of each mode: none, session, jwt, hybrid."""

@@ -1,0 +1,87 @@
+"""AUTH_MODE=jwt: a signed access token in the Authorization header, no state by default."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from targets.errors import NotAvailable, Unauthorized
+from targets.modes.base import Principal, bearer_token
+from targets.responses import json_response
+from targets.settings import Settings
+from targets.stores import Store
+from targets.tokens import InvalidToken, TokenCodec
+
+
+class JwtAuth:
+    """Stateless JWT; with JWT_REVOCATION=blocklist, one store read per request."""
+
+    name = "jwt"
+    is_bearer = True
+
+    def __init__(self, settings: Settings, store: Store, codec: TokenCodec) -> None:
+        self.settings = settings
+        self.store = store
+        self.codec = codec
+        self.is_revocable = settings.jwt_revocation == "blocklist"
+        self._max_bytes = settings.max_credential_bytes
+
+    def token_body(self, token: str) -> dict[str, Any]:
+        """The login/refresh answer of RFC 6749 section 5.1."""
+        return {"access_token": token, "token_type": "Bearer", "expires_in": self.codec.ttl}
+
+    async def login(self, request: Request, user: str) -> Response:
+        token, _ = self.codec.issue(user)
+        return json_response(self.token_body(token))
+
+    async def authenticate(self, request: Request) -> Principal:
+        token = bearer_token(request, self._max_bytes)
+        try:
+            claims = self.codec.verify(token)
+        except InvalidToken as exc:
+            raise Unauthorized(str(exc)) from None
+        if self.is_revocable:
+            state = await self.store.revocation_state(claims.jti, claims.sub, time.time())
+            if state.is_blocked:
+                raise Unauthorized("token revoked")
+            if state.cutoff is not None and claims.iat <= state.cutoff:
+                raise Unauthorized("token issued before the user's logout-everywhere")
+        return Principal(claims.sub, session_key=claims.family, jti=claims.jti, expires=claims.exp)
+
+    def check_write(self, request: Request, principal: Principal) -> None:
+        return None  # a header credential is never sent by the browser on its own: no CSRF
+
+    async def revoke_token(self, principal: Principal) -> bool:
+        """Blocklist the token's jti until its exp, when revocation is on."""
+        if not self.is_revocable:
+            return False
+        assert principal.jti is not None and principal.expires is not None
+        await self.store.block_token(principal.jti, principal.expires + self.settings.jwt_leeway)
+        return True
+
+    async def cut_off_user(self, user: str) -> bool:
+        """Reject every token of user issued until now, when revocation is on."""
+        if not self.is_revocable:
+            return False
+        now = time.time()
+        await self.store.set_user_cutoff(user, now, now + self.codec.ttl + self.settings.jwt_leeway)
+        return True
+
+    async def logout(self, request: Request, principal: Principal) -> Response:
+        return json_response({"revoked": await self.revoke_token(principal)})
+
+    async def refresh(self, request: Request) -> Response:
+        raise NotAvailable("refresh exists only in hybrid mode")
+
+    async def list_sessions(self, principal: Principal) -> dict[str, Any]:
+        # Stateless tokens leave no trace on the server: only the current one is known.
+        return {
+            "is_tracked": False,
+            "sessions": [{"id": principal.jti, "current": True, "expires": principal.expires}],
+        }
+
+    async def logout_everywhere(self, principal: Principal) -> dict[str, Any]:
+        return {"revoked": "all" if await self.cut_off_user(principal.user) else 0}

@@ -1,0 +1,207 @@
+"""Target configuration, read once from environment variables at start."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+AuthMode = Literal["none", "session", "jwt", "hybrid"]
+StoreKind = Literal["memory", "redis", "postgres"]
+Revocation = Literal["none", "blocklist"]
+
+AUTH_MODES: tuple[AuthMode, ...] = ("none", "session", "jwt", "hybrid")
+STORE_KINDS: tuple[StoreKind, ...] = ("memory", "redis", "postgres")
+REVOCATIONS: tuple[Revocation, ...] = ("none", "blocklist")
+JWT_ALGORITHMS: tuple[str, ...] = (
+    "HS256", "HS384", "HS512", "RS256", "PS256", "ES256", "ES384", "EdDSA",
+)
+
+DEFAULT_STORE_URLS: dict[StoreKind, str] = {
+    "memory": "",
+    "redis": "redis://127.0.0.1:6379/0",
+    "postgres": "postgresql://postgres@127.0.0.1:5432/test",
+}
+
+
+class ConfigError(ValueError):
+    """A setting has a value the target cannot run with."""
+
+
+@dataclass(frozen=True)
+class EnvVar:
+    """One documented environment variable: its name, default and meaning."""
+
+    name: str
+    default: str
+    help: str
+
+
+# The single source of truth for the README's configuration table and for parsing.
+ENV_VARS: tuple[EnvVar, ...] = (
+    EnvVar("AUTH_MODE", "jwt", "none | session | jwt | hybrid"),
+    EnvVar("STORE", "memory", "memory (per process) | redis | postgres"),
+    EnvVar("STORE_URL", "", "store URL; default redis://127.0.0.1:6379/0 or "
+           "postgresql://postgres@127.0.0.1:5432/test"),
+    EnvVar("STORE_NAMESPACE", "authbench", "Redis key prefix / PostgreSQL schema"),
+    EnvVar("STORE_TIMEOUT", "0.5", "seconds for one store call before it fails closed (503)"),
+    EnvVar("STORE_POOL_SIZE", "20", "connections per process to Redis or PostgreSQL"),
+    EnvVar("JWT_ALG", "HS256", "HS256 HS384 HS512 RS256 PS256 ES256 ES384 EdDSA"),
+    EnvVar("JWT_RSA_BITS", "2048", "RSA key size for generated RS256/PS256 keys"),
+    EnvVar("JWT_KEYS_DIR", "", "load keys from <kid>.pem (asymmetric) or <kid>.key "
+           "(HMAC, base64url) files instead of generating them at start"),
+    EnvVar("JWT_ACTIVE_KID", "", "kid that signs new tokens (default: first file by name)"),
+    EnvVar("JWT_ISSUER", "authbench", "iss claim, checked exactly"),
+    EnvVar("JWT_AUDIENCE", "authbench-api", "aud claim, checked exactly"),
+    EnvVar("JWT_LEEWAY", "2", "clock skew allowed on exp/iat/nbf, seconds (max 5)"),
+    EnvVar("JWT_REVOCATION", "none", "none | blocklist (jti blocklist + per-user cutoff)"),
+    EnvVar("ACCESS_TTL", "900", "access token lifetime, seconds (jwt and hybrid)"),
+    EnvVar("REFRESH_TTL", "1209600", "refresh token lifetime, seconds (hybrid)"),
+    EnvVar("SESSION_IDLE_TTL", "1800", "session idle timeout, seconds"),
+    EnvVar("SESSION_ABSOLUTE_TTL", "43200", "session absolute timeout, seconds"),
+    EnvVar("SESSION_TOUCH_INTERVAL", "60", "seconds between idle-timeout refreshes of a session"),
+    EnvVar("SEED_USERS", "1000", "users user0..user<N-1> that can log in"),
+    EnvVar("SEED_SESSIONS", "0", "live sessions put in the store at start (bulk path)"),
+    EnvVar("KDF_N", "16384", "scrypt cost N for passwords (OWASP: N=2^14, r=8, p=5)"),
+    EnvVar("KDF_P", "5", "scrypt parallelism p"),
+    EnvVar("MAX_CREDENTIAL_BYTES", "4096", "larger tokens or cookies are rejected unread"),
+    EnvVar("TLS_CERT_FILE", "", "serve HTTPS with this certificate (cookies become Secure)"),
+    EnvVar("TLS_KEY_FILE", "", "private key for TLS_CERT_FILE"),
+)
+
+_DEFAULTS = {var.name: var.default for var in ENV_VARS}
+
+
+def _choice(name: str, value: str, allowed: tuple[str, ...]) -> str:
+    if value not in allowed:
+        raise ConfigError(f"{name}={value!r}: expected one of {', '.join(allowed)}")
+    return value
+
+
+def _integer(name: str, value: str, minimum: int) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise ConfigError(f"{name}={value!r}: expected a whole number") from None
+    if number < minimum:
+        raise ConfigError(f"{name}={number}: must be at least {minimum}")
+    return number
+
+
+def _seconds(name: str, value: str, minimum: float, maximum: float) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        raise ConfigError(f"{name}={value!r}: expected a number of seconds") from None
+    if not minimum <= number <= maximum:
+        raise ConfigError(f"{name}={number}: must be between {minimum} and {maximum}")
+    return number
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything that configures one target process."""
+
+    auth_mode: AuthMode = "jwt"
+    store: StoreKind = "memory"
+    store_url: str = ""
+    store_namespace: str = "authbench"
+    store_timeout: float = 0.5
+    store_pool_size: int = 20
+    jwt_alg: str = "HS256"
+    jwt_rsa_bits: int = 2048
+    jwt_keys_dir: Path | None = None
+    jwt_active_kid: str = ""
+    jwt_issuer: str = "authbench"
+    jwt_audience: str = "authbench-api"
+    jwt_leeway: float = 2.0
+    jwt_revocation: Revocation = "none"
+    access_ttl: int = 900
+    refresh_ttl: int = 1209600
+    session_idle_ttl: int = 1800
+    session_absolute_ttl: int = 43200
+    session_touch_interval: int = 60
+    seed_users: int = 1000
+    seed_sessions: int = 0
+    kdf_n: int = 16384
+    kdf_p: int = 5
+    max_credential_bytes: int = 4096
+    tls_cert_file: Path | None = None
+    tls_key_file: Path | None = None
+
+    @property
+    def is_tls(self) -> bool:
+        """True when the target serves HTTPS, so cookies get Secure and __Host-."""
+        return self.tls_cert_file is not None
+
+    @property
+    def needs_store(self) -> bool:
+        """True when the auth mode keeps any server-side state."""
+        if self.auth_mode == "none":
+            return False
+        return self.auth_mode != "jwt" or self.jwt_revocation != "none"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Parse and check every variable; raise ConfigError naming the bad one."""
+        source = os.environ if env is None else env
+        raw = {name: source.get(name, default) for name, default in _DEFAULTS.items()}
+        store: StoreKind = _choice("STORE", raw["STORE"], STORE_KINDS)  # type: ignore[assignment]
+        keys_dir = Path(raw["JWT_KEYS_DIR"]) if raw["JWT_KEYS_DIR"] else None
+        if keys_dir is not None and not keys_dir.is_dir():
+            raise ConfigError(f"JWT_KEYS_DIR={keys_dir}: not a directory")
+        cert = Path(raw["TLS_CERT_FILE"]) if raw["TLS_CERT_FILE"] else None
+        key = Path(raw["TLS_KEY_FILE"]) if raw["TLS_KEY_FILE"] else None
+        if (cert is None) != (key is None):
+            raise ConfigError("TLS_CERT_FILE and TLS_KEY_FILE must be set together")
+        settings = cls(
+            auth_mode=_choice("AUTH_MODE", raw["AUTH_MODE"], AUTH_MODES),  # type: ignore[arg-type]
+            store=store,
+            store_url=raw["STORE_URL"] or DEFAULT_STORE_URLS[store],
+            store_namespace=raw["STORE_NAMESPACE"],
+            store_timeout=_seconds("STORE_TIMEOUT", raw["STORE_TIMEOUT"], 0.01, 30.0),
+            store_pool_size=_integer("STORE_POOL_SIZE", raw["STORE_POOL_SIZE"], 1),
+            jwt_alg=_choice("JWT_ALG", raw["JWT_ALG"], JWT_ALGORITHMS),
+            jwt_rsa_bits=_integer("JWT_RSA_BITS", raw["JWT_RSA_BITS"], 2048),
+            jwt_keys_dir=keys_dir,
+            jwt_active_kid=raw["JWT_ACTIVE_KID"],
+            jwt_issuer=raw["JWT_ISSUER"],
+            jwt_audience=raw["JWT_AUDIENCE"],
+            jwt_leeway=_seconds("JWT_LEEWAY", raw["JWT_LEEWAY"], 0.0, 5.0),
+            jwt_revocation=_choice(  # type: ignore[arg-type]
+                "JWT_REVOCATION", raw["JWT_REVOCATION"], REVOCATIONS
+            ),
+            access_ttl=_integer("ACCESS_TTL", raw["ACCESS_TTL"], 1),
+            refresh_ttl=_integer("REFRESH_TTL", raw["REFRESH_TTL"], 1),
+            session_idle_ttl=_integer("SESSION_IDLE_TTL", raw["SESSION_IDLE_TTL"], 1),
+            session_absolute_ttl=_integer(
+                "SESSION_ABSOLUTE_TTL", raw["SESSION_ABSOLUTE_TTL"], 1
+            ),
+            session_touch_interval=_integer(
+                "SESSION_TOUCH_INTERVAL", raw["SESSION_TOUCH_INTERVAL"], 0
+            ),
+            seed_users=_integer("SEED_USERS", raw["SEED_USERS"], 1),
+            seed_sessions=_integer("SEED_SESSIONS", raw["SEED_SESSIONS"], 0),
+            kdf_n=_integer("KDF_N", raw["KDF_N"], 2),
+            kdf_p=_integer("KDF_P", raw["KDF_P"], 1),
+            max_credential_bytes=_integer(
+                "MAX_CREDENTIAL_BYTES", raw["MAX_CREDENTIAL_BYTES"], 256
+            ),
+            tls_cert_file=cert,
+            tls_key_file=key,
+        )
+        if settings.kdf_n & (settings.kdf_n - 1):
+            raise ConfigError(f"KDF_N={settings.kdf_n}: must be a power of two")
+        if settings.session_absolute_ttl < settings.session_idle_ttl:
+            raise ConfigError("SESSION_ABSOLUTE_TTL must be at least SESSION_IDLE_TTL")
+        return settings
+
+    def as_env(self) -> dict[str, str]:
+        """The environment that reproduces these settings in another process."""
+        env: dict[str, str] = {}
+        for var in ENV_VARS:
+            value = getattr(self, var.name.lower())
+            env[var.name] = "" if value is None else str(value)
+        return env

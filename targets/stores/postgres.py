@@ -1,0 +1,232 @@
+"""PostgreSQL through an asyncpg pool: schema created at start, expired rows swept."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+import time
+from collections.abc import Iterable
+from itertools import islice
+
+import asyncpg
+
+from targets.stores.base import RefreshRecord, RevocationState, SessionRecord, StoreUnavailable
+
+SEED_BATCH = 50_000
+SWEEP_INTERVAL = 30.0
+_NAMESPACE = re.compile(r"[a-z_][a-z0-9_]{0,62}")
+
+SCHEMA = """
+CREATE SCHEMA IF NOT EXISTS {ns};
+CREATE TABLE IF NOT EXISTS {ns}.sessions (
+    key text PRIMARY KEY, user_id text NOT NULL, csrf text NOT NULL,
+    created double precision NOT NULL, idle_expires double precision NOT NULL,
+    absolute_expires double precision NOT NULL);
+CREATE INDEX IF NOT EXISTS sessions_user ON {ns}.sessions (user_id);
+CREATE TABLE IF NOT EXISTS {ns}.blocklist (
+    jti text PRIMARY KEY, expires double precision NOT NULL);
+CREATE TABLE IF NOT EXISTS {ns}.cutoffs (
+    user_id text PRIMARY KEY, cutoff double precision NOT NULL,
+    expires double precision NOT NULL);
+CREATE TABLE IF NOT EXISTS {ns}.refresh (
+    key text PRIMARY KEY, family text NOT NULL, user_id text NOT NULL,
+    expires double precision NOT NULL, used boolean NOT NULL DEFAULT false);
+"""
+
+
+class PostgresStore:
+    """Tables in schema <namespace>; queries filter on expiry, a task deletes old rows."""
+
+    kind = "postgres"
+    unavailable_errors: tuple[type[BaseException], ...] = (
+        StoreUnavailable, asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError,
+    )
+
+    def __init__(self, url: str, namespace: str, timeout: float, pool_size: int) -> None:
+        if not _NAMESPACE.fullmatch(namespace):
+            raise ValueError(f"STORE_NAMESPACE={namespace!r}: use lower-case letters, digits, _")
+        self.url = url
+        self._ns = namespace
+        self._timeout = timeout
+        self._pool_size = pool_size
+        self._pool: asyncpg.Pool | None = None
+        self._sweeper: asyncio.Task[None] | None = None
+        self._connecting = asyncio.Lock()
+
+    async def _connect(self) -> asyncpg.Pool:
+        async with self._connecting:
+            if self._pool is None:
+                pool = await asyncpg.create_pool(
+                    self.url,
+                    min_size=1,
+                    max_size=self._pool_size,
+                    timeout=self._timeout,
+                    command_timeout=self._timeout,
+                )
+                async with pool.acquire(timeout=self._timeout) as conn:
+                    await conn.execute(SCHEMA.format(ns=self._ns))
+                self._pool = pool
+            return self._pool
+
+    async def _pool_or_connect(self) -> asyncpg.Pool:
+        pool = self._pool
+        return pool if pool is not None else await self._connect()
+
+    async def _fetchrow(self, query: str, *args: object) -> asyncpg.Record | None:
+        pool = await self._pool_or_connect()
+        async with pool.acquire(timeout=self._timeout) as conn:
+            return await conn.fetchrow(query.format(ns=self._ns), *args)
+
+    async def _fetch(self, query: str, *args: object) -> list[asyncpg.Record]:
+        pool = await self._pool_or_connect()
+        async with pool.acquire(timeout=self._timeout) as conn:
+            return await conn.fetch(query.format(ns=self._ns), *args)
+
+    async def _execute(self, query: str, *args: object) -> str:
+        pool = await self._pool_or_connect()
+        async with pool.acquire(timeout=self._timeout) as conn:
+            return str(await conn.execute(query.format(ns=self._ns), *args))
+
+    async def open(self) -> None:
+        try:
+            await self._connect()
+        except (OSError, TimeoutError, asyncpg.PostgresError) as exc:
+            raise StoreUnavailable(f"PostgreSQL at {self.url}: {exc}") from exc
+        self._sweeper = asyncio.create_task(self._sweep_forever())
+
+    async def close(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sweeper
+        if self._pool is not None:
+            await self._pool.close()
+            self._pool = None
+
+    async def _sweep_forever(self) -> None:
+        while True:
+            await asyncio.sleep(SWEEP_INTERVAL)
+            with contextlib.suppress(*self.unavailable_errors):
+                await self.sweep(time.time())
+
+    async def sweep(self, now: float) -> None:
+        """Delete every expired row (queries already ignore them)."""
+        for query in (
+            "DELETE FROM {ns}.sessions WHERE idle_expires <= $1 OR absolute_expires <= $1",
+            "DELETE FROM {ns}.blocklist WHERE expires <= $1",
+            "DELETE FROM {ns}.cutoffs WHERE expires <= $1",
+            "DELETE FROM {ns}.refresh WHERE expires <= $1",
+        ):
+            await self._execute(query, now)
+
+    async def ping(self) -> None:
+        await self._execute("SELECT 1")
+
+    async def clear(self) -> None:
+        await self._execute(
+            "TRUNCATE {ns}.sessions, {ns}.blocklist, {ns}.cutoffs, {ns}.refresh"
+        )
+
+    async def drop(self) -> None:
+        """Remove the whole schema (tests use a schema of their own)."""
+        await self._execute("DROP SCHEMA IF EXISTS {ns} CASCADE")
+
+    async def create_session(self, key: str, record: SessionRecord) -> None:
+        await self._execute(
+            "INSERT INTO {ns}.sessions VALUES ($1, $2, $3, $4, $5, $6)",
+            key, record.user, record.csrf, record.created,
+            record.idle_expires, record.absolute_expires,
+        )
+
+    async def get_session(self, key: str, now: float) -> SessionRecord | None:
+        row = await self._fetchrow(
+            "SELECT user_id, csrf, created, idle_expires, absolute_expires"
+            " FROM {ns}.sessions WHERE key = $1",
+            key,
+        )
+        if row is None:
+            return None
+        record = SessionRecord(*row)
+        return record if record.is_live(now) else None
+
+    async def touch_session(self, key: str, record: SessionRecord, idle_expires: float) -> None:
+        await self._execute(
+            "UPDATE {ns}.sessions SET idle_expires = $2 WHERE key = $1", key, idle_expires
+        )
+
+    async def delete_session(self, key: str) -> bool:
+        status = await self._execute("DELETE FROM {ns}.sessions WHERE key = $1", key)
+        return status != "DELETE 0"
+
+    async def list_sessions(self, user: str, now: float) -> list[tuple[str, SessionRecord]]:
+        rows = await self._fetch(
+            "SELECT key, user_id, csrf, created, idle_expires, absolute_expires"
+            " FROM {ns}.sessions WHERE user_id = $1 AND idle_expires > $2"
+            " AND absolute_expires > $2 ORDER BY key",
+            user, now,
+        )
+        return [(row[0], SessionRecord(*row[1:])) for row in rows]
+
+    async def delete_user_sessions(self, user: str) -> int:
+        status = await self._execute("DELETE FROM {ns}.sessions WHERE user_id = $1", user)
+        return int(status.split()[-1])
+
+    async def seed_sessions(self, sessions: Iterable[tuple[str, SessionRecord]]) -> int:
+        """Bulk load with COPY, SEED_BATCH rows at a time."""
+        pool = await self._pool_or_connect()
+        count = 0
+        iterator = iter(sessions)
+        while batch := list(islice(iterator, SEED_BATCH)):
+            rows = [
+                (key, r.user, r.csrf, r.created, r.idle_expires, r.absolute_expires)
+                for key, r in batch
+            ]
+            async with pool.acquire(timeout=self._timeout) as conn:
+                await conn.copy_records_to_table(
+                    "sessions", schema_name=self._ns, records=rows, timeout=60
+                )
+            count += len(rows)
+        return count
+
+    async def count_sessions(self) -> int:
+        row = await self._fetchrow("SELECT count(*) FROM {ns}.sessions")
+        return int(row[0]) if row is not None else 0
+
+    async def block_token(self, jti: str, expires: float) -> None:
+        await self._execute(
+            "INSERT INTO {ns}.blocklist VALUES ($1, $2) ON CONFLICT (jti) DO NOTHING",
+            jti, expires,
+        )
+
+    async def set_user_cutoff(self, user: str, cutoff: float, expires: float) -> None:
+        await self._execute(
+            "INSERT INTO {ns}.cutoffs VALUES ($1, $2, $3) ON CONFLICT (user_id)"
+            " DO UPDATE SET cutoff = EXCLUDED.cutoff, expires = EXCLUDED.expires",
+            user, cutoff, expires,
+        )
+
+    async def revocation_state(self, jti: str, user: str, now: float) -> RevocationState:
+        row = await self._fetchrow(
+            "SELECT EXISTS (SELECT 1 FROM {ns}.blocklist WHERE jti = $1 AND expires > $3),"
+            " (SELECT cutoff FROM {ns}.cutoffs WHERE user_id = $2 AND expires > $3)",
+            jti, user, now,
+        )
+        assert row is not None
+        return RevocationState(bool(row[0]), row[1])
+
+    async def put_refresh(self, key: str, record: RefreshRecord) -> None:
+        await self._execute(
+            "INSERT INTO {ns}.refresh VALUES ($1, $2, $3, $4, $5)",
+            key, record.family, record.user, record.expires, record.is_used,
+        )
+
+    async def use_refresh(self, key: str, now: float) -> RefreshRecord | None:
+        # The row lock makes "was it used?" and "mark it used" one atomic step.
+        row = await self._fetchrow(
+            "WITH old AS (SELECT used FROM {ns}.refresh WHERE key = $1 AND expires > $2"
+            " FOR UPDATE) UPDATE {ns}.refresh r SET used = true FROM old WHERE r.key = $1"
+            " RETURNING r.family, r.user_id, r.expires, old.used",
+            key, now,
+        )
+        return None if row is None else RefreshRecord(*row)

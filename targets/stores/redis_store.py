@@ -1,0 +1,193 @@
+"""Redis: one asyncio pool per process, hiredis parser, explicit timeouts, no retries."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Iterable
+from itertools import islice
+
+import orjson
+from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import RedisError
+
+from targets.stores.base import RefreshRecord, RevocationState, SessionRecord, StoreUnavailable
+
+SEED_BATCH = 10_000
+_USED = b"used"
+_USE_REFRESH_LUA = """
+local value = redis.call('GET', KEYS[1])
+if not value then return nil end
+if string.sub(value, 1, 4) ~= 'used' then
+  redis.call('SET', KEYS[1], 'used' .. value, 'KEEPTTL')
+end
+return value
+"""
+
+
+def _session_bytes(record: SessionRecord) -> bytes:
+    return orjson.dumps(
+        [record.user, record.csrf, record.created, record.idle_expires, record.absolute_expires]
+    )
+
+
+def _session_from(raw: bytes) -> SessionRecord:
+    user, csrf, created, idle, absolute = orjson.loads(raw)
+    return SessionRecord(user, csrf, created, idle, absolute)
+
+
+def _ttl_ms(expires: float, now: float) -> int:
+    return max(1, math.ceil((expires - now) * 1000))
+
+
+class RedisStore:
+    """Keys under '<namespace>:'; Redis expires them, so nothing needs sweeping."""
+
+    kind = "redis"
+    unavailable_errors: tuple[type[BaseException], ...] = (
+        StoreUnavailable, RedisError, OSError, TimeoutError,
+    )
+
+    def __init__(self, url: str, namespace: str, timeout: float, pool_size: int) -> None:
+        self.url = url
+        self._ns = namespace
+        self._pool = BlockingConnectionPool.from_url(
+            url,
+            max_connections=pool_size,
+            timeout=timeout,
+            socket_timeout=timeout,
+            socket_connect_timeout=timeout,
+            retry=Retry(NoBackoff(), 0),  # fail fast: the caller answers 503, not the pool
+        )
+        self.redis = Redis(connection_pool=self._pool)
+        self._use_refresh_script = self.redis.register_script(_USE_REFRESH_LUA)
+
+    def _k(self, kind: str, key: str) -> str:
+        return f"{self._ns}:{kind}:{key}"
+
+    async def open(self) -> None:
+        await self.ping()
+
+    async def close(self) -> None:
+        await self.redis.aclose()
+        await self._pool.disconnect()
+
+    async def ping(self) -> None:
+        await self.redis.ping()
+
+    async def clear(self) -> None:
+        cursor = 0
+        while True:
+            cursor, keys = await self.redis.scan(cursor, match=f"{self._ns}:*", count=10_000)
+            if keys:
+                await self.redis.unlink(*keys)
+            if cursor == 0:
+                return
+
+    async def create_session(self, key: str, record: SessionRecord) -> None:
+        ttl = _ttl_ms(min(record.idle_expires, record.absolute_expires), record.created)
+        index = self._k("us", record.user)
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.set(self._k("s", key), _session_bytes(record), px=ttl)
+            pipe.sadd(index, key)
+            # The index lives as long as its longest session: extend (GT) or set (NX).
+            pipe.pexpire(index, _ttl_ms(record.absolute_expires, record.created), gt=True)
+            pipe.pexpire(index, _ttl_ms(record.absolute_expires, record.created), nx=True)
+            await pipe.execute()
+
+    async def get_session(self, key: str, now: float) -> SessionRecord | None:
+        raw = await self.redis.get(self._k("s", key))
+        if raw is None:
+            return None
+        record = _session_from(raw)
+        return record if record.is_live(now) else None
+
+    async def touch_session(self, key: str, record: SessionRecord, idle_expires: float) -> None:
+        updated = SessionRecord(
+            record.user, record.csrf, record.created, idle_expires, record.absolute_expires
+        )
+        ttl = _ttl_ms(min(idle_expires, record.absolute_expires), time.time())
+        await self.redis.set(self._k("s", key), _session_bytes(updated), px=ttl, xx=True)
+
+    async def delete_session(self, key: str) -> bool:
+        raw = await self.redis.getdel(self._k("s", key))
+        if raw is None:
+            return False
+        await self.redis.srem(self._k("us", _session_from(raw).user), key)
+        return True
+
+    async def list_sessions(self, user: str, now: float) -> list[tuple[str, SessionRecord]]:
+        index = self._k("us", user)
+        keys = sorted(k.decode() for k in await self.redis.smembers(index))
+        if not keys:
+            return []
+        raws = await self.redis.mget([self._k("s", k) for k in keys])
+        live, dead = [], []
+        for key, raw in zip(keys, raws, strict=True):
+            record = _session_from(raw) if raw is not None else None
+            if record is not None and record.is_live(now):
+                live.append((key, record))
+            else:
+                dead.append(key)
+        if dead:
+            await self.redis.srem(index, *dead)
+        return live
+
+    async def delete_user_sessions(self, user: str) -> int:
+        index = self._k("us", user)
+        keys = [k.decode() for k in await self.redis.smembers(index)]
+        if not keys:
+            return 0
+        removed = int(await self.redis.unlink(*(self._k("s", k) for k in keys)))
+        await self.redis.unlink(index)
+        return removed
+
+    async def seed_sessions(self, sessions: Iterable[tuple[str, SessionRecord]]) -> int:
+        """Bulk load through unpipelined-transaction pipelines of SEED_BATCH commands."""
+        count = 0
+        iterator = iter(sessions)
+        while batch := list(islice(iterator, SEED_BATCH)):
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for key, record in batch:
+                    ttl = _ttl_ms(min(record.idle_expires, record.absolute_expires), time.time())
+                    pipe.set(self._k("s", key), _session_bytes(record), px=ttl)
+                    pipe.sadd(self._k("us", record.user), key)
+                await pipe.execute()
+            count += len(batch)
+        return count
+
+    async def count_sessions(self) -> int:
+        count, cursor = 0, 0
+        while True:
+            cursor, keys = await self.redis.scan(cursor, match=self._k("s", "*"), count=10_000)
+            count += len(keys)
+            if cursor == 0:
+                return count
+
+    async def block_token(self, jti: str, expires: float) -> None:
+        await self.redis.set(self._k("bl", jti), b"1", px=_ttl_ms(expires, time.time()))
+
+    async def set_user_cutoff(self, user: str, cutoff: float, expires: float) -> None:
+        await self.redis.set(
+            self._k("cut", user), repr(float(cutoff)), px=_ttl_ms(expires, time.time())
+        )
+
+    async def revocation_state(self, jti: str, user: str, now: float) -> RevocationState:
+        blocked, cutoff = await self.redis.mget(self._k("bl", jti), self._k("cut", user))
+        return RevocationState(blocked is not None, None if cutoff is None else float(cutoff))
+
+    async def put_refresh(self, key: str, record: RefreshRecord) -> None:
+        value = orjson.dumps([record.family, record.user, record.expires])
+        await self.redis.set(self._k("rt", key), value, px=_ttl_ms(record.expires, time.time()))
+
+    async def use_refresh(self, key: str, now: float) -> RefreshRecord | None:
+        # One script marks the token used and returns what it was, atomically: two
+        # concurrent uses cannot both see it unused.
+        old = await self._use_refresh_script(keys=[self._k("rt", key)])
+        if old is None:
+            return None
+        is_used = old.startswith(_USED)
+        family, user, expires = orjson.loads(old[len(_USED):] if is_used else old)
+        return RefreshRecord(family, user, expires, is_used=is_used)

@@ -1,0 +1,121 @@
+"""Access tokens: issue and verify JWTs the way RFC 8725 asks, with PyJWT."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import jwt
+
+from targets.keys import KeySet
+
+ACCESS_TOKEN_TYP = "at+jwt"  # RFC 9068; refresh tokens are opaque, so never interchangeable
+REQUIRED_CLAIMS = ["exp", "iat", "sub", "jti", "iss", "aud"]
+# Header parameters that would let the token choose its own key: never honoured.
+IGNORED_KEY_HEADERS = ("jwk", "jku", "x5u", "x5c")
+
+
+class InvalidToken(Exception):
+    """The credential is not a valid access token (always answered with 401)."""
+
+
+@dataclass(frozen=True)
+class AccessClaims:
+    """What the hot path needs from a verified access token."""
+
+    sub: str
+    jti: str
+    iat: float
+    exp: float
+    family: str | None
+
+
+class TokenCodec:
+    """Signs and verifies access tokens with one algorithm and one key map."""
+
+    def __init__(
+        self,
+        keys: KeySet,
+        issuer: str,
+        audience: str,
+        ttl: int,
+        leeway: float,
+        max_bytes: int,
+    ) -> None:
+        self.keys = keys
+        self.issuer = issuer
+        self.audience = audience
+        self.ttl = ttl
+        self.leeway = leeway
+        self.max_bytes = max_bytes
+        self._algorithms = [keys.alg]  # one explicit allow-list: the configured algorithm
+        self._issuers = [issuer]  # a list: PyJWT then compares exactly, not by substring
+        self._options: Any = {"require": REQUIRED_CLAIMS, "strict_aud": True}
+        self._sign_headers = {"kid": keys.active.kid, "typ": ACCESS_TOKEN_TYP}
+
+    def issue(
+        self, sub: str, family: str | None = None, now: float | None = None
+    ) -> tuple[str, AccessClaims]:
+        """A new signed access token for sub, and its claims."""
+        issued = time.time() if now is None else now
+        claims = AccessClaims(
+            sub=sub,
+            jti=secrets.token_urlsafe(16),
+            iat=round(issued, 3),  # ms precision so a per-user cutoff is exact
+            exp=int(issued) + self.ttl,
+            family=family,
+        )
+        payload: dict[str, Any] = {
+            "iss": self.issuer,
+            "aud": self.audience,
+            "sub": sub,
+            "iat": claims.iat,
+            "exp": claims.exp,
+            "jti": claims.jti,
+        }
+        if family is not None:
+            payload["fid"] = family
+        token = jwt.encode(
+            payload, self.keys.active.signing, algorithm=self.keys.alg, headers=self._sign_headers
+        )
+        return token, claims
+
+    def verify(self, token: str) -> AccessClaims:
+        """Check size, header, signature and every required claim; raise InvalidToken."""
+        if len(token) > self.max_bytes:
+            raise InvalidToken("token too large")
+        try:
+            if self.keys.is_single:
+                key = self.keys.active
+            else:
+                kid = jwt.get_unverified_header(token).get("kid")
+                if not isinstance(kid, str) or kid not in self.keys.by_kid:
+                    raise InvalidToken("unknown kid")
+                key = self.keys.by_kid[kid]
+            decoded = jwt.decode_complete(
+                token,
+                key.verifying,
+                algorithms=self._algorithms,
+                audience=self.audience,
+                issuer=self._issuers,
+                leeway=self.leeway,
+                options=self._options,
+            )
+        except jwt.PyJWTError as exc:
+            raise InvalidToken(str(exc)) from None
+        header = decoded["header"]
+        if header.get("kid") != key.kid:
+            raise InvalidToken("kid does not match the verifying key")
+        if header.get("typ") != ACCESS_TOKEN_TYP:
+            raise InvalidToken("not an access token")
+        if "crit" in header:  # we understand no extension, so none may be critical
+            raise InvalidToken("unsupported critical header")
+        payload = decoded["payload"]
+        sub, jti, family = payload["sub"], payload["jti"], payload.get("fid")
+        if not isinstance(sub, str) or not isinstance(jti, str):
+            raise InvalidToken("sub and jti must be strings")
+        if family is not None and not isinstance(family, str):
+            raise InvalidToken("fid must be a string")
+        return AccessClaims(sub, jti, payload["iat"], payload["exp"], family)

@@ -1,0 +1,48 @@
+"""Helpers the tests share: namespaces in the real stores, fast KDF settings."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+
+import pytest
+
+# Cheap scrypt in tests: the KDF is the same code, with a smaller cost.
+FAST_KDF = {"KDF_N": "1024", "KDF_P": "1"}
+
+
+def unique_namespace() -> str:
+    """A Redis prefix / PostgreSQL schema no other test uses."""
+    return f"t_{secrets.token_hex(6)}"
+
+
+def store_env(store: str, request: pytest.FixtureRequest) -> dict[str, str]:
+    """Environment for a target on `store`, in a fresh namespace of its own."""
+    if store == "memory":
+        return {"STORE": "memory"}
+    url = request.getfixturevalue("redis_url" if store == "redis" else "postgres_url")
+    return {"STORE": store, "STORE_URL": url, "STORE_NAMESPACE": unique_namespace()}
+
+
+def drop_namespace(env: dict[str, str]) -> None:
+    """Remove what a test target left in a shared store."""
+    from targets.settings import Settings
+    from targets.stores import PostgresStore, make_store
+
+    if env.get("STORE", "memory") == "memory":
+        return
+    store = make_store(Settings.from_env(env))
+
+    async def drop() -> None:
+        await store.open()
+        try:
+            if isinstance(store, PostgresStore):
+                await store.drop()
+            else:
+                await store.clear()
+        finally:
+            await store.close()
+
+    asyncio.run(drop())
+
+
