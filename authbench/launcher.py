@@ -44,7 +44,9 @@ class TargetProcess:
         self.env = dict(env)
         self.host = host
         self.port = port or free_port(host)
-        self.log_path = log_path or Path(tempfile.mkstemp(prefix="authbench-target-", suffix=".log")[1])
+        if log_path is None:
+            log_path = Path(tempfile.mkstemp(prefix="authbench-target-", suffix=".log")[1])
+        self.log_path = log_path
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -83,9 +85,10 @@ class TargetProcess:
         with httpx.Client(verify=False, timeout=1.0) as client:  # noqa: S501 (self-signed loopback)
             while time.monotonic() < deadline:
                 if not self.is_alive():
+                    code = self.process.returncode if self.process else "?"
                     raise TargetFailed(
-                        f"target on port {self.port} exited with code "
-                        f"{self.process.returncode if self.process else '?'}:\n{_tail(self.log_path)}"
+                        f"target on port {self.port} exited with code {code}:\n"
+                        f"{_tail(self.log_path)}"
                     )
                 try:
                     answer = client.get(f"{self.url}/health")

@@ -45,7 +45,9 @@ def read_locust_stats(path: Path, name: str = "/api/me") -> dict[str, str]:
     raise LookupError(f"{path}: no row for {name}")
 
 
-def run_locust(url: str, prefix: Path, users: int, seconds: int) -> subprocess.CompletedProcess[str]:
+def run_locust(
+    url: str, prefix: Path, users: int, seconds: int
+) -> subprocess.CompletedProcess[str]:
     """Locust headless in its own process (gevent never patches the harness)."""
     command = [
         sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless",

@@ -131,8 +131,10 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
             503, {"retry-after": "1"},
         )
 
-    for error in {StoreUnavailable, *store.unavailable_errors}:
-        app.add_exception_handler(error, on_store_down)
+    store_errors: set[type[BaseException]] = {StoreUnavailable, *store.unavailable_errors}
+    for error in store_errors:
+        if issubclass(error, Exception):
+            app.add_exception_handler(error, on_store_down)
 
     # /noauth and /api/me are twins: the same code, but for the one authenticate() call.
     @app.get("/noauth")

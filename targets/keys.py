@@ -172,8 +172,10 @@ class KeySet:
                 jwk = RSAAlgorithm.to_jwk(public, as_dict=True)
             elif isinstance(public, ec.EllipticCurvePublicKey):
                 jwk = ECAlgorithm.to_jwk(public, as_dict=True)
+            elif isinstance(public, ed25519.Ed25519PublicKey):
+                jwk = OKPAlgorithm.to_jwk(public, as_dict=True)
             else:
-                jwk = OKPAlgorithm.to_jwk(public, as_dict=True)  # type: ignore[arg-type]
+                raise ConfigError(f"kid {key.kid}: no public key to publish")
             jwk.update({"kid": key.kid, "alg": self.alg, "use": "sig"})
             published.append(jwk)
         return {"keys": published}

@@ -32,7 +32,7 @@ class ExpiringDict:
     def purge(self, now: float) -> None:
         heap, values = self._heap, self.values
         while heap and heap[0][0] <= now:
-            expires, key = heapq.heappop(heap)
+            _, key = heapq.heappop(heap)
             entry = values.get(key)
             if entry is not None and entry[0] <= now:
                 del values[key]

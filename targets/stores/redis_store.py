@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Iterable
-from itertools import islice
+from collections.abc import Iterable, Iterator
 
 import orjson
 from redis.asyncio import BlockingConnectionPool, Redis
@@ -14,8 +13,8 @@ from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
 from targets.stores.base import RefreshRecord, RevocationState, SessionRecord, StoreUnavailable
+from targets.stores.redis_bulk import BulkLoadError, chunked, pack, send_commands
 
-SEED_BATCH = 10_000
 _USED = b"used"
 _USE_REFRESH_LUA = """
 local value = redis.call('GET', KEYS[1])
@@ -33,7 +32,11 @@ def _session_bytes(record: SessionRecord) -> bytes:
     )
 
 
-def _session_from(raw: bytes) -> SessionRecord:
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def _session_from(raw: bytes | str) -> SessionRecord:
     user, csrf, created, idle, absolute = orjson.loads(raw)
     return SessionRecord(user, csrf, created, idle, absolute)
 
@@ -53,6 +56,8 @@ class RedisStore:
     def __init__(self, url: str, namespace: str, timeout: float, pool_size: int) -> None:
         self.url = url
         self._ns = namespace
+        self._timeout = timeout
+        self._seeded = 0
         self._pool = BlockingConnectionPool.from_url(
             url,
             max_connections=pool_size,
@@ -63,6 +68,7 @@ class RedisStore:
         )
         self.redis = Redis(connection_pool=self._pool)
         self._use_refresh_script = self.redis.register_script(_USE_REFRESH_LUA)
+
 
     def _k(self, kind: str, key: str) -> str:
         return f"{self._ns}:{kind}:{key}"
@@ -120,7 +126,7 @@ class RedisStore:
 
     async def list_sessions(self, user: str, now: float) -> list[tuple[str, SessionRecord]]:
         index = self._k("us", user)
-        keys = sorted(k.decode() for k in await self.redis.smembers(index))
+        keys = sorted(_text(k) for k in await self.redis.smembers(index))
         if not keys:
             return []
         raws = await self.redis.mget([self._k("s", k) for k in keys])
@@ -137,7 +143,7 @@ class RedisStore:
 
     async def delete_user_sessions(self, user: str) -> int:
         index = self._k("us", user)
-        keys = [k.decode() for k in await self.redis.smembers(index)]
+        keys = [_text(k) for k in await self.redis.smembers(index)]
         if not keys:
             return 0
         removed = int(await self.redis.unlink(*(self._k("s", k) for k in keys)))
@@ -145,18 +151,29 @@ class RedisStore:
         return removed
 
     async def seed_sessions(self, sessions: Iterable[tuple[str, SessionRecord]]) -> int:
-        """Bulk load through unpipelined-transaction pipelines of SEED_BATCH commands."""
-        count = 0
-        iterator = iter(sessions)
-        while batch := list(islice(iterator, SEED_BATCH)):
-            async with self.redis.pipeline(transaction=False) as pipe:
-                for key, record in batch:
-                    ttl = _ttl_ms(min(record.idle_expires, record.absolute_expires), time.time())
-                    pipe.set(self._k("s", key), _session_bytes(record), px=ttl)
-                    pipe.sadd(self._k("us", record.user), key)
-                await pipe.execute()
-            count += len(batch)
-        return count
+        """Bulk load: hand-packed SET (with TTL) and per-user SADD, pipelined in batches."""
+
+        def batches() -> Iterator[list[bytes]]:
+            for chunk in chunked(sessions):
+                now = time.time()
+                commands = []
+                by_user: dict[str, list[bytes]] = {}
+                for key, record in chunk:
+                    ttl = _ttl_ms(min(record.idle_expires, record.absolute_expires), now)
+                    commands.append(pack(b"SET", self._k("s", key).encode(),
+                                         _session_bytes(record), b"PX", b"%d" % ttl))
+                    by_user.setdefault(record.user, []).append(key.encode())
+                for user, keys in by_user.items():
+                    commands.append(pack(b"SADD", self._k("us", user).encode(), *keys))
+                self._seeded += len(chunk)
+                yield commands
+
+        self._seeded = 0
+        try:
+            await send_commands(self.url, batches(), wait=max(self._timeout, 30.0))
+        except BulkLoadError as exc:
+            raise StoreUnavailable(f"Redis refused the bulk load: {exc}") from exc
+        return self._seeded
 
     async def count_sessions(self) -> int:
         count, cursor = 0, 0

@@ -50,7 +50,9 @@ class Live:
 
 
 @pytest.fixture(scope="module", params=VARIANTS, ids=lambda v: v.id)
-def live(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
+def live(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Live]:
     variant: Variant = request.param
     env = {
         **FAST_KDF,
