@@ -205,3 +205,13 @@ class Settings:
             value = getattr(self, var.name.lower())
             env[var.name] = "" if value is None else str(value)
         return env
+
+
+def env_table() -> list[str]:
+    """The README's configuration table, as Markdown lines."""
+    lines = ["| variable | default | meaning |", "|---|---|---|"]
+    for var in ENV_VARS:
+        default = f"`{var.default}`" if var.default else "(empty)"
+        meaning = var.help.replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
+        lines.append(f"| `{var.name}` | {default} | {meaning} |")
+    return lines
