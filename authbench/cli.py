@@ -13,6 +13,10 @@ from targets.settings import ConfigError, Settings
 
 Command = Callable[[argparse.Namespace], int]
 
+
+class StoreUnreachable(RuntimeError):
+    """A shared store the command needs does not answer."""
+
 # Flags of `serve` that stand for target environment variables.
 SERVE_FLAGS = {"mode": "AUTH_MODE", "store": "STORE", "store_url": "STORE_URL", "alg": "JWT_ALG",
                "revocation": "JWT_REVOCATION"}
@@ -47,7 +51,11 @@ def cmd_seed(args: argparse.Namespace) -> int:
 
     async def run() -> tuple[int, float]:
         store = make_store(settings)
-        await store.open()
+        try:
+            await store.open()
+        except store.unavailable_errors as exc:
+            raise StoreUnreachable(f"{settings.store} at {settings.store_url} is not "
+                                   f"reachable: {exc}") from None
         try:
             if args.clear:
                 await store.clear()
@@ -91,9 +99,10 @@ def build_parser() -> argparse.ArgumentParser:
     _add_target_flags(seed)
     seed.set_defaults(handler=cmd_seed)
 
-    from authbench.twins import add_parser as add_twins
+    from authbench import targetbench, twins
 
-    add_twins(sub)
+    twins.add_parser(sub)
+    targetbench.add_parser(sub)
     return parser
 
 
@@ -103,7 +112,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     handler: Command = args.handler
     try:
         return handler(args)
-    except (ConfigError, PortBusy) as exc:
+    except (ConfigError, PortBusy, StoreUnreachable) as exc:
         print(f"authbench {args.command}: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
