@@ -38,9 +38,12 @@ class HybridAuth(JwtAuth):
             httponly=True, samesite="strict", secure=self.settings.is_tls,
         )
 
-    async def _issue_pair(self, user: str, family: str, csrf: str, expires: float) -> Response:
+    async def _store_new_refresh(self, user: str, family: str, expires: float) -> str:
         secret = secrets.token_urlsafe(32)
         await self.store.put_refresh(hash_secret(secret), RefreshRecord(family, user, expires))
+        return secret
+
+    def _pair(self, user: str, family: str, csrf: str, secret: str) -> Response:
         token, _ = self.codec.issue(user, family=family)
         response = json_response({**self.token_body(token), "csrf_token": csrf})
         self._set_refresh_cookie(response, f"{family}.{secret}")
@@ -52,7 +55,8 @@ class HybridAuth(JwtAuth):
         expires = now + self.settings.refresh_ttl
         record = SessionRecord(user, secrets.token_urlsafe(32), now, expires, expires)
         await self.store.create_session(family, record)
-        return await self._issue_pair(user, family, record.csrf, expires)
+        secret = await self._store_new_refresh(user, family, expires)
+        return self._pair(user, family, record.csrf, secret)
 
     async def refresh(self, request: Request) -> Response:
         family, _, secret = request.cookies.get(self.cookie, "").partition(".")
@@ -65,13 +69,16 @@ class HybridAuth(JwtAuth):
         # The refresh cookie is sent by the browser on its own: require the CSRF token
         # before the refresh token is spent.
         check_csrf(request, record.csrf)
+        # Store the successor before spending the token: if the store fails in between,
+        # the old token is still unspent and the client's retry is not taken for a replay.
+        successor = await self._store_new_refresh(record.user, family, record.absolute_expires)
         used = await self.store.use_refresh(hash_secret(secret), now)
         if used is None or used.family != family:
             raise Unauthorized("unknown or expired refresh token")
         if used.is_used:
             await self.store.delete_session(family)  # RFC 9700 4.14: replay revokes the family
             raise Unauthorized("refresh token replayed: family revoked")
-        return await self._issue_pair(record.user, family, record.csrf, record.absolute_expires)
+        return self._pair(record.user, family, record.csrf, successor)
 
     async def logout(self, request: Request, principal: Principal) -> Response:
         family_revoked = False

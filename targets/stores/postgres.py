@@ -8,6 +8,7 @@ import re
 import time
 from collections.abc import Iterable
 from itertools import islice
+from urllib.parse import urlsplit
 
 import asyncpg
 
@@ -39,8 +40,11 @@ class PostgresStore:
     """Tables in schema <namespace>; queries filter on expiry, a task deletes old rows."""
 
     kind = "postgres"
+    # Outages only: a SQL error is a bug, and must show as a 500, not as a 503.
     unavailable_errors: tuple[type[BaseException], ...] = (
-        StoreUnavailable, asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError,
+        StoreUnavailable, asyncpg.PostgresConnectionError, asyncpg.InterfaceError,
+        asyncpg.QueryCanceledError, asyncpg.CannotConnectNowError,
+        asyncpg.TooManyConnectionsError, asyncpg.AdminShutdownError, OSError, TimeoutError,
     )
 
     def __init__(self, url: str, namespace: str, timeout: float, pool_size: int) -> None:
@@ -91,8 +95,11 @@ class PostgresStore:
     async def open(self) -> None:
         try:
             await self._connect()
-        except (OSError, TimeoutError, asyncpg.PostgresError) as exc:
-            raise StoreUnavailable(f"PostgreSQL at {self.url}: {exc}") from exc
+        except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            where = urlsplit(self.url)  # host and port only: the URL may hold a password
+            raise StoreUnavailable(
+                f"PostgreSQL at {where.hostname}:{where.port or 5432}: {exc}"
+            ) from exc
         self._sweeper = asyncio.create_task(self._sweep_forever())
 
     async def close(self) -> None:

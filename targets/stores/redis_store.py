@@ -10,6 +10,7 @@ import orjson
 from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 
 from targets.stores.base import RefreshRecord, RevocationState, SessionRecord, StoreUnavailable
@@ -64,7 +65,9 @@ class RedisStore:
             timeout=timeout,
             socket_timeout=timeout,
             socket_connect_timeout=timeout,
-            retry=Retry(NoBackoff(), 0),  # fail fast: the caller answers 503, not the pool
+            # One immediate retry, on a fresh connection, for a connection that died while
+            # idle (so a Redis restart costs no 503s); timeouts are never retried.
+            retry=Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
         )
         self.redis = Redis(connection_pool=self._pool)
         self._use_refresh_script = self.redis.register_script(_USE_REFRESH_LUA)
@@ -74,7 +77,13 @@ class RedisStore:
         return f"{self._ns}:{kind}:{key}"
 
     async def open(self) -> None:
-        await self.ping()
+        try:
+            await self.ping()
+        except (RedisError, OSError, TimeoutError) as exc:
+            # Name the store (not the URL, which may hold a password) in the start-up error.
+            kw = self._pool.connection_kwargs
+            where = kw.get("path") or f"{kw.get('host')}:{kw.get('port')}"
+            raise StoreUnavailable(f"Redis at {where}: {exc}") from exc
 
     async def close(self) -> None:
         await self.redis.aclose()
@@ -158,13 +167,21 @@ class RedisStore:
                 now = time.time()
                 commands = []
                 by_user: dict[str, list[bytes]] = {}
+                index_ttl: dict[str, int] = {}
                 for key, record in chunk:
                     ttl = _ttl_ms(min(record.idle_expires, record.absolute_expires), now)
                     commands.append(pack(b"SET", self._k("s", key).encode(),
                                          _session_bytes(record), b"PX", b"%d" % ttl))
                     by_user.setdefault(record.user, []).append(key.encode())
+                    last = _ttl_ms(record.absolute_expires, now)
+                    index_ttl[record.user] = max(index_ttl.get(record.user, 0), last)
                 for user, keys in by_user.items():
-                    commands.append(pack(b"SADD", self._k("us", user).encode(), *keys))
+                    index = self._k("us", user).encode()
+                    commands.append(pack(b"SADD", index, *keys))
+                    # As in create_session: the index lives as long as its longest session.
+                    index_ms = b"%d" % index_ttl[user]
+                    commands.append(pack(b"PEXPIRE", index, index_ms, b"GT"))
+                    commands.append(pack(b"PEXPIRE", index, index_ms, b"NX"))
                 self._seeded += len(chunk)
                 yield commands
 
