@@ -63,9 +63,11 @@ async def _read_json(request: Request, limit: int) -> Any:
     declared = request.headers.get("content-length")
     if declared is not None and (not declared.isdigit() or int(declared) > limit):
         raise BadRequest("body too large", 413)
-    body = await request.body()
-    if len(body) > limit:
-        raise BadRequest("body too large", 413)
+    body = bytearray()
+    async for chunk in request.stream():  # a chunked body has no length: count as it comes
+        body += chunk
+        if len(body) > limit:
+            raise BadRequest("body too large", 413)
     try:
         return orjson.loads(body)
     except orjson.JSONDecodeError:
@@ -104,12 +106,16 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     app.state.settings = settings
     app.state.store = store
     app.state.mode = mode
-    bearer_challenge = {"www-authenticate": 'Bearer realm="authbench", error="invalid_token"'}
+    # RFC 9110 wants a challenge on every 401; RFC 6750 3.1 adds error= only when a
+    # bearer token was sent. Cookie sessions have no registered scheme: name ours.
+    scheme = "Bearer" if mode.is_bearer else "Cookie"
+    missing = {"www-authenticate": f'{scheme} realm="authbench"'}
+    invalid = {"www-authenticate": f'{scheme} realm="authbench", error="invalid_token"'}
 
     @app.exception_handler(Unauthorized)
     async def on_unauthorized(_: Request, exc: Exception) -> Response:
-        headers = bearer_challenge if mode.is_bearer else None
-        return json_response({"error": "unauthorized"}, 401, headers)
+        is_missing = isinstance(exc, Unauthorized) and exc.is_missing
+        return json_response({"error": "unauthorized"}, 401, missing if is_missing else invalid)
 
     @app.exception_handler(Forbidden)
     async def on_forbidden(_: Request, exc: Exception) -> Response:

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 
 class Unauthorized(Exception):
-    """No valid credential: 401."""
+    """No valid credential: 401. is_missing: none was sent at all (RFC 6750 3.1)."""
+
+    def __init__(self, detail: str, is_missing: bool = False) -> None:
+        super().__init__(detail)
+        self.is_missing = is_missing
 
 
 class Forbidden(Exception):

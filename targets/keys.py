@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from jwt.algorithms import ECAlgorithm, OKPAlgorithm, RSAAlgorithm
@@ -24,7 +25,7 @@ PublicKey = rsa.RSAPublicKey | ec.EllipticCurvePublicKey | ed25519.Ed25519Public
 
 def is_hmac(alg: str) -> bool:
     """True for the shared-secret algorithms HS256/384/512."""
-    return alg.startswith("HS")
+    return alg in HMAC_KEY_BYTES
 
 
 @dataclass(frozen=True)
@@ -61,8 +62,10 @@ def _check_key_fits(alg: str, key: bytes | PrivateKey, source: str) -> None:
         expected = rsa.RSAPrivateKey
     elif alg in EC_CURVES:
         expected = ec.EllipticCurvePrivateKey
-    else:
+    elif alg == "EdDSA":
         expected = ed25519.Ed25519PrivateKey
+    else:
+        raise ConfigError(f"JWT_ALG={alg!r} is not supported")
     if not isinstance(key, expected):
         raise ConfigError(f"{source}: not a key for {alg}")
     if isinstance(key, rsa.RSAPrivateKey) and key.key_size < 2048:
@@ -108,13 +111,14 @@ def write_key(directory: Path, alg: str, key: bytes | PrivateKey, kid: str | Non
 def _read_key(path: Path) -> bytes | PrivateKey:
     data = path.read_bytes()
     if path.suffix == ".key":
-        try:
-            return base64.urlsafe_b64decode(data.strip())
+        text = data.strip()
+        try:  # base64url as JOSE writes it (no padding) or padded, as write_key does
+            return base64.urlsafe_b64decode(text + b"=" * (-len(text) % 4))
         except ValueError as exc:
             raise ConfigError(f"{path}: not base64url: {exc}") from None
     try:
         key = serialization.load_pem_private_key(data, password=None)
-    except ValueError as exc:
+    except (ValueError, TypeError, UnsupportedAlgorithm) as exc:  # TypeError: encrypted
         raise ConfigError(f"{path}: not an unencrypted PEM private key: {exc}") from None
     if not isinstance(key, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
                       | ed25519.Ed25519PrivateKey):

@@ -72,6 +72,8 @@ ENV_VARS: tuple[EnvVar, ...] = (
 )
 
 _DEFAULTS = {var.name: var.default for var in ENV_VARS}
+MAX_KDF_N = 2**19  # scrypt with r=8: 512 MiB per login
+MAX_KDF_P = 64
 
 
 def _choice(name: str, value: str, allowed: tuple[str, ...]) -> str:
@@ -194,6 +196,13 @@ class Settings:
         )
         if settings.kdf_n & (settings.kdf_n - 1):
             raise ConfigError(f"KDF_N={settings.kdf_n}: must be a power of two")
+        # A larger KDF_N makes hashlib.scrypt refuse the maxmem passwords.py asks for
+        # (> 2**31 - 1 bytes), and a KDF_P in the thousands overruns that maxmem: every
+        # login would then fail with a 500 instead of the target refusing to start.
+        if settings.kdf_n > MAX_KDF_N:
+            raise ConfigError(f"KDF_N={settings.kdf_n}: must be at most {MAX_KDF_N}")
+        if settings.kdf_p > MAX_KDF_P:
+            raise ConfigError(f"KDF_P={settings.kdf_p}: must be at most {MAX_KDF_P}")
         if settings.session_absolute_ttl < settings.session_idle_ttl:
             raise ConfigError("SESSION_ABSOLUTE_TTL must be at least SESSION_IDLE_TTL")
         return settings

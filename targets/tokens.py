@@ -114,8 +114,16 @@ class TokenCodec:
             raise InvalidToken("unsupported critical header")
         payload = decoded["payload"]
         sub, jti, family = payload["sub"], payload["jti"], payload.get("fid")
+        iat, exp = payload["iat"], payload["exp"]
         if not isinstance(sub, str) or not isinstance(jti, str):
             raise InvalidToken("sub and jti must be strings")
         if family is not None and not isinstance(family, str):
             raise InvalidToken("fid must be a string")
-        return AccessClaims(sub, jti, payload["iat"], payload["exp"], family)
+        # PyJWT accepts anything int() takes ("123", true); a NumericDate is a JSON number.
+        if not _is_numeric_date(iat) or not _is_numeric_date(exp):
+            raise InvalidToken("iat and exp must be numbers")
+        return AccessClaims(sub, jti, iat, exp, family)
+
+
+def _is_numeric_date(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)

@@ -45,7 +45,7 @@ def bearer_token(request: Request, max_bytes: int) -> str:
     """The token of an 'Authorization: Bearer <token>' header (RFC 6750), or Unauthorized."""
     header = request.headers.get("authorization")
     if header is None:
-        raise Unauthorized("no credential")
+        raise Unauthorized("no credential", is_missing=True)
     if len(header) > max_bytes + 7:
         raise Unauthorized("credential too large")
     scheme, _, token = header.partition(" ")

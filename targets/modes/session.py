@@ -67,8 +67,10 @@ class SessionAuth:
 
     async def authenticate(self, request: Request) -> Principal:
         sid = request.cookies.get(self.cookie)
-        if sid is None or not OPAQUE_TOKEN.fullmatch(sid):
-            raise Unauthorized("no valid session cookie")
+        if sid is None:
+            raise Unauthorized("no session cookie", is_missing=True)
+        if not OPAQUE_TOKEN.fullmatch(sid):
+            raise Unauthorized("malformed session cookie")
         key = hash_secret(sid)
         now = time.time()
         record = await self.store.get_session(key, now)
