@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psutil
 
 from authbench.launcher import TargetProcess
 from authbench.wrk import WrkResult, run_wrk
@@ -43,6 +44,12 @@ class Comparison:
     explained: float  # auth_us / drop_us: 1.0 = the drop is exactly the auth step
     me_p99_ms: float
     noauth_p99_ms: float
+    cpu_drop_us: float  # target CPU per /api/me request minus per /noauth request
+
+    @property
+    def cpu_explained(self) -> float:
+        """cpu_drop_us / drop_us: the share of the drop that is the server's extra CPU."""
+        return self.cpu_drop_us / self.drop_us if self.drop_us > 0 else float("nan")
 
     @property
     def meets_bar(self) -> bool | None:
@@ -62,7 +69,8 @@ def credential_headers(url: str, mode: str) -> dict[str, str]:
 
 
 def summarize(name: str, bar: float | None, noauth: list[WrkResult],
-              me: list[WrkResult], serial: list[WrkResult]) -> Comparison:
+              me: list[WrkResult], serial: list[WrkResult],
+              cpu_us: dict[str, list[float]] | None = None) -> Comparison:
     """Medians over rounds; the ratio is taken per round (same moment), then the median.
 
     Under load the auth step's wall time includes waiting while the event loop serves
@@ -82,18 +90,22 @@ def summarize(name: str, bar: float | None, noauth: list[WrkResult],
         explained=auth / drop if drop > 0 else float("nan"),
         me_p99_ms=statistics.median(r.p99_ms for r in me),
         noauth_p99_ms=statistics.median(r.p99_ms for r in noauth),
+        cpu_drop_us=(statistics.median(cpu_us["me"]) - statistics.median(cpu_us["noauth"]))
+        if cpu_us else float("nan"),
     )
 
 
 def format_markdown(rows: list[Comparison]) -> list[str]:
     """The results table as Markdown lines."""
     lines = ["| config | /noauth req/s | /api/me req/s | ratio | bar | drop µs/req "
-             "| auth µs, 1 conn | explained | auth µs under load | p99 /api/me ms |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+             "| auth µs, 1 conn | explained | server CPU µs/req added | CPU explained "
+             "| auth µs under load | p99 /api/me ms |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         bar = "-" if r.bar is None else f"≥ {r.bar:.2f} {'ok' if r.meets_bar else 'MISSED'}"
         lines.append(f"| {r.name} | {r.noauth_rps:,.0f} | {r.me_rps:,.0f} | {r.ratio:.2f} | "
                      f"{bar} | {r.drop_us:.1f} | {r.auth_us:.1f} | {r.explained:.2f} | "
+                     f"{r.cpu_drop_us:.1f} | {r.cpu_explained:.2f} | "
                      f"{r.auth_loaded_us:.1f} | {r.me_p99_ms:.2f} |")
     return lines
 
@@ -107,6 +119,7 @@ def cmd_bench_targets(args: argparse.Namespace) -> int:
     raw: dict[str, dict[str, list[WrkResult]]] = {
         n: {"noauth": [], "me": [], "serial": []} for n in chosen
     }
+    cpu: dict[str, dict[str, list[float]]] = {n: {"noauth": [], "me": []} for n in chosen}
     targets: dict[str, tuple[TargetProcess, dict[str, str]]] = {}
     try:
         for name, (env, _) in chosen.items():
@@ -118,8 +131,13 @@ def cmd_bench_targets(args: argparse.Namespace) -> int:
             for name, (target, headers) in targets.items():
                 for path, key in (("/noauth", "noauth"), ("/api/me", "me")):
                     run_wrk(target.url + path, args.warmup, args.connections, headers=headers)
+                    process = psutil.Process(target.pid)
+                    before = process.cpu_times()
                     result = run_wrk(target.url + path, args.seconds, args.connections,
                                      headers=headers)
+                    after = process.cpu_times()
+                    spent = (after.user - before.user) + (after.system - before.system)
+                    cpu[name][key].append(spent * 1e6 / result.requests)
                     if result.non_2xx or result.socket_errors:
                         raise RuntimeError(f"{name} {path}: {result}")
                     raw[name][key].append(result)
@@ -132,12 +150,13 @@ def cmd_bench_targets(args: argparse.Namespace) -> int:
         for target, _ in targets.values():
             target.stop()
     rows = [
-        summarize(n, chosen[n][1], raw[n]["noauth"], raw[n]["me"], raw[n]["serial"])
+        summarize(n, chosen[n][1], raw[n]["noauth"], raw[n]["me"], raw[n]["serial"], cpu[n])
         for n in chosen
     ]
     record: dict[str, Any] = {
         "connections": args.connections, "seconds": args.seconds, "rounds": args.rounds,
         "raw": {n: {k: [asdict(r) for r in v] for k, v in d.items()} for n, d in raw.items()},
+        "target_cpu_us_per_request": cpu,
         "summary": [asdict(r) for r in rows],
     }
     (folder / "bench-targets.json").write_text(json.dumps(record, indent=2))

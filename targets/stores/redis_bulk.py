@@ -13,7 +13,7 @@ from collections.abc import Iterable, Iterator
 from itertools import islice
 from typing import Any
 
-from redis.asyncio.connection import parse_url
+from targets.stores.resp import RedisAddress, pack
 
 BATCH = 20_000
 
@@ -22,32 +22,15 @@ class BulkLoadError(RuntimeError):
     """Redis answered an error during a bulk load."""
 
 
-def pack(*parts: bytes) -> bytes:
-    """One command in the Redis protocol (RESP2 array of bulk strings)."""
-    out = [b"*%d\r\n" % len(parts)]
-    for part in parts:
-        out.append(b"$%d\r\n%s\r\n" % (len(part), part))
-    return b"".join(out)
-
-
 async def _open(url: str, wait: float) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-    options: dict[str, Any] = dict(parse_url(url))
-    if "path" in options:
-        opening = asyncio.open_unix_connection(options["path"])
+    address = RedisAddress.from_url(url)
+    if address.path is not None:
+        opening = asyncio.open_unix_connection(address.path)
     else:
-        opening = asyncio.open_connection(options.get("host", "127.0.0.1"),
-                                          int(options.get("port", 6379)))
+        opening = asyncio.open_connection(address.host, address.port)
     reader, writer = await asyncio.wait_for(opening, wait)
-    hello = []
-    if options.get("password"):
-        user = options.get("username")
-        auth = (b"AUTH", user.encode(), options["password"].encode()) if user else (
-            b"AUTH", options["password"].encode())
-        hello.append(pack(*auth))
-    if int(options.get("db", 0)):
-        hello.append(pack(b"SELECT", str(options["db"]).encode()))
-    if hello:
-        writer.write(b"".join(hello))
+    if hello := address.handshake():
+        writer.write(b"".join(pack(*command) for command in hello))
         await _read_replies(reader, len(hello), wait)
     return reader, writer
 

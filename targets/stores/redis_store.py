@@ -1,4 +1,4 @@
-"""Redis: one asyncio pool per process, hiredis parser, explicit timeouts, no retries."""
+"""Redis: pipelined connections per process (targets/stores/resp.py), hard timeouts."""
 
 from __future__ import annotations
 
@@ -7,14 +7,10 @@ import time
 from collections.abc import Iterable, Iterator
 
 import orjson
-from redis.asyncio import BlockingConnectionPool, Redis
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import RedisError
 
 from targets.stores.base import RefreshRecord, RevocationState, SessionRecord, StoreUnavailable
-from targets.stores.redis_bulk import BulkLoadError, chunked, pack, send_commands
+from targets.stores.redis_bulk import BulkLoadError, chunked, send_commands
+from targets.stores.resp import RespClient, RespConnectionError, RespError, pack
 
 _USED = b"used"
 _USE_REFRESH_LUA = """
@@ -33,11 +29,7 @@ def _session_bytes(record: SessionRecord) -> bytes:
     )
 
 
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
-
-
-def _session_from(raw: bytes | str) -> SessionRecord:
+def _session_from(raw: bytes) -> SessionRecord:
     user, csrf, created, idle, absolute = orjson.loads(raw)
     return SessionRecord(user, csrf, created, idle, absolute)
 
@@ -51,7 +43,7 @@ class RedisStore:
 
     kind = "redis"
     unavailable_errors: tuple[type[BaseException], ...] = (
-        StoreUnavailable, RedisError, OSError, TimeoutError,
+        StoreUnavailable, RespConnectionError, RespError, OSError, TimeoutError,
     )
 
     def __init__(self, url: str, namespace: str, timeout: float, pool_size: int) -> None:
@@ -59,19 +51,8 @@ class RedisStore:
         self._ns = namespace
         self._timeout = timeout
         self._seeded = 0
-        self._pool = BlockingConnectionPool.from_url(
-            url,
-            max_connections=pool_size,
-            timeout=timeout,
-            socket_timeout=timeout,
-            socket_connect_timeout=timeout,
-            # One immediate retry, on a fresh connection, for a connection that died while
-            # idle (so a Redis restart costs no 503s); timeouts are never retried.
-            retry=Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
-        )
-        self.redis = Redis(connection_pool=self._pool)
-        self._use_refresh_script = self.redis.register_script(_USE_REFRESH_LUA)
-
+        # Connections are shared by pipelining, so a few serve many concurrent requests.
+        self.client = RespClient(url, timeout, size=min(pool_size, 4))
 
     def _k(self, kind: str, key: str) -> str:
         return f"{self._ns}:{kind}:{key}"
@@ -79,41 +60,41 @@ class RedisStore:
     async def open(self) -> None:
         try:
             await self.ping()
-        except (RedisError, OSError, TimeoutError) as exc:
+        except (RespConnectionError, RespError, OSError, TimeoutError) as exc:
             # Name the store (not the URL, which may hold a password) in the start-up error.
-            kw = self._pool.connection_kwargs
-            where = kw.get("path") or f"{kw.get('host')}:{kw.get('port')}"
-            raise StoreUnavailable(f"Redis at {where}: {exc}") from exc
+            raise StoreUnavailable(f"Redis at {self.client.where}: {exc}") from exc
 
     async def close(self) -> None:
-        await self.redis.aclose()
-        await self._pool.disconnect()
+        await self.client.close()
 
     async def ping(self) -> None:
-        await self.redis.ping()
+        await self.client.execute("PING")
 
     async def clear(self) -> None:
-        cursor = 0
+        cursor = b"0"
         while True:
-            cursor, keys = await self.redis.scan(cursor, match=f"{self._ns}:*", count=10_000)
+            cursor, keys = await self.client.execute(
+                "SCAN", cursor, "MATCH", f"{self._ns}:*", "COUNT", 10_000
+            )
             if keys:
-                await self.redis.unlink(*keys)
-            if cursor == 0:
+                await self.client.execute("UNLINK", *keys)
+            if cursor == b"0":
                 return
 
     async def create_session(self, key: str, record: SessionRecord) -> None:
         ttl = _ttl_ms(min(record.idle_expires, record.absolute_expires), record.created)
         index = self._k("us", record.user)
-        async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.set(self._k("s", key), _session_bytes(record), px=ttl)
-            pipe.sadd(index, key)
+        index_ttl = _ttl_ms(record.absolute_expires, record.created)
+        await self.client.pipeline(
+            ("SET", self._k("s", key), _session_bytes(record), "PX", ttl),
+            ("SADD", index, key),
             # The index lives as long as its longest session: extend (GT) or set (NX).
-            pipe.pexpire(index, _ttl_ms(record.absolute_expires, record.created), gt=True)
-            pipe.pexpire(index, _ttl_ms(record.absolute_expires, record.created), nx=True)
-            await pipe.execute()
+            ("PEXPIRE", index, index_ttl, "GT"),
+            ("PEXPIRE", index, index_ttl, "NX"),
+        )
 
     async def get_session(self, key: str, now: float) -> SessionRecord | None:
-        raw = await self.redis.get(self._k("s", key))
+        raw = await self.client.execute("GET", self._k("s", key))
         if raw is None:
             return None
         record = _session_from(raw)
@@ -124,21 +105,23 @@ class RedisStore:
             record.user, record.csrf, record.created, idle_expires, record.absolute_expires
         )
         ttl = _ttl_ms(min(idle_expires, record.absolute_expires), time.time())
-        await self.redis.set(self._k("s", key), _session_bytes(updated), px=ttl, xx=True)
+        await self.client.execute(
+            "SET", self._k("s", key), _session_bytes(updated), "PX", ttl, "XX"
+        )
 
     async def delete_session(self, key: str) -> bool:
-        raw = await self.redis.getdel(self._k("s", key))
+        raw = await self.client.execute("GETDEL", self._k("s", key))
         if raw is None:
             return False
-        await self.redis.srem(self._k("us", _session_from(raw).user), key)
+        await self.client.execute("SREM", self._k("us", _session_from(raw).user), key)
         return True
 
     async def list_sessions(self, user: str, now: float) -> list[tuple[str, SessionRecord]]:
         index = self._k("us", user)
-        keys = sorted(_text(k) for k in await self.redis.smembers(index))
+        keys = sorted(k.decode() for k in await self.client.execute("SMEMBERS", index))
         if not keys:
             return []
-        raws = await self.redis.mget([self._k("s", k) for k in keys])
+        raws = await self.client.execute("MGET", *(self._k("s", k) for k in keys))
         live, dead = [], []
         for key, raw in zip(keys, raws, strict=True):
             record = _session_from(raw) if raw is not None else None
@@ -147,16 +130,16 @@ class RedisStore:
             else:
                 dead.append(key)
         if dead:
-            await self.redis.srem(index, *dead)
+            await self.client.execute("SREM", index, *dead)
         return live
 
     async def delete_user_sessions(self, user: str) -> int:
         index = self._k("us", user)
-        keys = [_text(k) for k in await self.redis.smembers(index)]
+        keys = [k.decode() for k in await self.client.execute("SMEMBERS", index)]
         if not keys:
             return 0
-        removed = int(await self.redis.unlink(*(self._k("s", k) for k in keys)))
-        await self.redis.unlink(index)
+        removed = int(await self.client.execute("UNLINK", *(self._k("s", k) for k in keys)))
+        await self.client.execute("UNLINK", index)
         return removed
 
     async def seed_sessions(self, sessions: Iterable[tuple[str, SessionRecord]]) -> int:
@@ -193,33 +176,40 @@ class RedisStore:
         return self._seeded
 
     async def count_sessions(self) -> int:
-        count, cursor = 0, 0
+        count, cursor = 0, b"0"
         while True:
-            cursor, keys = await self.redis.scan(cursor, match=self._k("s", "*"), count=10_000)
+            cursor, keys = await self.client.execute(
+                "SCAN", cursor, "MATCH", self._k("s", "*"), "COUNT", 10_000
+            )
             count += len(keys)
-            if cursor == 0:
+            if cursor == b"0":
                 return count
 
     async def block_token(self, jti: str, expires: float) -> None:
-        await self.redis.set(self._k("bl", jti), b"1", px=_ttl_ms(expires, time.time()))
+        await self.client.execute("SET", self._k("bl", jti), b"1", "PX",
+                                  _ttl_ms(expires, time.time()))
 
     async def set_user_cutoff(self, user: str, cutoff: float, expires: float) -> None:
-        await self.redis.set(
-            self._k("cut", user), repr(float(cutoff)), px=_ttl_ms(expires, time.time())
-        )
+        await self.client.execute("SET", self._k("cut", user), repr(float(cutoff)), "PX",
+                                  _ttl_ms(expires, time.time()))
 
     async def revocation_state(self, jti: str, user: str, now: float) -> RevocationState:
-        blocked, cutoff = await self.redis.mget(self._k("bl", jti), self._k("cut", user))
+        blocked, cutoff = await self.client.execute(
+            "MGET", self._k("bl", jti), self._k("cut", user)
+        )
         return RevocationState(blocked is not None, None if cutoff is None else float(cutoff))
 
     async def put_refresh(self, key: str, record: RefreshRecord) -> None:
         value = orjson.dumps([record.family, record.user, record.expires])
-        await self.redis.set(self._k("rt", key), value, px=_ttl_ms(record.expires, time.time()))
+        await self.client.execute("SET", self._k("rt", key), value, "PX",
+                                  _ttl_ms(record.expires, time.time()))
 
     async def use_refresh(self, key: str, now: float) -> RefreshRecord | None:
         # One script marks the token used and returns what it was, atomically: two
-        # concurrent uses cannot both see it unused.
-        old = await self._use_refresh_script(keys=[self._k("rt", key)])
+        # concurrent uses cannot both see it unused. Not retried: it may have run.
+        old = await self.client.execute(
+            "EVAL", _USE_REFRESH_LUA, 1, self._k("rt", key), is_idempotent=False
+        )
         if old is None:
             return None
         is_used = old.startswith(_USED)
