@@ -99,10 +99,11 @@ def build_parser() -> argparse.ArgumentParser:
     _add_target_flags(seed)
     seed.set_defaults(handler=cmd_seed)
 
-    from authbench import targetbench, twins
+    from authbench import clientbench, targetbench, twins
 
     twins.add_parser(sub)
     targetbench.add_parser(sub)
+    clientbench.add_parser(sub)
     return parser
 
 

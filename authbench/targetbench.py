@@ -24,6 +24,7 @@ from authbench.wrk import WrkResult, run_wrk
 CONFIGS: dict[str, tuple[dict[str, str], float | None]] = {
     "none": ({"AUTH_MODE": "none"}, None),
     "jwt-HS256": ({"AUTH_MODE": "jwt", "JWT_ALG": "HS256"}, 0.70),
+    "jwt-HS256-cache": ({"AUTH_MODE": "jwt", "JWT_ALG": "HS256", "VERIFY_CACHE": "10000"}, 0.70),
     "session-memory": ({"AUTH_MODE": "session", "STORE": "memory"}, 0.90),
     "session-redis": ({"AUTH_MODE": "session", "STORE": "redis"}, 0.55),
 }

@@ -46,6 +46,7 @@ def make_codec(settings: Settings) -> TokenCodec:
         ttl=settings.access_ttl,
         leeway=settings.jwt_leeway,
         max_bytes=settings.max_credential_bytes,
+        cache_size=settings.verify_cache,
     )
 
 

@@ -57,6 +57,8 @@ ENV_VARS: tuple[EnvVar, ...] = (
     EnvVar("JWT_AUDIENCE", "authbench-api", "aud claim, checked exactly"),
     EnvVar("JWT_LEEWAY", "2", "clock skew allowed on exp/iat/nbf, seconds (max 5)"),
     EnvVar("JWT_REVOCATION", "none", "none | blocklist (jti blocklist + per-user cutoff)"),
+    EnvVar("VERIFY_CACHE", "0", "keep up to N verified access tokens until their exp "
+           "(0: verify every request)"),
     EnvVar("ACCESS_TTL", "900", "access token lifetime, seconds (jwt and hybrid)"),
     EnvVar("REFRESH_TTL", "1209600", "refresh token lifetime, seconds (hybrid)"),
     EnvVar("SESSION_IDLE_TTL", "1800", "session idle timeout, seconds"),
@@ -120,6 +122,7 @@ class Settings:
     jwt_audience: str = "authbench-api"
     jwt_leeway: float = 2.0
     jwt_revocation: Revocation = "none"
+    verify_cache: int = 0
     access_ttl: int = 900
     refresh_ttl: int = 1209600
     session_idle_ttl: int = 1800
@@ -175,6 +178,7 @@ class Settings:
             jwt_revocation=_choice(  # type: ignore[arg-type]
                 "JWT_REVOCATION", raw["JWT_REVOCATION"], REVOCATIONS
             ),
+            verify_cache=_integer("VERIFY_CACHE", raw["VERIFY_CACHE"], 0),
             access_ttl=_integer("ACCESS_TTL", raw["ACCESS_TTL"], 1),
             refresh_ttl=_integer("REFRESH_TTL", raw["REFRESH_TTL"], 1),
             session_idle_ttl=_integer("SESSION_IDLE_TTL", raw["SESSION_IDLE_TTL"], 1),

@@ -43,6 +43,7 @@ class TokenCodec:
         ttl: int,
         leeway: float,
         max_bytes: int,
+        cache_size: int = 0,
     ) -> None:
         self.keys = keys
         self.issuer = issuer
@@ -50,6 +51,11 @@ class TokenCodec:
         self.ttl = ttl
         self.leeway = leeway
         self.max_bytes = max_bytes
+        # VERIFY_CACHE: token -> claims, kept until exp. The signature and claims of a
+        # token never change, so a verified one stays verified until it expires; keys
+        # only change at restart. Revocation is checked after verify, so it still holds.
+        self.cache_size = cache_size
+        self._verified: dict[str, AccessClaims] = {}
         self._algorithms = [keys.alg]  # one explicit allow-list: the configured algorithm
         self._issuers = [issuer]  # a list: PyJWT then compares exactly, not by substring
         self._options: Any = {"require": REQUIRED_CLAIMS, "strict_aud": True}
@@ -86,6 +92,20 @@ class TokenCodec:
         """Check size, header, signature and every required claim; raise InvalidToken."""
         if len(token) > self.max_bytes:
             raise InvalidToken("token too large")
+        if self.cache_size:
+            cached = self._verified.get(token)
+            if cached is not None:
+                if cached.exp > time.time() - self.leeway:
+                    return cached
+                del self._verified[token]
+            claims = self._verify(token)
+            if len(self._verified) >= self.cache_size:
+                del self._verified[next(iter(self._verified))]  # oldest first: bounded size
+            self._verified[token] = claims
+            return claims
+        return self._verify(token)
+
+    def _verify(self, token: str) -> AccessClaims:
         try:
             if self.keys.is_single:
                 key = self.keys.active
