@@ -27,8 +27,9 @@ async def cpu_per_call(get: Get, key: str, concurrency: int, batches: int) -> fl
 async def compare(url: str, concurrency: int, batches: int, rounds: int) -> dict[str, list[float]]:
     """Interleave the two clients over rounds; return CPU µs per GET for each."""
     key = "authbench:clientbench"
-    redis_py = Redis(connection_pool=BlockingConnectionPool.from_url(
-        url, max_connections=20, timeout=0.5, socket_timeout=0.5, socket_connect_timeout=0.5))
+    pool = BlockingConnectionPool.from_url(
+        url, max_connections=20, timeout=0.5, socket_timeout=0.5, socket_connect_timeout=0.5)
+    redis_py = Redis(connection_pool=pool)
     resp = RespClient(url, timeout=0.5, size=4)
     await resp.execute("SET", key, b"x" * 200, "PX", 600_000)
     results: dict[str, list[float]] = {"redis-py": [], "resp.py": []}
@@ -42,6 +43,7 @@ async def compare(url: str, concurrency: int, batches: int, rounds: int) -> dict
         await resp.execute("UNLINK", key)
         await resp.close()
         await redis_py.aclose()
+        await pool.disconnect()
     return results
 
 
