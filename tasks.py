@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """The one place to run authbench's tasks; each bootstraps the project's own .venv.
 
-    python3 tasks.py quick   # the main job: twin targets under a short load
+    python3 tasks.py quick   # the main job: the quick suite (twin targets under load)
     python3 tasks.py test    # ruff, mypy and the test suite
     python3 tasks.py lint    # ruff and mypy only
 
@@ -56,7 +56,7 @@ def test(extra: list[str]) -> None:
 
 
 def quick(extra: list[str]) -> None:
-    _run(BIN / "authbench", "twins", *extra)
+    _run(BIN / "authbench", "run", "quick", *extra)
 
 
 def main() -> None:

@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable, Sequence
 
 from authbench.ports import LOOPBACK, PortBusy
+from authbench.suite import SuiteError
 from targets.settings import ConfigError, Settings
 
 Command = Callable[[argparse.Namespace], int]
@@ -99,9 +100,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_target_flags(seed)
     seed.set_defaults(handler=cmd_seed)
 
-    from authbench import clientbench, targetbench, twins
+    from authbench import clientbench, runcmd, targetbench
 
-    twins.add_parser(sub)
+    runcmd.add_parsers(sub)
     targetbench.add_parser(sub)
     clientbench.add_parser(sub)
     return parser
@@ -113,7 +114,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     handler: Command = args.handler
     try:
         return handler(args)
-    except (ConfigError, PortBusy, StoreUnreachable) as exc:
+    except (ConfigError, PortBusy, StoreUnreachable, SuiteError) as exc:
         print(f"authbench {args.command}: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

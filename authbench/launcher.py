@@ -23,7 +23,8 @@ class TargetFailed(RuntimeError):
     """A target exited or never became ready; the message carries its last log lines."""
 
 
-def _tail(path: Path, lines: int = 15) -> str:
+def tail(path: Path, lines: int = 15) -> str:
+    """The last lines of a log file, or nothing."""
     try:
         text = path.read_text(errors="replace")
     except OSError:
@@ -88,7 +89,7 @@ class TargetProcess:
                     code = self.process.returncode if self.process else "?"
                     raise TargetFailed(
                         f"target on port {self.port} exited with code {code}:\n"
-                        f"{_tail(self.log_path)}"
+                        f"{tail(self.log_path)}"
                     )
                 try:
                     answer = client.get(f"{self.url}/health")
@@ -102,7 +103,7 @@ class TargetProcess:
         self.stop()
         raise TargetFailed(
             f"target on port {self.port} not ready after {timeout:.0f}s ({last}):\n"
-            f"{_tail(self.log_path)}"
+            f"{tail(self.log_path)}"
         )
 
     def stop(self, timeout: float = 10.0) -> int | None:

@@ -1,0 +1,105 @@
+"""`authbench run`, `authbench verify` and `authbench list`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from analysis.summary import format_summary, summarize_run
+from authbench.haproxy import haproxy_path
+from authbench.rundir import RunDir, list_runs
+from authbench.runner import RunOptions, available_services, run_suite
+from authbench.suite import apply_only, load_suite
+from authbench.verify import verify_target
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """Run a suite (quick, standard, scale, nodes, or a .toml file) into results/."""
+    options = RunOptions(results=Path(args.results), redis_url=args.redis_url,
+                         postgres_url=args.postgres_url, external_workers=args.external_workers,
+                         master_bind_host=args.master_bind_host,
+                         use_haproxy=not args.no_haproxy)
+    resume = RunDir.open(Path(args.resume)) if args.resume else None
+    if resume is not None:
+        suite_file = resume.path / "suite.toml"
+        suite = load_suite(str(suite_file), available_services(options))
+    else:
+        suite = load_suite(args.suite, available_services(options))
+    if args.only:
+        suite = apply_only(suite, args.only)
+    for line in suite.skipped:
+        print(f"note: {line}", file=sys.stderr)
+        options.notes.append(line)
+    if any(c.nodes > 1 for c in suite.cells) and not options.use_haproxy:
+        print("note: --no-haproxy: users are spread over the nodes from the client side",
+              file=sys.stderr)
+    elif any(c.nodes > 1 for c in suite.cells) and haproxy_path() is None:
+        message = ("HAProxy is not installed: users are spread over the nodes from the client "
+                   "side (install haproxy for a real load balancer)")
+        print(f"note: {message}", file=sys.stderr)
+        options.notes.append(message)
+    try:
+        run = run_suite(suite, options, resume)
+    except KeyboardInterrupt:
+        print("\ninterrupted: finished cells are kept; continue with "
+              f"`authbench run --resume {resume.path if resume else '<run folder>'}`",
+              file=sys.stderr)
+        runs = list_runs(options.results)
+        if runs and resume is None:
+            print(f"run folder: {options.results / runs[0]['run']}", file=sys.stderr)
+        return 130
+    rows = summarize_run(run.path)
+    print("\n".join(format_summary(rows)))
+    print(f"\nraw results: {run.path}")
+    return 0 if all(r["status"] == "ok" for r in rows) else 1
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    """Run the conformance check against a running target."""
+    result = verify_target(args.url)
+    print("\n".join(result.lines()))
+    return 0 if result.is_passed else 1
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    """List the runs under results/, newest first."""
+    runs = list_runs(Path(args.results))
+    if not runs:
+        print(f"no runs under {args.results}/")
+        return 0
+    print(f"{'run':<40}{'suite':<10}{'status':<13}{'ok':>5}{'failed':>7}{'planned':>8}")
+    for r in runs:
+        print(f"{r['run']:<40}{r['suite']:<10}{r['status']:<13}{r['ok']:>5}{r['failed']:>7}"
+              f"{r['planned']:>8}")
+    return 0
+
+
+def add_parsers(sub: Any) -> None:
+    """Register run, verify and list."""
+    run = sub.add_parser("run", help=cmd_run.__doc__, description=cmd_run.__doc__)
+    run.add_argument("suite", nargs="?", default="quick",
+                     help="quick (default), standard, scale, nodes, or a path to a .toml file")
+    run.add_argument("--resume", metavar="RUN", help="finish the unfinished cells of a run")
+    run.add_argument("--only", nargs="+", metavar="KEY=VALUE",
+                     help="keep only the cells matching, e.g. mode=jwt users=10,50")
+    run.add_argument("--results", default="results")
+    run.add_argument("--redis-url", default="redis://127.0.0.1:6379/0")
+    run.add_argument("--postgres-url", default="postgresql://postgres@127.0.0.1:5432/test")
+    run.add_argument("--external-workers", type=int, default=0,
+                     help="also wait for N Locust workers started elsewhere "
+                          "(locust -f loadtests/<scenario>.py --worker --master-host HOST)")
+    run.add_argument("--master-bind-host", default="127.0.0.1",
+                     help="interface the Locust master listens on for workers")
+    run.add_argument("--no-haproxy", action="store_true",
+                     help="spread users over nodes from the client side even if HAProxy exists")
+    run.set_defaults(handler=cmd_run)
+
+    verify = sub.add_parser("verify", help=cmd_verify.__doc__, description=cmd_verify.__doc__)
+    verify.add_argument("url")
+    verify.set_defaults(handler=cmd_verify)
+
+    listing = sub.add_parser("list", help=cmd_list.__doc__, description=cmd_list.__doc__)
+    listing.add_argument("--results", default="results")
+    listing.set_defaults(handler=cmd_list)

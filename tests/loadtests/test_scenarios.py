@@ -1,0 +1,69 @@
+"""Every scenario drives every mode through a real Locust process, without failures."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from analysis.hdr import load_cell_histograms
+from analysis.summary import _locust_row
+from authbench.locustrun import run_locust
+from authbench.suite import Cell
+from tests.conftest import StartTarget
+
+
+@pytest.mark.parametrize("mode", ["none", "session", "jwt", "hybrid"])
+def test_read_scenario_runs_clean_in_every_mode(
+    mode: str, start_target: StartTarget, tmp_path: Path
+) -> None:
+    target = start_target(AUTH_MODE=mode, JWT_REVOCATION="blocklist")
+    cell = Cell(mode=mode, users=4, duration=3, warmup=1)
+    outcome = run_locust(cell, target.url, tmp_path)
+    assert outcome.exit_code == 0, outcome.log_tail
+    me = _locust_row(tmp_path / "locust_stats.csv", "/api/me")
+    assert me is not None and int(me["Request Count"]) > 50
+    assert int(me["Failure Count"]) == 0
+    if mode == "hybrid":
+        refresh = _locust_row(tmp_path / "locust_stats.csv", "/auth/refresh")
+        assert refresh is not None and int(refresh["Request Count"]) > 0
+        assert int(refresh["Failure Count"]) == 0
+    assert (tmp_path / "locust_stats_history.csv").exists()
+    assert (tmp_path / "locust.html").exists()
+    histograms, failures = load_cell_histograms(tmp_path)
+    assert histograms["GET /api/me"].get_total_count() > 50
+    assert failures == {}
+
+
+@pytest.mark.parametrize("scenario", ["login", "lifecycle"])
+def test_login_and_lifecycle_scenarios(
+    scenario: str, start_target: StartTarget, tmp_path: Path
+) -> None:
+    target = start_target(AUTH_MODE="session")
+    cell = Cell(mode="session", scenario=scenario, users=2, duration=3, warmup=0)
+    outcome = run_locust(cell, target.url, tmp_path)
+    assert outcome.exit_code == 0, outcome.log_tail
+    login = _locust_row(tmp_path / "locust_stats.csv", "/auth/login")
+    assert login is not None and int(login["Request Count"]) > 3
+    assert int(login["Failure Count"]) == 0
+    if scenario == "lifecycle":
+        logout = _locust_row(tmp_path / "locust_stats.csv", "/auth/logout")
+        assert logout is not None and int(logout["Request Count"]) > 0
+        me = _locust_row(tmp_path / "locust_stats.csv", "/api/me")
+        assert me is not None and int(me["Failure Count"]) == 0
+
+
+def test_master_and_workers_merge_their_histograms(
+    start_target: StartTarget, tmp_path: Path
+) -> None:
+    target = start_target(AUTH_MODE="jwt")
+    cell = Cell(mode="jwt", users=4, workers=2, duration=3, warmup=0)
+    outcome = run_locust(cell, target.url, tmp_path)
+    assert outcome.exit_code == 0, outcome.log_tail
+    files = list(tmp_path.glob("hdr-*.json"))
+    assert len(files) == 2  # one per worker; the master records nothing itself
+    histograms, _ = load_cell_histograms(tmp_path)
+    me = _locust_row(tmp_path / "locust_stats.csv", "/api/me")
+    assert me is not None
+    # The merged histograms count what Locust's own (master) stats counted.
+    assert histograms["GET /api/me"].get_total_count() == int(me["Request Count"])
