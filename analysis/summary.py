@@ -12,7 +12,8 @@ from analysis.hdr import load_cell_histograms, percentiles
 HOT_PATH = "GET /api/me"
 
 
-def _locust_row(path: Path, name: str) -> dict[str, str] | None:
+def locust_row(path: Path, name: str) -> dict[str, str] | None:
+    """The row of a Locust stats CSV for one request name (or "Aggregated")."""
     if not path.exists():
         return None
     with path.open(newline="") as handle:
@@ -29,7 +30,7 @@ def summarize_cell(folder: Path) -> dict[str, Any]:
                            "reason": cell.get("reason", "")}
     if cell["status"] != "ok":
         return row
-    total = _locust_row(folder / "locust_stats.csv", "Aggregated")
+    total = locust_row(folder / "locust_stats.csv", "Aggregated")
     if total is not None:
         row["requests"] = int(total["Request Count"])
         row["failures"] = int(total["Failure Count"])

@@ -100,9 +100,10 @@ def build_parser() -> argparse.ArgumentParser:
     _add_target_flags(seed)
     seed.set_defaults(handler=cmd_seed)
 
-    from authbench import clientbench, runcmd, targetbench
+    from authbench import accuracy, clientbench, runcmd, targetbench
 
     runcmd.add_parsers(sub)
+    accuracy.add_parser(sub)
     targetbench.add_parser(sub)
     clientbench.add_parser(sub)
     return parser

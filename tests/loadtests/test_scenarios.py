@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from analysis.hdr import load_cell_histograms
-from analysis.summary import _locust_row
+from analysis.summary import locust_row
 from authbench.locustrun import run_locust
 from authbench.suite import Cell
 from tests.conftest import StartTarget
@@ -21,11 +21,11 @@ def test_read_scenario_runs_clean_in_every_mode(
     cell = Cell(mode=mode, users=4, duration=3, warmup=1)
     outcome = run_locust(cell, target.url, tmp_path)
     assert outcome.exit_code == 0, outcome.log_tail
-    me = _locust_row(tmp_path / "locust_stats.csv", "/api/me")
+    me = locust_row(tmp_path / "locust_stats.csv", "/api/me")
     assert me is not None and int(me["Request Count"]) > 50
     assert int(me["Failure Count"]) == 0
     if mode == "hybrid":
-        refresh = _locust_row(tmp_path / "locust_stats.csv", "/auth/refresh")
+        refresh = locust_row(tmp_path / "locust_stats.csv", "/auth/refresh")
         assert refresh is not None and int(refresh["Request Count"]) > 0
         assert int(refresh["Failure Count"]) == 0
     assert (tmp_path / "locust_stats_history.csv").exists()
@@ -43,13 +43,13 @@ def test_login_and_lifecycle_scenarios(
     cell = Cell(mode="session", scenario=scenario, users=2, duration=3, warmup=0)
     outcome = run_locust(cell, target.url, tmp_path)
     assert outcome.exit_code == 0, outcome.log_tail
-    login = _locust_row(tmp_path / "locust_stats.csv", "/auth/login")
+    login = locust_row(tmp_path / "locust_stats.csv", "/auth/login")
     assert login is not None and int(login["Request Count"]) > 3
     assert int(login["Failure Count"]) == 0
     if scenario == "lifecycle":
-        logout = _locust_row(tmp_path / "locust_stats.csv", "/auth/logout")
+        logout = locust_row(tmp_path / "locust_stats.csv", "/auth/logout")
         assert logout is not None and int(logout["Request Count"]) > 0
-        me = _locust_row(tmp_path / "locust_stats.csv", "/api/me")
+        me = locust_row(tmp_path / "locust_stats.csv", "/api/me")
         assert me is not None and int(me["Failure Count"]) == 0
 
 
@@ -63,7 +63,7 @@ def test_master_and_workers_merge_their_histograms(
     files = list(tmp_path.glob("hdr-*.json"))
     assert len(files) == 2  # one per worker; the master records nothing itself
     histograms, _ = load_cell_histograms(tmp_path)
-    me = _locust_row(tmp_path / "locust_stats.csv", "/api/me")
+    me = locust_row(tmp_path / "locust_stats.csv", "/api/me")
     assert me is not None
     # The merged histograms count what Locust's own (master) stats counted.
     assert histograms["GET /api/me"].get_total_count() == int(me["Request Count"])
