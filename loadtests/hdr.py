@@ -9,7 +9,9 @@ runner sets it), so the files still run by hand with plain `locust -f`.
 
 Histograms hold microseconds from 1 us to 60 s with 3 significant digits; they are
 saved encoded (HdrHistogram's compressed base64 form), so workers' files merge
-exactly by adding histograms.
+exactly by adding histograms. Besides "METHOD name" (the client-side latency), each
+response's `Server-Timing: auth;dur=<ms>` goes into "auth METHOD name": the time
+the server spent in the auth step alone.
 """
 
 from __future__ import annotations
@@ -46,19 +48,28 @@ class Recorder:
     def on_test_start(self, **_: Any) -> None:
         self.started = time.time()
 
+    def _record(self, key: str, microseconds: float) -> None:
+        histogram = self.histograms.get(key)
+        if histogram is None:
+            histogram = HdrHistogram(LOWEST_US, HIGHEST_US, SIGNIFICANT_FIGURES)
+            self.histograms[key] = histogram
+        histogram.record_value(min(HIGHEST_US, max(LOWEST_US, round(microseconds))))
+
     def on_request(self, request_type: str, name: str, response_time: float,
-                   exception: BaseException | None = None, **_: Any) -> None:
+                   exception: BaseException | None = None, response: Any = None,
+                   **_: Any) -> None:
         if self.started is None or time.time() - self.started < self.warmup:
             return
         key = f"{request_type} {name}"
         if exception is not None:
             self.failures[key] = self.failures.get(key, 0) + 1
             return
-        histogram = self.histograms.get(key)
-        if histogram is None:
-            histogram = HdrHistogram(LOWEST_US, HIGHEST_US, SIGNIFICANT_FIGURES)
-            self.histograms[key] = histogram
-        histogram.record_value(min(HIGHEST_US, max(LOWEST_US, round(response_time * 1000))))
+        self._record(key, response_time * 1000)
+        timing = response.headers.get("server-timing") if response is not None else None
+        if timing:
+            dur = _auth_duration_ms(timing)
+            if dur is not None:
+                self._record(f"auth {key}", dur * 1000)
 
     def save(self, **_: Any) -> None:
         if not self.histograms and not self.failures:
@@ -79,6 +90,21 @@ class Recorder:
         partial = target.with_suffix(".part")
         partial.write_text(json.dumps(body))
         partial.replace(target)
+
+
+def _auth_duration_ms(header: str) -> float | None:
+    """The dur of the 'auth' metric of a Server-Timing header, in ms."""
+    for metric in header.split(","):
+        name, _, params = metric.strip().partition(";")
+        if name == "auth":
+            for param in params.split(";"):
+                key, _, value = param.strip().partition("=")
+                if key == "dur":
+                    try:
+                        return float(value)
+                    except ValueError:
+                        return None
+    return None
 
 
 def _reset_stats_after_warmup(environment: Environment, warmup: float) -> None:

@@ -33,6 +33,10 @@ def test_read_scenario_runs_clean_in_every_mode(
     histograms, failures = load_cell_histograms(tmp_path)
     assert histograms["GET /api/me"].get_total_count() > 50
     assert failures == {}
+    # Every /api/me answer carried Server-Timing: the auth step's own time, per request.
+    auth = histograms["auth GET /api/me"]
+    assert auth.get_total_count() == histograms["GET /api/me"].get_total_count()
+    assert auth.get_value_at_percentile(50) < histograms["GET /api/me"].get_value_at_percentile(50)
 
 
 @pytest.mark.parametrize("scenario", ["login", "lifecycle"])
