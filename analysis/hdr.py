@@ -33,6 +33,17 @@ def load_cell_histograms(folder: Path) -> tuple[dict[str, HdrHistogram], dict[st
     return {name: merge_encoded(texts) for name, texts in encoded.items()}, failures
 
 
+def measured_window(folder: Path) -> float:
+    """Seconds from the first to the last measured request over a cell's processes."""
+    starts, ends = [], []
+    for path in folder.glob("hdr-*.json"):
+        data = json.loads(path.read_text())
+        if data.get("measured_from") is not None and data.get("measured_until") is not None:
+            starts.append(data["measured_from"])
+            ends.append(data["measured_until"])
+    return max(ends) - min(starts) if starts else float("nan")
+
+
 def percentiles(histogram: HdrHistogram) -> dict[str, float]:
     """p50, p90, p99, p99.9 and max in milliseconds, plus the count."""
     out = {f"p{p:g}_ms": histogram.get_value_at_percentile(p) / 1000 for p in PERCENTILES}

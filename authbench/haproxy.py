@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 BALANCE_LINES = {
@@ -52,6 +53,66 @@ def haproxy_config(bind: str, servers: Sequence[tuple[str, str]], balance: str =
     for name, address in servers:
         cookie = f" cookie {name}" if sticky else ""
         lines.append(f"    server {name} {address} check inter 1s{cookie}")
+    return "\n".join(lines) + "\n"
+
+
+# Docker's embedded DNS server, present in every user-defined network (compose's too).
+DOCKER_DNS = "127.0.0.11:53"
+
+
+@dataclass(frozen=True)
+class DnsBackend:
+    """A frontend on bind, balancing over up to `slots` servers that one DNS name returns.
+
+    The name is a scaled Docker Compose service: every replica answers to it, so
+    HAProxy's server-template fills the slots from the name's A records at run time and
+    follows `docker compose up --scale` without a new config.
+    """
+
+    name: str
+    bind: str
+    host: str
+    port: int
+    slots: int = 10
+
+
+def haproxy_dns_config(backends: Sequence[DnsBackend], balance: str = "roundrobin",
+                       maxconn: int = 10_000, nameserver: str = DOCKER_DNS) -> str:
+    """Like haproxy_config, with one frontend per DnsBackend and servers found through DNS.
+
+    `init-addr none` lets HAProxy start (and `haproxy -c` pass) before the names resolve;
+    empty slots stay in maintenance until a replica appears. Sticky balancing uses
+    dynamic cookies: templated servers have no fixed names to put in a cookie.
+    """
+    if balance not in BALANCE_LINES:
+        raise ValueError(f"balance {balance!r}: expected one of {', '.join(BALANCE_LINES)}")
+    balance_lines = list(BALANCE_LINES[balance])
+    if balance == "sticky":
+        balance_lines = [f"{line} dynamic" if line.startswith("cookie ") else line
+                         for line in balance_lines] + ["dynamic-cookie-key authbench"]
+    # The global and defaults sections are haproxy_config's, so the two cannot drift.
+    common = haproxy_config("", [], "roundrobin", maxconn).split("\nfrontend ")[0]
+    lines = [
+        common.rstrip("\n"),
+        "",
+        "resolvers docker",
+        f"    nameserver dns {nameserver}",
+        "    hold valid 5s",
+        "    accepted_payload_size 8192",
+    ]
+    for backend in backends:
+        lines += [
+            "",
+            f"frontend {backend.name}",
+            f"    bind {backend.bind}",
+            f"    default_backend {backend.name}",
+            "",
+            f"backend {backend.name}",
+            *(f"    {line}" for line in balance_lines),
+            "    option httpchk GET /health",
+            f"    server-template node {backend.slots} {backend.host}:{backend.port} check "
+            "inter 1s resolvers docker init-addr none resolve-prefer ipv4",
+        ]
     return "\n".join(lines) + "\n"
 
 

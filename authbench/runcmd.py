@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -11,8 +12,18 @@ from analysis.summary import format_summary, summarize_run
 from authbench.haproxy import haproxy_path
 from authbench.rundir import RunDir, list_runs
 from authbench.runner import RunOptions, available_services, run_suite
-from authbench.suite import apply_only, load_suite
+from authbench.suite import Cell, Suite, apply_only, load_suite
 from authbench.verify import verify_target
+
+
+def planned_suite(run: RunDir) -> Suite:
+    """The suite a run planned: its cells as recorded in metadata.json, not as the suite
+    file expands today (--only, or services that answer now but did not then, would change
+    the plan and so the cell folder names, and finished cells would run again)."""
+    planned = run.metadata()["suite"]
+    suite = load_suite(str(run.path / "suite.toml"))
+    return replace(suite, repeats=planned["repeats"], skipped=(),
+                   cells=tuple(Cell(**cell) for cell in planned["cells"]))
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -21,10 +32,18 @@ def cmd_run(args: argparse.Namespace) -> int:
                          postgres_url=args.postgres_url, external_workers=args.external_workers,
                          master_bind_host=args.master_bind_host,
                          use_haproxy=not args.no_haproxy)
-    resume = RunDir.open(Path(args.resume)) if args.resume else None
-    if resume is not None:
-        suite_file = resume.path / "suite.toml"
-        suite = load_suite(str(suite_file), available_services(options))
+    resume = None
+    if args.resume:
+        try:
+            resume = RunDir.open(Path(args.resume))
+        except FileNotFoundError as exc:
+            print(f"authbench run: {exc}", file=sys.stderr)
+            return 2
+        if args.only:
+            print("authbench run: --only cannot be combined with --resume (a run keeps the "
+                  "cells it planned)", file=sys.stderr)
+            return 2
+        suite = planned_suite(resume)
     else:
         suite = load_suite(args.suite, available_services(options))
     if args.only:

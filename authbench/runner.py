@@ -205,7 +205,7 @@ def run_cell(run: RunDir, index: int, name: str, cell: Cell, options: RunOptions
         record["status"] = "ok"
     except (CellFailed, TargetFailed) as exc:
         record["reason"] = str(exc)
-    except OSError as exc:
+    except Exception as exc:  # one broken cell never stops the suite (Ctrl-C still does)
         record["reason"] = f"{type(exc).__name__}: {exc}"
     finally:
         if shared:

@@ -60,6 +60,8 @@ class Cell:
             if self.verify_cache:
                 parts.append(f"cache{self.verify_cache}")
         parts += [self.scenario, f"u{self.users}", f"n{self.nodes}"]
+        if self.spawn_rate:
+            parts.append(f"r{self.spawn_rate:g}")
         if self.workers:
             parts.append(f"w{self.workers}")
         if self.scale:
@@ -136,6 +138,8 @@ def _expand(where: str, base: Mapping[str, Any], block: Mapping[str, Any]) -> li
             cell = replace(cell, store="memory", revocation="none", verify_cache=0, scale=0)
         if cell.mode == "session":
             cell = replace(cell, revocation="none", verify_cache=0)
+        if cell.nodes == 1:
+            cell = replace(cell, balance="roundrobin")  # one node: nothing to balance
         cells.append(cell)
     return cells
 
@@ -173,7 +177,7 @@ def parse_suite(text: str, source: str, available: Iterable[str] = SERVICES) -> 
         if not isinstance(block, dict):
             raise SuiteError(f"{where}: must be a table")
         requires = block.get("requires", [])
-        if not isinstance(requires, list) or not set(requires) <= set(SERVICES):
+        if not isinstance(requires, list) or not all(r in SERVICES for r in requires):
             raise SuiteError(f"{where}: requires must list some of {', '.join(SERVICES)}")
         expanded = _expand(where, defaults, block)
         missing = (set(requires) | set().union(*(c.needs() for c in expanded))) - present
@@ -181,11 +185,24 @@ def parse_suite(text: str, source: str, available: Iterable[str] = SERVICES) -> 
             skipped.append(f"{where}: {len(expanded)} cell(s) left out, "
                            f"{' and '.join(sorted(missing))} not reachable")
             continue
-        cells += [c for c in expanded if c not in cells]
+        cells += [c for c in dict.fromkeys(expanded) if c not in cells]  # each cell once
     if not cells:
         raise SuiteError(f"{source}: no cell can run here ({'; '.join(skipped)})")
+    _check_unique_keys(source, cells)
     return Suite(name, str(data.get("description", "")), repeats, tuple(cells),
                  tuple(skipped), text)
+
+
+def _check_unique_keys(source: str, cells: list[Cell]) -> None:
+    """Repeats share a key and analysis groups by it: two different cells must not."""
+    seen: dict[str, Cell] = {}
+    for cell in cells:
+        other = seen.setdefault(cell.key, cell)
+        if other != cell:
+            differ = [f.name for f in fields(Cell)
+                      if getattr(cell, f.name) != getattr(other, f.name)]
+            raise SuiteError(f"{source}: two cells named {cell.key} differ only in "
+                             f"{', '.join(differ)}; put them in separate suites")
 
 
 def builtin_suites() -> list[str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import resource
 import subprocess
 import time
 from collections.abc import Mapping
@@ -14,6 +15,21 @@ import httpx
 from authbench.haproxy import haproxy_config, haproxy_path, start_haproxy
 from authbench.launcher import READY_TIMEOUT, TargetFailed, TargetProcess, tail
 from authbench.ports import LOOPBACK, free_port
+
+MAXCONN = 10_000
+
+
+def balancer_maxconn(wanted: int = MAXCONN) -> int:
+    """HAProxy's maxconn, kept under the file-descriptor limit.
+
+    HAProxy needs about two descriptors per connection and refuses to start when it
+    cannot raise its limit that far ("Cannot raise FD limit"), e.g. under a hard
+    limit of 20000 with maxconn 10000.
+    """
+    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY:
+        return wanted
+    return max(64, min(wanted, (hard - 200) // 2))
 
 
 class Topology:
@@ -59,7 +75,8 @@ class Topology:
         if self.kind == "haproxy":
             self.lb_port = free_port()
             servers = [(f"node{i + 1}", f"{t.host}:{t.port}") for i, t in enumerate(self.targets)]
-            config = haproxy_config(f"{LOOPBACK}:{self.lb_port}", servers, self.balance)
+            config = haproxy_config(f"{LOOPBACK}:{self.lb_port}", servers, self.balance,
+                                    maxconn=balancer_maxconn())
             self.haproxy = start_haproxy(config, self.folder)
             self._wait_for_balancer()
 

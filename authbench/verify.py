@@ -82,6 +82,9 @@ def verify_target(url: str) -> VerifyResult:
             _run_checks(client, result)
     except httpx.HTTPError as exc:
         result.expect("reachable", False, f"{type(exc).__name__}: {exc}")
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        # Not JSON, or JSON of the wrong shape: a broken target, not a crash of the check.
+        result.expect("well-formed answers", False, f"{type(exc).__name__}: {exc}")
     return result
 
 
@@ -104,8 +107,9 @@ def _run_checks(client: httpx.Client, result: VerifyResult) -> None:
     client.cookies.clear()
     me = client.get("/api/me", headers=headers)
     user = me.json().get("user") if me.status_code == 200 else None
-    result.expect("with credential", me.status_code == 200 and user in (VERIFY_USER, "user0"),
-                  f"HTTP {me.status_code}, user {user!r}")
+    expected_user = "user0" if mode == "none" else VERIFY_USER  # /noauth's body is user0's
+    result.expect("with credential", me.status_code == 200 and user == expected_user,
+                  f"HTTP {me.status_code}, user {user!r}, expected {expected_user!r}")
     if mode == "none":
         return
     wrong = client.post("/auth/login", json={"username": VERIFY_USER, "password": "wrong"})
@@ -117,10 +121,12 @@ def _run_checks(client: httpx.Client, result: VerifyResult) -> None:
     else:
         forged = client.get("/api/me", headers={"Authorization": f"Bearer {_unsigned_token()}"})
         result.expect("alg none token", forged.status_code == 401, f"HTTP {forged.status_code}")
-        tampered = headers["Authorization"][:-4] + ("AAAA" if not headers[
-            "Authorization"].endswith("AAAA") else "BBBB")
-        bad = client.get("/api/me", headers={"Authorization": tampered})
-        result.expect("bad signature", bad.status_code == 401, f"HTTP {bad.status_code}")
+        bearer = headers.get("Authorization", "")
+        if result.expect("access token issued", bool(bearer),
+                         "in the login answer" if bearer else "no access_token at login"):
+            tampered = bearer[:-4] + ("AAAA" if not bearer.endswith("AAAA") else "BBBB")
+            bad = client.get("/api/me", headers={"Authorization": tampered})
+            result.expect("bad signature", bad.status_code == 401, f"HTTP {bad.status_code}")
     logout_headers = {**headers, **({"X-CSRF-Token": csrf} if csrf else {})}
     out = client.post("/auth/logout", headers=logout_headers)
     result.expect("logout", out.status_code == 200, f"HTTP {out.status_code}")

@@ -23,6 +23,17 @@ _NODES = [url for url in os.environ.get("AUTHBENCH_NODES", "").split(",") if url
 _next_node = itertools.count()
 
 
+class Readiness:
+    """How many of this process's users have finished on_start (e.g. their login).
+
+    The measured phase starts only when every user is ready: with a real password
+    KDF, a login storm can outlast a short warm-up, and reads measured while other
+    users still log in would not be the steady state the scenario claims to measure.
+    """
+
+    ready = 0
+
+
 def seed_password(username: str) -> str:
     """The targets' documented password scheme."""
     return f"pw-{username}"
@@ -45,6 +56,11 @@ class AuthUser(FastHttpUser):
             else:
                 answer.failure(f"/health answered {answer.status_code}")
         self.headers = {}
+        self.prepare()
+        Readiness.ready += 1
+
+    def prepare(self) -> None:
+        """What a user does once before its tasks (scenarios override: e.g. log in)."""
 
     def login(self) -> bool:
         """Log in as a random seeded user; remember the credential."""

@@ -5,7 +5,9 @@ runner sets it), so the files still run by hand with plain `locust -f`.
 
 - AUTHBENCH_HDR_DIR: where each Locust process writes hdr-<host>-<pid>.json on exit
 - AUTHBENCH_WARMUP: seconds after the test starts whose requests are discarded; the
-  master (or the single local runner) also resets Locust's own stats at that moment
+  master (or the single local runner) also resets Locust's own stats at that moment.
+  This process measures from the later of that moment and the moment all of its
+  users are ready (loadtests.common.Readiness), and saves when it began and ended.
 
 Histograms hold microseconds from 1 us to 60 s with 3 significant digits; they are
 saved encoded (HdrHistogram's compressed base64 form), so workers' files merge
@@ -29,6 +31,8 @@ from locust import events
 from locust.env import Environment
 from locust.runners import MasterRunner, WorkerRunner
 
+from loadtests.common import Readiness
+
 LOWEST_US = 1
 HIGHEST_US = 60_000_000
 SIGNIFICANT_FIGURES = 3
@@ -38,10 +42,13 @@ FILE_FORMAT = "authbench-hdr/1"
 class Recorder:
     """This process's histograms, one per 'METHOD name', plus failures counted apart."""
 
-    def __init__(self, folder: Path, warmup: float) -> None:
+    def __init__(self, folder: Path, warmup: float, environment: Environment) -> None:
         self.folder = folder
         self.warmup = warmup
+        self.environment = environment
         self.started: float | None = None
+        self.measured_from: float | None = None
+        self.last: float | None = None
         self.histograms: dict[str, HdrHistogram] = {}
         self.failures: dict[str, int] = {}
 
@@ -58,8 +65,12 @@ class Recorder:
     def on_request(self, request_type: str, name: str, response_time: float,
                    exception: BaseException | None = None, response: Any = None,
                    **_: Any) -> None:
-        if self.started is None or time.time() - self.started < self.warmup:
-            return
+        now = time.time()
+        if self.measured_from is None:
+            if self.started is None or now - self.started < self.warmup or not self._all_ready():
+                return
+            self.measured_from = now
+        self.last = now
         key = f"{request_type} {name}"
         if exception is not None:
             self.failures[key] = self.failures.get(key, 0) + 1
@@ -70,6 +81,10 @@ class Recorder:
             dur = _auth_duration_ms(timing)
             if dur is not None:
                 self._record(f"auth {key}", dur * 1000)
+
+    def _all_ready(self) -> bool:
+        runner = self.environment.runner
+        return runner is not None and 0 < runner.user_count <= Readiness.ready
 
     def save(self, **_: Any) -> None:
         if not self.histograms and not self.failures:
@@ -83,6 +98,8 @@ class Recorder:
             "pid": os.getpid(),
             "started": self.started,
             "warmup": self.warmup,
+            "measured_from": self.measured_from,
+            "measured_until": self.last,
             "histograms": {k: h.encode().decode() for k, h in self.histograms.items()},
             "failures": self.failures,
         }
@@ -123,7 +140,7 @@ def _install(environment: Environment, **_: Any) -> None:
         )
     if folder is None or isinstance(environment.runner, MasterRunner):
         return
-    recorder = Recorder(Path(folder), warmup)
+    recorder = Recorder(Path(folder), warmup, environment)
     environment.events.test_start.add_listener(recorder.on_test_start)
     environment.events.request.add_listener(recorder.on_request)
     environment.events.quitting.add_listener(recorder.save)

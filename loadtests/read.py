@@ -18,8 +18,7 @@ class ReadUser(AuthUser):
 
     wait_time = constant(0)
 
-    def on_start(self) -> None:
-        super().on_start()
+    def prepare(self) -> None:
         self.login()
 
     @task(20)

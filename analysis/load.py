@@ -1,0 +1,111 @@
+"""The one loader: a run folder's raw files into a tidy long DataFrame.
+
+`load_run(path)` is the entry point for notebooks. One row per cell and endpoint
+("GET /api/me", "POST /auth/login", ...), snake_case columns:
+
+    run_id, cell, key, repeat, status, reason,
+    mode, store, alg, revocation, verify_cache, scenario, users, nodes, workers, scale,
+    duration, warmup, balance, topology,
+    endpoint, requests, failures, rps, error_rate,
+    p50_ms, p90_ms, p99_ms, p99_9_ms, max_ms, mean_ms,
+    auth_p50_ms, auth_p99_ms, auth_mean_ms,        (Server-Timing; NaN where absent)
+    cpu_ms_per_request, peak_rss_mb, locust_cpu_warnings, measured_seconds
+
+Failed cells keep one row with endpoint "" and NaN figures, so a report can say
+why they were not measured. Nothing else in the project reads the raw formats.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from analysis.hdr import load_cell_histograms, measured_window
+from analysis.summary import locust_row
+
+CELL_COLUMNS = ("mode", "store", "alg", "revocation", "verify_cache", "scenario", "users",
+                "nodes", "workers", "scale", "duration", "warmup", "balance")
+_REPEAT = re.compile(r"-r(\d+)$")
+
+
+def load_metadata(run: Path) -> dict[str, Any]:
+    """The run's metadata.json."""
+    data: dict[str, Any] = json.loads((run / "metadata.json").read_text())
+    return data
+
+
+def _cell_rows(run_id: str, folder: Path) -> list[dict[str, Any]]:
+    record = json.loads((folder / "cell.json").read_text())
+    cell = record["cell"]
+    match = _REPEAT.search(folder.name)
+    base: dict[str, Any] = {
+        "run_id": run_id,
+        "cell": folder.name,
+        "key": _REPEAT.sub("", folder.name.split("-", 1)[1]),
+        "repeat": int(match.group(1)) if match else 1,
+        "status": record["status"],
+        "reason": record.get("reason", ""),
+        **{column: cell.get(column) for column in CELL_COLUMNS},
+        "topology": record.get("topology", {}).get("kind", ""),
+        "locust_cpu_warnings": record.get("locust", {}).get("cpu_warnings", 0),
+    }
+    if record["status"] != "ok":
+        return [{**base, "endpoint": ""}]
+    histograms, failures = load_cell_histograms(folder)
+    window = measured_window(folder)
+    total = locust_row(folder / "locust_stats.csv", "Aggregated")
+    total_requests = int(total["Request Count"]) if total else 0
+    nodes = record.get("nodes", [])
+    cpu_seconds = sum(node["cpu_seconds"] for node in nodes)
+    base["cpu_ms_per_request"] = (cpu_seconds * 1000 / total_requests if total_requests
+                                  else float("nan"))
+    base["measured_seconds"] = window
+    base["peak_rss_mb"] = max((n["peak_rss_bytes"] for n in nodes), default=0) / 2**20
+    rows = []
+    for endpoint, histogram in sorted(histograms.items()):
+        if endpoint.startswith("auth "):
+            continue
+        requests = histogram.get_total_count()
+        failed = failures.get(endpoint, 0)
+        row = {
+            **base,
+            "endpoint": endpoint,
+            "requests": requests,
+            "failures": failed,
+            "rps": requests / window if window > 0 else float("nan"),
+            "error_rate": failed / (requests + failed) if requests + failed else float("nan"),
+            "p50_ms": histogram.get_value_at_percentile(50) / 1000,
+            "p90_ms": histogram.get_value_at_percentile(90) / 1000,
+            "p99_ms": histogram.get_value_at_percentile(99) / 1000,
+            "p99_9_ms": histogram.get_value_at_percentile(99.9) / 1000,
+            "max_ms": histogram.get_max_value() / 1000,
+            "mean_ms": histogram.get_mean_value() / 1000,
+        }
+        auth = histograms.get(f"auth {endpoint}")
+        if auth is not None:
+            row["auth_p50_ms"] = auth.get_value_at_percentile(50) / 1000
+            row["auth_p99_ms"] = auth.get_value_at_percentile(99) / 1000
+            row["auth_mean_ms"] = auth.get_mean_value() / 1000
+        rows.append(row)
+    return rows or [{**base, "endpoint": ""}]
+
+
+def load_run(path: str | Path) -> pd.DataFrame:
+    """Every finished cell of a run as a tidy DataFrame (see the module docstring)."""
+    run = Path(path)
+    metadata = load_metadata(run)
+    rows: list[dict[str, Any]] = []
+    cells = run / "cells"
+    for folder in sorted(cells.iterdir()) if cells.is_dir() else []:
+        if folder.is_dir() and not folder.name.startswith(".") and (folder / "cell.json").exists():
+            rows += _cell_rows(metadata["run_id"], folder)
+    frame = pd.DataFrame(rows)
+    for column in ("auth_p50_ms", "auth_p99_ms", "auth_mean_ms", "rps", "p50_ms", "p99_ms",
+                   "cpu_ms_per_request"):
+        if column not in frame:
+            frame[column] = float("nan")
+    return frame
