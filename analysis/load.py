@@ -17,6 +17,7 @@ why they were not measured. Nothing else in the project reads the raw formats.
 
 from __future__ import annotations
 
+import csv
 import json
 import re
 from pathlib import Path
@@ -25,11 +26,21 @@ from typing import Any
 import pandas as pd
 
 from analysis.hdr import load_cell_histograms, measured_window
-from analysis.summary import locust_row
 
 CELL_COLUMNS = ("mode", "store", "alg", "revocation", "verify_cache", "scenario", "users",
                 "nodes", "workers", "scale", "duration", "warmup", "balance")
 _REPEAT = re.compile(r"-r(\d+)$")
+
+
+def locust_row(path: Path, name: str) -> dict[str, str] | None:
+    """The row of a Locust stats CSV for one request name (or "Aggregated")."""
+    if not path.exists():
+        return None
+    with path.open(newline="") as handle:
+        for row in csv.DictReader(handle):
+            if row["Name"] == name:
+                return row
+    return None
 
 
 def load_metadata(run: Path) -> dict[str, Any]:

@@ -14,7 +14,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from analysis.summary import locust_row
+from analysis.load import locust_row
 from authbench.launcher import TargetProcess
 from authbench.locustrun import run_locust
 from authbench.suite import Cell

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from analysis.hdr import load_cell_histograms
-from analysis.summary import locust_row
+from analysis.load import locust_row
 from authbench.locustrun import run_locust
 from authbench.suite import Cell
 from tests.conftest import StartTarget
