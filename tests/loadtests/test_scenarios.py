@@ -69,5 +69,7 @@ def test_master_and_workers_merge_their_histograms(
     histograms, _ = load_cell_histograms(tmp_path)
     me = locust_row(tmp_path / "locust_stats.csv", "/api/me")
     assert me is not None
-    # The merged histograms count what Locust's own (master) stats counted.
-    assert histograms["GET /api/me"].get_total_count() == int(me["Request Count"])
+    # The merged histograms count what Locust's own (master) stats counted, less the
+    # few requests made before every user of a worker had logged in (not measured).
+    locust_count = int(me["Request Count"])
+    assert 0.9 * locust_count <= histograms["GET /api/me"].get_total_count() <= locust_count
