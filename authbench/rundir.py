@@ -4,9 +4,9 @@ Layout:
     metadata.json            schema version, machine, versions, suite, start/end, topology
     suite.toml               the suite text as it ran
     cells/<NNN>-<key>-r<R>/  one folder per finished cell (renamed into place when done)
-        cell.json            the cell's configuration, repeat and status (ok / failed + reason)
-        verify.json          the conformance check
-        locust_*.csv, locust.html, locust.log, hdr-*.json, metrics.json, node-*.log
+        cell.json            the cell's configuration, status (ok / failed + reason), target
+                             environment, topology, verify checks, node and store metrics
+        locust_*.csv, locust.html, locust.log, hdr-*.json, node-*.log, haproxy.cfg
 Unfinished cells live in cells/.<name>.partial/ and are removed on resume.
 """
 

@@ -182,14 +182,16 @@ def run_cell(run: RunDir, index: int, name: str, cell: Cell, options: RunOptions
             sampler = NodeSampler([t.pid for t in topology.targets])
             sampler.start(delay=cell.warmup)
             progress.measuring(cell.warmup + cell.duration)
-            outcome = run_locust(
-                cell, topology.entry_url, folder,
-                nodes=topology.node_urls if topology.kind == "client-side" else None,
-                seed_users=SEED_USERS, external_workers=options.external_workers,
-                master_bind_host=options.master_bind_host,
-            )
-            progress.measured()
-            record["nodes"] = sampler.stop()
+            try:
+                outcome = run_locust(
+                    cell, topology.entry_url, folder,
+                    nodes=topology.node_urls if topology.kind == "client-side" else None,
+                    seed_users=SEED_USERS, external_workers=options.external_workers,
+                    master_bind_host=options.master_bind_host,
+                )
+            finally:  # also on Ctrl-C or an error: no sampler or progress bar left running
+                progress.measured()
+                record["nodes"] = sampler.stop()
             after = store_counters(cell.store, options.store_url(cell.store), namespace)
             record["store"] = counter_delta(before, after) if before or after else {}
             record["locust"] = {"exit_code": outcome.exit_code,
