@@ -42,7 +42,7 @@ def locust_command(cell: Cell, host: str, folder: Path) -> list[str]:
 
 def run_locust(cell: Cell, host: str, folder: Path, nodes: list[str] | None = None,
                seed_users: int = 1000, external_workers: int = 0,
-               master_bind_host: str = LOOPBACK) -> LocustOutcome:
+               master_bind_host: str = LOOPBACK, master_bind_port: int = 5557) -> LocustOutcome:
     """Run the cell's scenario; W local workers plus any external ones that connect."""
     env = {
         **os.environ,
@@ -55,7 +55,8 @@ def run_locust(cell: Cell, host: str, folder: Path, nodes: list[str] | None = No
     workers: list[subprocess.Popen[bytes]] = []
     total_workers = cell.workers + external_workers
     if total_workers:
-        port = free_port(master_bind_host)
+        # Workers started elsewhere need a port they can know; local ones take any free one.
+        port = master_bind_port if external_workers else free_port(master_bind_host)
         command += ["--master", "--expect-workers", str(total_workers),
                     "--master-bind-host", master_bind_host, "--master-bind-port", str(port)]
         for index in range(cell.workers):

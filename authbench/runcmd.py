@@ -11,7 +11,7 @@ from typing import Any
 from analysis.summary import format_summary, summarize_run
 from authbench.haproxy import haproxy_path
 from authbench.rundir import RunDir, list_runs
-from authbench.runner import RunOptions, available_services, run_suite
+from authbench.runner import RunInterrupted, RunOptions, available_services, run_suite
 from authbench.suite import Cell, Suite, apply_only, load_suite
 from authbench.verify import verify_target
 
@@ -31,6 +31,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     options = RunOptions(results=Path(args.results), redis_url=args.redis_url,
                          postgres_url=args.postgres_url, external_workers=args.external_workers,
                          master_bind_host=args.master_bind_host,
+                         master_bind_port=args.master_bind_port,
                          use_haproxy=not args.no_haproxy)
     resume = None
     if args.resume:
@@ -39,13 +40,17 @@ def cmd_run(args: argparse.Namespace) -> int:
         except FileNotFoundError as exc:
             print(f"authbench run: {exc}", file=sys.stderr)
             return 2
+        if args.suite is not None:
+            print("authbench run: give either a SUITE or --resume RUN (a resumed run keeps "
+                  "its own suite)", file=sys.stderr)
+            return 2
         if args.only:
             print("authbench run: --only cannot be combined with --resume (a run keeps the "
                   "cells it planned)", file=sys.stderr)
             return 2
         suite = planned_suite(resume)
     else:
-        suite = load_suite(args.suite, available_services(options))
+        suite = load_suite(args.suite or "quick", available_services(options))
     if args.only:
         suite = apply_only(suite, args.only)
     for line in suite.skipped:
@@ -61,13 +66,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         options.notes.append(message)
     try:
         run = run_suite(suite, options, resume)
-    except KeyboardInterrupt:
+    except RunInterrupted as stop:
         print("\ninterrupted: finished cells are kept; continue with "
-              f"`authbench run --resume {resume.path if resume else '<run folder>'}`",
-              file=sys.stderr)
-        runs = list_runs(options.results)
-        if runs and resume is None:
-            print(f"run folder: {options.results / runs[0]['run']}", file=sys.stderr)
+              f"`authbench run --resume {stop.run.path}`", file=sys.stderr)
         return 130
     rows = summarize_run(run.path)
     print("\n".join(format_summary(rows)))
@@ -98,7 +99,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 def add_parsers(sub: Any) -> None:
     """Register run, verify and list."""
     run = sub.add_parser("run", help=cmd_run.__doc__, description=cmd_run.__doc__)
-    run.add_argument("suite", nargs="?", default="quick",
+    run.add_argument("suite", nargs="?", default=None,
                      help="quick (default), standard, scale, nodes, or a path to a .toml file")
     run.add_argument("--resume", metavar="RUN", help="finish the unfinished cells of a run")
     run.add_argument("--only", nargs="+", metavar="KEY=VALUE",
@@ -111,6 +112,8 @@ def add_parsers(sub: Any) -> None:
                           "(locust -f loadtests/<scenario>.py --worker --master-host HOST)")
     run.add_argument("--master-bind-host", default="127.0.0.1",
                      help="interface the Locust master listens on for workers")
+    run.add_argument("--master-bind-port", type=int, default=5557,
+                     help="port the master listens on when --external-workers is set")
     run.add_argument("--no-haproxy", action="store_true",
                      help="spread users over nodes from the client side even if HAProxy exists")
     run.set_defaults(handler=cmd_run)

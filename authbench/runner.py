@@ -38,6 +38,7 @@ class RunOptions:
     postgres_url: str = DEFAULT_STORE_URLS["postgres"]
     external_workers: int = 0
     master_bind_host: str = LOOPBACK
+    master_bind_port: int = 5557  # fixed, so workers started elsewhere can find the master
     use_haproxy: bool = True
     out: TextIO | None = None
     notes: list[str] = field(default_factory=list)
@@ -188,6 +189,7 @@ def run_cell(run: RunDir, index: int, name: str, cell: Cell, options: RunOptions
                     nodes=topology.node_urls if topology.kind == "client-side" else None,
                     seed_users=SEED_USERS, external_workers=options.external_workers,
                     master_bind_host=options.master_bind_host,
+                    master_bind_port=options.master_bind_port,
                 )
             finally:  # also on Ctrl-C or an error: no sampler or progress bar left running
                 progress.measured()
@@ -216,8 +218,20 @@ def run_cell(run: RunDir, index: int, name: str, cell: Cell, options: RunOptions
             except Exception as exc:
                 record.setdefault("warnings", []).append(f"store clean-up failed: {exc}")
     record["ended"] = now_iso()
+    final = run.cells / name
+    if "locust" in record:  # the command ran in the scratch folder: name the final one
+        record["locust"]["command"] = [part.replace(str(folder), str(final))
+                                       for part in record["locust"]["command"]]
     run.finish_cell(folder, name, record)
     return record
+
+
+class RunInterrupted(KeyboardInterrupt):
+    """Ctrl-C during a run; carries the run folder so the CLI can say how to resume."""
+
+    def __init__(self, run: RunDir) -> None:
+        super().__init__(str(run.path))
+        self.run = run
 
 
 def run_suite(suite: Suite, options: RunOptions, resume: RunDir | None = None) -> RunDir:
@@ -237,6 +251,7 @@ def run_suite(suite: Suite, options: RunOptions, resume: RunDir | None = None) -
     todo = [(i, item) for i, item in enumerate(order, 1) if item[0] not in done]
     progress = Progress(len(order), len(done), sum(cell_seconds(c) for _, (_, c, _) in todo),
                         options.out)
+    progress.note(f"run folder: {run.path}")
     try:
         for index, (name, cell, _repeat) in todo:
             progress.start_cell(name, cell_seconds(cell))
@@ -245,6 +260,10 @@ def run_suite(suite: Suite, options: RunOptions, resume: RunDir | None = None) -
     except KeyboardInterrupt:
         run.drop_partials()
         run.update_metadata(status="interrupted", ended=now_iso())
+        raise RunInterrupted(run) from None
+    except Exception as exc:
+        run.drop_partials()
+        run.update_metadata(status="crashed", ended=now_iso(), error=f"{type(exc).__name__}: {exc}")
         raise
     run.update_metadata(status="complete", ended=now_iso())
     return run

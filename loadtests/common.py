@@ -64,8 +64,7 @@ class AuthUser(FastHttpUser):
 
     def login(self) -> bool:
         """Log in as a random seeded user; remember the credential."""
-        self.headers = {}
-        self.client.cookiejar.clear()
+        self.headers = {}  # the login answer replaces the credential cookies it sets
         username = f"user{random.randrange(SEED_USERS)}"
         body = {"username": username, "password": seed_password(username)}
         with self.client.post(

@@ -134,6 +134,8 @@ def test_a_complete_run_keeps_metadata_and_raw_results(complete_run: tuple[Path,
         assert node["pid"] == cell["topology"]["node_pids"][0]
         assert node["cpu_seconds"] > 0 and node["peak_rss_bytes"] > 0
         assert cell["locust"]["exit_code"] == 0
+        command = " ".join(cell["locust"]["command"])
+        assert str(folder / "locust") in command and ".partial" not in command
         assert cell["target_env"]["AUTH_MODE"] == mode
     assert (run / "keys" / "HS256").is_dir()  # the JWT cell's shared key
 

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from analysis.hdr import load_cell_histograms
 from analysis.load import locust_row
-from authbench.locustrun import run_locust
+from authbench.locustrun import LOADTESTS, run_locust
+from authbench.ports import free_port
 from authbench.suite import Cell
 from tests.conftest import StartTarget
 
@@ -73,3 +77,30 @@ def test_master_and_workers_merge_their_histograms(
     # few requests made before every user of a worker had logged in (not measured).
     locust_count = int(me["Request Count"])
     assert 0.9 * locust_count <= histograms["GET /api/me"].get_total_count() <= locust_count
+
+
+def test_external_workers_join_a_known_port(start_target: StartTarget, tmp_path: Path) -> None:
+    """--external-workers: a worker started elsewhere connects to the fixed master port."""
+    target = start_target(AUTH_MODE="jwt")
+    port = free_port()
+    worker_dir = tmp_path / "remote"
+    worker_dir.mkdir()
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "locust", "-f", str(LOADTESTS / "read.py"), "--worker",
+         "--master-host", "127.0.0.1", "--master-port", str(port)],
+        env={**os.environ, "AUTHBENCH_HDR_DIR": str(worker_dir), "AUTHBENCH_WARMUP": "0"},
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        cell = Cell(mode="jwt", users=2, duration=3, warmup=0)
+        outcome = run_locust(cell, target.url, tmp_path, external_workers=1,
+                             master_bind_port=port)
+        assert outcome.exit_code == 0, outcome.log_tail
+        assert f"--master-bind-port {port}" in " ".join(outcome.command)
+        worker.wait(30)
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+            worker.wait(10)
+    histograms, _ = load_cell_histograms(worker_dir)  # the remote worker measured the load
+    assert histograms["GET /api/me"].get_total_count() > 20
