@@ -9,7 +9,9 @@
     endpoint, requests, failures, rps, error_rate,
     p50_ms, p90_ms, p99_ms, p99_9_ms, max_ms, mean_ms,
     auth_p50_ms, auth_p99_ms, auth_mean_ms,        (Server-Timing; NaN where absent)
-    cpu_ms_per_request, peak_rss_mb, locust_cpu_warnings, measured_seconds
+    cpu_ms_per_request, peak_rss_mb, locust_cpu_warnings, measured_seconds,
+    verify_passed, revoked_after_logout, credential_bytes,
+    store_used_memory_delta, store_commands_delta, seed_seconds
 
 Failed cells keep one row with endpoint "" and NaN figures, so a report can say
 why they were not measured. Nothing else in the project reads the raw formats.
@@ -49,6 +51,23 @@ def load_metadata(run: Path) -> dict[str, Any]:
     return data
 
 
+def _verify_columns(checks: list[dict[str, Any]]) -> dict[str, Any]:
+    """Whether every node passed, what logout did, and the credential's bytes."""
+    if not checks:
+        return {"verify_passed": None, "revoked_after_logout": None, "credential_bytes": None}
+    names = {c["name"]: c["is_passed"] for c in checks[0]["checks"]}
+    revoked: bool | None = None
+    if "revoked after logout" in names:
+        revoked = True
+    elif "valid until exp (no revocation configured)" in names:
+        revoked = False
+    return {
+        "verify_passed": all(node["is_passed"] for node in checks),
+        "revoked_after_logout": revoked,
+        "credential_bytes": checks[0].get("credential_bytes"),
+    }
+
+
 def _cell_rows(run_id: str, folder: Path) -> list[dict[str, Any]]:
     record = json.loads((folder / "cell.json").read_text())
     cell = record["cell"]
@@ -63,6 +82,10 @@ def _cell_rows(run_id: str, folder: Path) -> list[dict[str, Any]]:
         **{column: cell.get(column) for column in CELL_COLUMNS},
         "topology": record.get("topology", {}).get("kind", ""),
         "locust_cpu_warnings": record.get("locust", {}).get("cpu_warnings", 0),
+        **_verify_columns(record.get("verify", [])),
+        "store_used_memory_delta": record.get("store", {}).get("used_memory_delta"),
+        "store_commands_delta": record.get("store", {}).get("total_commands_processed_delta"),
+        "seed_seconds": record.get("seed_seconds"),
     }
     if record["status"] != "ok":
         return [{**base, "endpoint": ""}]

@@ -8,6 +8,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from analysis.report import write_report
 from analysis.summary import format_summary, summarize_run
 from authbench.haproxy import haproxy_path
 from authbench.rundir import RunDir, list_runs
@@ -72,8 +73,23 @@ def cmd_run(args: argparse.Namespace) -> int:
         return 130
     rows = summarize_run(run.path)
     print("\n".join(format_summary(rows)))
-    print(f"\nraw results: {run.path}")
+    written = write_report(run.path)
+    print(f"\nreport: {written['html']} (and {written['markdown'].name})")
+    print(f"raw results: {run.path}")
     return 0 if all(r["status"] == "ok" for r in rows) else 1
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    """Rebuild report.md, report.html and charts/ of a run from its raw files."""
+    try:
+        run = RunDir.open(Path(args.run))
+    except FileNotFoundError as exc:
+        print(f"authbench report: {exc}", file=sys.stderr)
+        return 2
+    written = write_report(run.path)
+    print(f"report: {written['html']}")
+    print(f"        {written['markdown']}")
+    return 0
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
@@ -121,6 +137,10 @@ def add_parsers(sub: Any) -> None:
     verify = sub.add_parser("verify", help=cmd_verify.__doc__, description=cmd_verify.__doc__)
     verify.add_argument("url")
     verify.set_defaults(handler=cmd_verify)
+
+    report = sub.add_parser("report", help=cmd_report.__doc__, description=cmd_report.__doc__)
+    report.add_argument("run", help="a run folder under results/")
+    report.set_defaults(handler=cmd_report)
 
     listing = sub.add_parser("list", help=cmd_list.__doc__, description=cmd_list.__doc__)
     listing.add_argument("--results", default="results")

@@ -32,6 +32,7 @@ class VerifyResult:
     url: str
     mode: str = "unknown"
     checks: list[Check] = field(default_factory=list)
+    credential_bytes: int | None = None  # bytes of the credential header(s) per request
 
     @property
     def is_passed(self) -> bool:
@@ -48,7 +49,8 @@ class VerifyResult:
 
     def as_dict(self) -> dict[str, Any]:
         return {"url": self.url, "mode": self.mode, "is_passed": self.is_passed,
-                "reason": self.reason, "checks": [asdict(c) for c in self.checks]}
+                "reason": self.reason, "checks": [asdict(c) for c in self.checks],
+                "credential_bytes": self.credential_bytes}
 
     def lines(self) -> list[str]:
         """A readable report, one line per check."""
@@ -104,6 +106,8 @@ def _run_checks(client: httpx.Client, result: VerifyResult) -> None:
     if not result.expect("login", login.status_code == 200, f"HTTP {login.status_code}"):
         return
     headers, csrf = _credential(mode, login)
+    # What each authenticated request carries on the wire: "Name: value\r\n" per header.
+    result.credential_bytes = sum(len(f"{k}: {v}\r\n") for k, v in headers.items())
     client.cookies.clear()
     me = client.get("/api/me", headers=headers)
     user = me.json().get("user") if me.status_code == 200 else None

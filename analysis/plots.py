@@ -1,0 +1,165 @@
+"""Charts: each takes the tidy DataFrame (and a caption) and returns a Figure.
+
+The Agg backend is forced: charts are drawn to files, never to a screen.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt
+import pandas as pd
+from matplotlib.figure import Figure
+
+HOT = "GET /api/me"
+PERCENTILE_COLUMNS = {"p50": "p50_ms", "p90": "p90_ms", "p99": "p99_ms", "p99.9": "p99_9_ms"}
+
+
+def _hot(frame: pd.DataFrame) -> pd.DataFrame:
+    ok = frame[(frame["status"] == "ok") & (frame["endpoint"] == HOT)]
+    if ok.empty:
+        ok = frame[(frame["status"] == "ok") & (frame["endpoint"] == "GET /noauth")]
+    return ok
+
+
+def _label(row: pd.Series) -> str:
+    parts = [str(row["mode"])]
+    if row["mode"] != "none":
+        parts.append(str(row["store"]))
+    if row["mode"] in ("jwt", "hybrid"):
+        parts.append(str(row["alg"]))
+        if row["revocation"] != "none":
+            parts.append("blocklist")
+        if row.get("verify_cache"):
+            parts.append("cache")
+    return " ".join(parts)
+
+
+def _finish(figure: Figure, title: str, caption: str) -> Figure:
+    figure.suptitle(title, fontsize=11, x=0.01, ha="left")
+    figure.text(0.01, 0.005, caption, fontsize=7, color="#555555", ha="left", va="bottom")
+    figure.tight_layout(rect=(0, 0.04, 1, 0.95))
+    return figure
+
+
+def plot_latency_percentiles(frame: pd.DataFrame, caption: str) -> Figure:
+    """p50..p99.9 of GET /api/me per configuration (median over repeats; log scale)."""
+    hot = _hot(frame).copy()
+    hot["config"] = hot.apply(_label, axis=1)
+    hot["config"] = (hot["config"] + " u" + hot["users"].astype(str)
+                     + " n" + hot["nodes"].astype(str))
+    table = hot.groupby("config")[list(PERCENTILE_COLUMNS.values())].median()
+    table = table.sort_values("p50_ms")
+    figure, axes = plt.subplots(figsize=(9, 0.45 * len(table) + 1.6))
+    for offset, (label, column) in enumerate(PERCENTILE_COLUMNS.items()):
+        axes.barh([y + offset * 0.2 for y in range(len(table))], table[column], height=0.2,
+                  label=label)
+    axes.set_yticks([y + 0.3 for y in range(len(table))], table.index, fontsize=8)
+    axes.set_xscale("log")
+    axes.set_xlabel("latency of GET /api/me, ms (log scale)")
+    axes.legend(fontsize=8, loc="lower right")
+    return _finish(figure, "Latency percentiles by configuration", caption)
+
+
+def plot_throughput_by_config(frame: pd.DataFrame, caption: str) -> Figure:
+    """Requests per second of GET /api/me per configuration, with the spread over repeats."""
+    hot = _hot(frame).copy()
+    hot["config"] = hot.apply(_label, axis=1) + " u" + hot["users"].astype(str)
+    grouped = hot.groupby("config")["rps"]
+    table = pd.DataFrame({"median": grouped.median(), "low": grouped.min(), "high": grouped.max()})
+    table = table.sort_values("median")
+    figure, axes = plt.subplots(figsize=(9, 0.4 * len(table) + 1.6))
+    errors = [table["median"] - table["low"], table["high"] - table["median"]]
+    axes.barh(table.index, table["median"], xerr=errors, color="#4878a8", capsize=3)
+    axes.set_xlabel("GET /api/me requests per second (median; bars: min-max over repeats)")
+    axes.tick_params(axis="y", labelsize=8)
+    return _finish(figure, "Throughput by configuration", caption)
+
+
+def plot_throughput_vs_users(frame: pd.DataFrame, caption: str) -> Figure:
+    """Saturation curves: req/s of GET /api/me against user count, one line per config."""
+    hot = _hot(frame).copy()
+    hot["config"] = hot.apply(_label, axis=1)
+    figure, axes = plt.subplots(figsize=(8, 4.5))
+    for config, group in hot.groupby("config"):
+        curve = group.groupby("users")["rps"].median().sort_index()
+        axes.plot(curve.index, curve.values, marker="o", label=config)
+    axes.set_xlabel("concurrent users")
+    axes.set_ylabel("GET /api/me req/s (median)")
+    axes.legend(fontsize=7)
+    return _finish(figure, "Throughput against users", caption)
+
+
+def plot_latency_vs_throughput(frame: pd.DataFrame, caption: str) -> Figure:
+    """p99 latency against achieved req/s: where each configuration bends."""
+    hot = _hot(frame).copy()
+    hot["config"] = hot.apply(_label, axis=1)
+    figure, axes = plt.subplots(figsize=(8, 4.5))
+    for config, group in hot.groupby("config"):
+        points = group.groupby("users")[["rps", "p99_ms"]].median().sort_values("rps")
+        axes.plot(points["rps"], points["p99_ms"], marker="o", label=config)
+    axes.set_xlabel("GET /api/me req/s")
+    axes.set_ylabel("p99 latency, ms")
+    axes.legend(fontsize=7)
+    return _finish(figure, "Latency against throughput", caption)
+
+
+def plot_scaling(frame: pd.DataFrame, caption: str) -> Figure:
+    """req/s against target nodes, and the error rate (memory sessions break on >1 node)."""
+    hot = _hot(frame).copy()
+    hot["config"] = hot.apply(_label, axis=1)
+    figure, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+    for config, group in hot.groupby("config"):
+        by_nodes = group.groupby("nodes")[["rps", "error_rate"]].median().sort_index()
+        left.plot(by_nodes.index, by_nodes["rps"], marker="o", label=config)
+        right.plot(by_nodes.index, 100 * by_nodes["error_rate"], marker="o", label=config)
+    left.set_xlabel("target nodes")
+    left.set_ylabel("GET /api/me req/s")
+    right.set_xlabel("target nodes")
+    right.set_ylabel("failed requests, %")
+    left.legend(fontsize=7)
+    return _finish(figure, "Scaling out", caption)
+
+
+def plot_where_time_goes(frame: pd.DataFrame, caption: str) -> Figure:
+    """Median request latency split into server-side auth time and everything else."""
+    hot = _hot(frame).copy()
+    hot = hot[hot["mode"] != "none"]
+    hot["config"] = hot.apply(_label, axis=1)
+    table = hot.groupby("config")[["p50_ms", "auth_p50_ms"]].median().fillna(0.0)
+    table["rest_ms"] = (table["p50_ms"] - table["auth_p50_ms"]).clip(lower=0)
+    table = table.sort_values("p50_ms")
+    figure, axes = plt.subplots(figsize=(9, 0.4 * len(table) + 1.6))
+    axes.barh(table.index, table["auth_p50_ms"] * 1000, label="auth step (Server-Timing)",
+              color="#c0504d")
+    axes.barh(table.index, table["rest_ms"] * 1000, left=table["auth_p50_ms"] * 1000,
+              label="everything else (HTTP, framework, queueing)", color="#9bbb59")
+    axes.set_xlabel("median latency of GET /api/me, µs")
+    axes.legend(fontsize=8)
+    axes.tick_params(axis="y", labelsize=8)
+    return _finish(figure, "Where the time goes", caption)
+
+
+def save_figure(figure: Figure, folder: Path, name: str) -> dict[str, Path]:
+    """Write SVG and PNG, close the figure, return both paths."""
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = {}
+    for kind in ("svg", "png"):
+        path = folder / f"{name}.{kind}"
+        figure.savefig(path, dpi=110)
+        paths[kind] = path
+    plt.close(figure)
+    return paths
+
+
+def figure_png(figure: Figure) -> bytes:
+    """The figure as PNG bytes (for embedding); closes it."""
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=110)
+    plt.close(figure)
+    return buffer.getvalue()

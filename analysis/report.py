@@ -1,0 +1,271 @@
+"""The report: report.md and a self-contained report.html, rebuilt from a run's raw files.
+
+It opens with the answer (the fastest configuration per mode and the article's
+table re-checked), then the charts, the per-cell details and the method.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from matplotlib.figure import Figure
+
+from analysis import plots
+from analysis.load import load_metadata, load_run
+from analysis.verdicts import Verdict, article_table
+
+HOT = "GET /api/me"
+SPREAD_WARNING = 0.10  # coefficient of variation of req/s over repeats
+WINDOW_WARNING = 0.8  # measured seconds below this share of the planned duration
+
+Chart = Callable[[pd.DataFrame, str], Figure]
+
+
+@dataclass(frozen=True)
+class Report:
+    """Everything a renderer needs, computed once from the raw files."""
+
+    run_id: str
+    metadata: dict[str, Any]
+    frame: pd.DataFrame
+    best: list[dict[str, Any]]
+    verdicts: list[Verdict]
+    cells: list[dict[str, Any]]
+    warnings: list[str]
+    caption: str
+
+
+def _fmt(value: Any, digits: int = 1) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    if isinstance(value, float):
+        return f"{value:,.{digits}f}"
+    return str(value)
+
+
+def best_per_mode(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """The highest median req/s configuration of each mode, with its tail latency."""
+    hot = frame[(frame["status"] == "ok") & (frame["endpoint"] == HOT)]
+    rows = []
+    for mode, group in hot.groupby("mode", sort=False):
+        by_key = group.groupby("key").agg(rps=("rps", "median"), p99_ms=("p99_ms", "median"),
+                                          p50_ms=("p50_ms", "median"))
+        top = by_key.sort_values("rps", ascending=False).iloc[0]
+        rows.append({"mode": mode, "key": top.name, "rps": float(top["rps"]),
+                     "p50_ms": float(top["p50_ms"]), "p99_ms": float(top["p99_ms"])})
+    return sorted(rows, key=lambda r: -r["rps"])
+
+
+def method_warnings(frame: pd.DataFrame) -> list[str]:
+    """Noise, a saturated load generator, warm-ups too short, failed cells."""
+    warnings = []
+    failed = frame[frame["status"] != "ok"]
+    for _, row in failed.drop_duplicates("cell").iterrows():
+        warnings.append(f"cell {row['cell']} was not measured: {row['reason']}")
+    hot = frame[(frame["status"] == "ok") & (frame["endpoint"] == HOT)]
+    for key, group in hot.groupby("key"):
+        if len(group) > 1 and group["rps"].mean() > 0:
+            spread = group["rps"].std() / group["rps"].mean()
+            if spread > SPREAD_WARNING:
+                warnings.append(f"{key}: req/s varies by {100 * spread:.0f}% over "
+                                f"{len(group)} repeats — too noisy to trust small differences")
+    ok = frame[frame["status"] == "ok"].drop_duplicates("cell")
+    for _, row in ok.iterrows():
+        if row.get("locust_cpu_warnings", 0):
+            warnings.append(f"{row['cell']}: Locust warned it ran out of CPU; the load generator "
+                            "may have been the bottleneck")
+        measured = row.get("measured_seconds")
+        if measured is not None and not math.isnan(measured) and \
+                measured < WINDOW_WARNING * float(row["duration"]):
+            warnings.append(f"{row['cell']}: measured {measured:.1f} s of {row['duration']:.0f} s "
+                            "planned (users were still logging in after the warm-up; raise it)")
+    return warnings
+
+
+def cell_rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """One line per cell at its hot endpoint (or its failure)."""
+    rows = []
+    for cell, group in frame.groupby("cell", sort=True):
+        hot = group[group["endpoint"] == HOT]
+        row = (hot if not hot.empty else group).iloc[0].to_dict()
+        row["cell"] = cell
+        rows.append(row)
+    return rows
+
+
+def build_report(run: Path) -> Report:
+    """Load the run and compute every table of the report."""
+    metadata = load_metadata(run)
+    frame = load_run(run)
+    machine = metadata.get("machine", {})
+    caption = (f"run {metadata['run_id']} · suite {metadata['suite']['name']} · "
+               f"{machine.get('cpu_count', '?')}x {machine.get('cpu_model', '?')} · "
+               f"Python {machine.get('python', '?')} · started {metadata.get('started', '?')}")
+    return Report(
+        run_id=metadata["run_id"], metadata=metadata, frame=frame,
+        best=best_per_mode(frame), verdicts=article_table(frame), cells=cell_rows(frame),
+        warnings=method_warnings(frame), caption=caption,
+    )
+
+
+def charts_for(frame: pd.DataFrame) -> list[tuple[str, str, Chart]]:
+    """(file name, title, plot function) for the charts this run has data for."""
+    hot = frame[(frame["status"] == "ok") & (frame["endpoint"] == HOT)]
+    if hot.empty:
+        return []
+    charts: list[tuple[str, str, Chart]] = [
+        ("latency-percentiles", "Latency percentiles", plots.plot_latency_percentiles),
+        ("throughput", "Throughput by configuration", plots.plot_throughput_by_config),
+    ]
+    if hot["users"].nunique() > 1:
+        charts += [("throughput-vs-users", "Throughput against users",
+                    plots.plot_throughput_vs_users),
+                   ("latency-vs-throughput", "Latency against throughput",
+                    plots.plot_latency_vs_throughput)]
+    if hot["nodes"].nunique() > 1:
+        charts.append(("scaling", "Scaling out", plots.plot_scaling))
+    if hot["auth_p50_ms"].notna().any():
+        charts.append(("where-time-goes", "Where the time goes", plots.plot_where_time_goes))
+    return charts
+
+
+def markdown_lines(report: Report, images: dict[str, str]) -> list[str]:
+    """report.md; images maps chart names to their relative paths."""
+    lines = [f"# authbench report: {report.run_id}", "", f"_{report.caption}_", "",
+             "## The answer", "", "Fastest configuration of each mode (median over repeats, "
+             "GET /api/me):", "", "| mode | configuration | req/s | p50 ms | p99 ms |",
+             "|---|---|---|---|---|"]
+    for b in report.best:
+        lines.append(f"| {b['mode']} | {b['key']} | {_fmt(b['rps'], 0)} | {_fmt(b['p50_ms'], 2)} "
+                     f"| {_fmt(b['p99_ms'], 2)} |")
+    lines += ["", "## The article's table, re-checked", "",
+              "| row | the article's claim | measured here | verdict |", "|---|---|---|---|"]
+    for v in report.verdicts:
+        lines.append(f"| {v.row} | {v.claim} | {v.measured} | {v.verdict} |")
+    lines += ["", "## Charts", ""]
+    for name, path in images.items():
+        lines += [f"![{name}]({path})", ""]
+    lines += ["## Details", "",
+              "| cell | status | req/s | p50 | p90 | p99 | p99.9 | max | auth p50 | CPU ms/req "
+              "| measured s |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for c in report.cells:
+        if c["status"] != "ok":
+            lines.append(f"| {c['cell']} | failed: {c['reason']} | | | | | | | | | |")
+            continue
+        lines.append(
+            f"| {c['cell']} | ok | {_fmt(c.get('rps'), 0)} | {_fmt(c.get('p50_ms'), 2)} | "
+            f"{_fmt(c.get('p90_ms'), 2)} | {_fmt(c.get('p99_ms'), 2)} | "
+            f"{_fmt(c.get('p99_9_ms'), 2)} | {_fmt(c.get('max_ms'), 2)} | "
+            f"{_fmt(c.get('auth_p50_ms'), 3)} | {_fmt(c.get('cpu_ms_per_request'), 3)} | "
+            f"{_fmt(c.get('measured_seconds'), 1)} |")
+    lines += ["", "Latencies in ms from exact HDR histograms merged over Locust processes "
+              "(never averaged percentiles); auth p50 is the server's own Server-Timing.", ""]
+    lines += method_lines(report)
+    return lines
+
+
+def method_lines(report: Report) -> list[str]:
+    """The method section: machine, versions, load, warnings."""
+    meta = report.metadata
+    machine = meta.get("machine", {})
+    packages = machine.get("packages", {})
+    suite = meta.get("suite", {})
+    lines = ["## Method", "",
+             f"- Machine: {machine.get('cpu_count')}x {machine.get('cpu_model')}, "
+             f"{_fmt((machine.get('memory_bytes') or 0) / 2**30, 1)} GiB, "
+             f"{machine.get('platform')}",
+             f"- Python {machine.get('python')}; " + ", ".join(
+                 f"{k} {v}" for k, v in sorted(packages.items()) if v),
+             f"- OpenSSL: {machine.get('openssl')}",
+             f"- Git commit: {machine.get('git_commit')}",
+             f"- Suite {suite.get('name')}: {len(suite.get('cells', []))} cells x "
+             f"{suite.get('repeats')} repeats, interleaved; started {meta.get('started')}, "
+             f"ended {meta.get('ended')}, status {meta.get('status')}",
+             f"- Topology: {meta.get('topology')}",
+             "- Each node was verified (401 without a credential, 200 with, forged credentials "
+             "refused, logout behaviour) before it was measured; warm-up requests, and requests "
+             "made before every user had logged in, are not counted.", ""]
+    for note in meta.get("notes", []):
+        lines.append(f"- Note: {note}")
+    lines += ["", "### Warnings", ""]
+    lines += [f"- {w}" for w in report.warnings] or ["- none"]
+    return [*lines, ""]
+
+
+_CSS = """
+body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;max-width:1100px;margin:2em auto;
+padding:0 1em;color:#222;line-height:1.45}
+table{border-collapse:collapse;margin:1em 0;font-size:0.9em}
+th,td{border:1px solid #ccc;padding:4px 8px;vertical-align:top;text-align:left}
+th{background:#f0f3f7} .verdict{font-weight:600} .failed{color:#a00}
+img{max-width:100%;border:1px solid #eee;margin:0.5em 0} .caption{color:#666;font-size:0.85em}
+"""
+
+
+def _table(headers: list[str], rows: list[list[str]], classes: list[str] | None = None) -> str:
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
+    body = []
+    for index, row in enumerate(rows):
+        css = f' class="{classes[index]}"' if classes and classes[index] else ""
+        body.append(f"<tr{css}>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>")
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+
+
+def render_html(report: Report, pngs: dict[str, tuple[str, bytes]]) -> str:
+    """One self-contained page: charts embedded as PNG data URIs, no external resources."""
+    parts = [f"<!doctype html><html lang=en><head><meta charset=utf-8>"
+             f"<title>authbench report {html.escape(report.run_id)}</title>"
+             f"<style>{_CSS}</style></head><body>",
+             f"<h1>authbench report: {html.escape(report.run_id)}</h1>",
+             f"<p class=caption>{html.escape(report.caption)}</p>",
+             "<h2 id=answer>The answer</h2><p>Fastest configuration of each mode "
+             "(median over repeats, GET /api/me):</p>",
+             _table(["mode", "configuration", "req/s", "p50 ms", "p99 ms"],
+                    [[b["mode"], b["key"], _fmt(b["rps"], 0), _fmt(b["p50_ms"], 2),
+                      _fmt(b["p99_ms"], 2)] for b in report.best]),
+             "<h2 id=article>The article's table, re-checked</h2>",
+             _table(["row", "the article's claim", "measured here", "verdict"],
+                    [[v.row, v.claim, v.measured, v.verdict] for v in report.verdicts]),
+             "<h2 id=charts>Charts</h2>"]
+    for name, (title, png) in pngs.items():
+        data = base64.b64encode(png).decode()
+        parts.append(f"<figure><img id=chart-{name} alt='{html.escape(title)}' "
+                     f"src='data:image/png;base64,{data}'></figure>")
+    cells = [[c["cell"], "ok" if c["status"] == "ok" else f"failed: {c['reason']}",
+              _fmt(c.get("rps"), 0), _fmt(c.get("p50_ms"), 2), _fmt(c.get("p99_ms"), 2),
+              _fmt(c.get("p99_9_ms"), 2), _fmt(c.get("max_ms"), 2),
+              _fmt(c.get("auth_p50_ms"), 3), _fmt(c.get("cpu_ms_per_request"), 3)]
+             for c in report.cells]
+    parts += ["<h2 id=details>Details</h2>",
+              _table(["cell", "status", "req/s", "p50", "p99", "p99.9", "max", "auth p50",
+                      "CPU ms/req"], cells,
+                     ["" if c["status"] == "ok" else "failed" for c in report.cells])]
+    method = method_lines(report)
+    parts.append("<h2 id=method>Method</h2><ul>")
+    parts += [f"<li>{html.escape(line[2:])}</li>" for line in method if line.startswith("- ")]
+    parts.append("</ul></body></html>")
+    return "\n".join(parts)
+
+
+def write_report(run: Path) -> dict[str, Path]:
+    """Rebuild report.md, report.html and charts/ in the run folder from its raw files."""
+    report = build_report(run)
+    charts = run / "charts"
+    images: dict[str, str] = {}
+    pngs: dict[str, tuple[str, bytes]] = {}
+    for name, title, plot in charts_for(report.frame):
+        paths = plots.save_figure(plot(report.frame, report.caption), charts, name)
+        images[title] = str(paths["svg"].relative_to(run))
+        pngs[name] = (title, paths["png"].read_bytes())
+    markdown = run / "report.md"
+    markdown.write_text("\n".join(markdown_lines(report, images)))
+    page = run / "report.html"
+    page.write_text(render_html(report, pngs))
+    return {"markdown": markdown, "html": page, "charts": charts}
