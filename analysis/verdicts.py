@@ -192,7 +192,7 @@ def hybrid(frame: pd.DataFrame) -> Verdict:
     hybrids = hot[hot["mode"] == "hybrid"]
     jwts = hot[hot["mode"] == "jwt"]
     if hybrids.empty:
-        return Verdict("Hybrid", claim, "no hybrid cell", NOT_MEASURED)
+        return Verdict("Hybrid", claim, "no measured hybrid cell", NOT_MEASURED)
     measured = f"hybrid auth p50 {_us(_median(hybrids, 'auth_p50_ms'))}"
     if not jwts.empty:
         measured += f" vs JWT {_us(_median(jwts, 'auth_p50_ms'))}"
