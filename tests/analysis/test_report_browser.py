@@ -29,7 +29,9 @@ def chromium() -> str:
     return found
 
 
-def render(binary: str, page: Path, tmp_path: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+def render(
+    binary: str, page: Path, tmp_path: Path, *extra: str
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [binary, *CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'profile'}", *extra,
          page.as_uri()],
