@@ -92,6 +92,38 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_compare(args: argparse.Namespace) -> int:
+    """Compare two runs cell by cell; exit 1 on a regression past --fail-over percent."""
+    from analysis.compare import compare_frames, format_changes
+    from analysis.load import load_run
+
+    for path in (args.run_a, args.run_b):
+        if not (Path(path) / "metadata.json").is_file():
+            print(f"authbench compare: {path}: not an authbench run", file=sys.stderr)
+            return 2
+    changes = compare_frames(load_run(args.run_a), load_run(args.run_b))
+    if not changes:
+        print("no configuration was measured in both runs")
+        return 2
+    threshold = args.fail_over / 100
+    print("\n".join(format_changes(changes, threshold)))
+    regressions = [c for c in changes if c.is_regression(threshold)]
+    return 1 if regressions else 0
+
+
+def cmd_recommend(args: argparse.Namespace) -> int:
+    """Which configuration meets a p99 and req/s target on a run's data, and why."""
+    from analysis.load import load_run
+    from analysis.recommend import format_recommendation, recommend
+
+    if not (Path(args.run) / "metadata.json").is_file():
+        print(f"authbench recommend: {args.run}: not an authbench run", file=sys.stderr)
+        return 2
+    candidates = recommend(load_run(args.run), args.p99_ms, args.rps)
+    print("\n".join(format_recommendation(candidates, args.p99_ms, args.rps)))
+    return 0 if any(c.is_meeting for c in candidates) else 1
+
+
 def cmd_verify(args: argparse.Namespace) -> int:
     """Run the conformance check against a running target."""
     result = verify_target(args.url)
@@ -141,6 +173,20 @@ def add_parsers(sub: Any) -> None:
     report = sub.add_parser("report", help=cmd_report.__doc__, description=cmd_report.__doc__)
     report.add_argument("run", help="a run folder under results/")
     report.set_defaults(handler=cmd_report)
+
+    compare = sub.add_parser("compare", help=cmd_compare.__doc__, description=cmd_compare.__doc__)
+    compare.add_argument("run_a", metavar="RUN_A")
+    compare.add_argument("run_b", metavar="RUN_B")
+    compare.add_argument("--fail-over", type=float, default=10.0, metavar="PERCENT",
+                         help="minimum effect size counted as a regression (default 10)")
+    compare.set_defaults(handler=cmd_compare)
+
+    advise = sub.add_parser("recommend", help=cmd_recommend.__doc__,
+                            description=cmd_recommend.__doc__)
+    advise.add_argument("run")
+    advise.add_argument("--p99-ms", type=float, required=True)
+    advise.add_argument("--rps", type=float, required=True)
+    advise.set_defaults(handler=cmd_recommend)
 
     listing = sub.add_parser("list", help=cmd_list.__doc__, description=cmd_list.__doc__)
     listing.add_argument("--results", default="results")

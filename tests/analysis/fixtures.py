@@ -105,5 +105,23 @@ def build_tiny(root: Path = ROOT) -> Path:
     return run
 
 
+def build_pair(root: Path = ROOT) -> tuple[Path, Path]:
+    """Two runs of one JWT cell x 4 repeats: 'before' ~100 req/s, 'after' ~80 req/s."""
+    runs = []
+    for name, counts in (("before", [1000, 1020, 980, 1010]), ("after", [800, 820, 780, 790])):
+        run = root / name
+        run.mkdir(parents=True, exist_ok=True)
+        (run / "metadata.json").write_text(json.dumps({
+            "schema_version": 1, "run_id": name, "status": "complete",
+            "suite": {"name": name, "repeats": 4, "cells": [], "skipped": []}, "machine": {},
+        }, indent=1, sort_keys=True))
+        for repeat, count in enumerate(counts, 1):
+            folder = run / "cells" / f"{repeat:03d}-jwt-memory-HS256-read-u10-n1-r{repeat}"
+            _cell(folder, {"mode": "jwt"}, [3000] * count, [60] * count)
+        runs.append(run)
+    return runs[0], runs[1]
+
+
 if __name__ == "__main__":
     print(build_tiny())
+    print(build_pair())
