@@ -47,14 +47,9 @@ def _finish(figure: Figure, title: str, caption: str) -> Figure:
     return figure
 
 
-def plot_latency_percentiles(frame: pd.DataFrame, caption: str) -> Figure:
-    """p50..p99.9 of GET /api/me per configuration (median over repeats; log scale)."""
-    hot = _hot(frame).copy()
-    hot["config"] = hot.apply(_label, axis=1)
-    hot["config"] = (hot["config"] + " u" + hot["users"].astype(str)
-                     + " n" + hot["nodes"].astype(str))
-    table = hot.groupby("config")[list(PERCENTILE_COLUMNS.values())].median()
-    table = table.sort_values("p50_ms")
+def plot_latency_percentiles(configs: pd.DataFrame, caption: str) -> Figure:
+    """p50..p99.9 of GET /api/me per configuration, from histograms merged over repeats."""
+    table = configs.set_index("key")[list(PERCENTILE_COLUMNS.values())].sort_values("p50_ms")
     figure, axes = plt.subplots(figsize=(9, 0.45 * len(table) + 1.6))
     for offset, (label, column) in enumerate(PERCENTILE_COLUMNS.items()):
         axes.barh([y + offset * 0.2 for y in range(len(table))], table[column], height=0.2,
@@ -143,6 +138,42 @@ def plot_where_time_goes(frame: pd.DataFrame, caption: str) -> Figure:
     axes.legend(fontsize=8)
     axes.tick_params(axis="y", labelsize=8)
     return _finish(figure, "Where the time goes", caption)
+
+
+def plot_latency_vs_sessions(frame: pd.DataFrame, caption: str) -> Figure:
+    """p50/p99 of GET /api/me, and the store's memory growth, against live sessions."""
+    hot = _hot(frame)
+    hot = hot[hot["scale"] > 0]
+    figure, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+    for store, group in hot.groupby("store"):
+        curve = group.groupby("scale")[["p50_ms", "p99_ms"]].median().sort_index()
+        left.plot(curve.index, curve["p50_ms"], marker="o", label=f"{store} p50")
+        left.plot(curve.index, curve["p99_ms"], marker="x", linestyle="--", label=f"{store} p99")
+        memory = group.groupby("scale")["store_used_memory_delta"].median().dropna()
+        if not memory.empty:
+            right.plot(memory.index, memory.values / 2**20, marker="o", label=store)
+    for axes in (left, right):
+        axes.set_xscale("log")
+        axes.set_xlabel("live sessions in the store")
+    left.set_ylabel("latency, ms")
+    right.set_ylabel("store memory growth during the cell, MiB")
+    left.legend(fontsize=7)
+    return _finish(figure, "Latency and store memory against live sessions", caption)
+
+
+def plot_credential_bytes(frame: pd.DataFrame, caption: str) -> Figure:
+    """Bytes of credential headers each request carries, per mode and algorithm."""
+    cells = frame[(frame["status"] == "ok") & frame["credential_bytes"].notna()]
+    cells = cells[cells["mode"] != "none"].drop_duplicates("cell").copy()
+    cells["config"] = cells.apply(
+        lambda r: "session cookie" if r["mode"] == "session" else f"{r['mode']} {r['alg']}", axis=1)
+    table = cells.groupby("config")["credential_bytes"].max().sort_values()
+    figure, axes = plt.subplots(figsize=(8, 0.45 * len(table) + 1.6))
+    axes.barh(table.index, table.values, color="#8064a2")
+    for y, value in enumerate(table.values):
+        axes.text(value, y, f" {int(value)} B", va="center", fontsize=8)
+    axes.set_xlabel("credential bytes sent with every request")
+    return _finish(figure, "Credential bytes per request", caption)
 
 
 def save_figure(figure: Figure, folder: Path, name: str) -> dict[str, Path]:

@@ -19,6 +19,7 @@ from matplotlib.figure import Figure
 
 from analysis import plots
 from analysis.load import load_metadata, load_run
+from analysis.summaries import config_table
 from analysis.verdicts import Verdict, article_table
 
 HOT = "GET /api/me"
@@ -35,6 +36,7 @@ class Report:
     run_id: str
     metadata: dict[str, Any]
     frame: pd.DataFrame
+    configs: pd.DataFrame
     best: list[dict[str, Any]]
     verdicts: list[Verdict]
     cells: list[dict[str, Any]]
@@ -50,15 +52,14 @@ def _fmt(value: Any, digits: int = 1) -> str:
     return str(value)
 
 
-def best_per_mode(frame: pd.DataFrame) -> list[dict[str, Any]]:
+def best_per_mode(configs: pd.DataFrame) -> list[dict[str, Any]]:
     """The highest median req/s configuration of each mode, with its tail latency."""
-    hot = frame[(frame["status"] == "ok") & (frame["endpoint"] == HOT)]
-    rows = []
-    for mode, group in hot.groupby("mode", sort=False):
-        by_key = group.groupby("key").agg(rps=("rps", "median"), p99_ms=("p99_ms", "median"),
-                                          p50_ms=("p50_ms", "median"))
-        top = by_key.sort_values("rps", ascending=False).iloc[0]
-        rows.append({"mode": mode, "key": top.name, "rps": float(top["rps"]),
+    rows: list[dict[str, Any]] = []
+    if configs.empty:
+        return rows
+    for mode, group in configs.groupby("mode", sort=False):
+        top = group.sort_values("rps", ascending=False).iloc[0]
+        rows.append({"mode": mode, "key": top["key"], "rps": float(top["rps"]),
                      "p50_ms": float(top["p50_ms"]), "p99_ms": float(top["p99_ms"])})
     return sorted(rows, key=lambda r: -r["rps"])
 
@@ -104,24 +105,33 @@ def build_report(run: Path) -> Report:
     """Load the run and compute every table of the report."""
     metadata = load_metadata(run)
     frame = load_run(run)
+    configs = config_table(run, frame)
     machine = metadata.get("machine", {})
-    caption = (f"run {metadata['run_id']} · suite {metadata['suite']['name']} · "
+    load = ""
+    if not frame.empty and "users" in frame:
+        users = sorted({int(u) for u in frame["users"].dropna()})
+        durations = sorted({float(d) for d in frame["duration"].dropna()})
+        load = (f" · {'/'.join(map(str, users))} users · "
+                f"{'/'.join(f'{d:g}' for d in durations)} s measured")
+    caption = (f"run {metadata['run_id']} · suite {metadata['suite']['name']}{load} · "
                f"{machine.get('cpu_count', '?')}x {machine.get('cpu_model', '?')} · "
                f"Python {machine.get('python', '?')} · started {metadata.get('started', '?')}")
     return Report(
-        run_id=metadata["run_id"], metadata=metadata, frame=frame,
-        best=best_per_mode(frame), verdicts=article_table(frame), cells=cell_rows(frame),
+        run_id=metadata["run_id"], metadata=metadata, frame=frame, configs=configs,
+        best=best_per_mode(configs), verdicts=article_table(frame), cells=cell_rows(frame),
         warnings=method_warnings(frame), caption=caption,
     )
 
 
-def charts_for(frame: pd.DataFrame) -> list[tuple[str, str, Chart]]:
-    """(file name, title, plot function) for the charts this run has data for."""
+def charts_for(report: Report) -> list[tuple[str, str, Figure]]:
+    """(file name, title, figure) for the charts this run has data for."""
+    frame, caption = report.frame, report.caption
     hot = frame[(frame["status"] == "ok") & (frame["endpoint"] == HOT)]
     if hot.empty:
         return []
+    figures = [("latency-percentiles", "Latency percentiles",
+                plots.plot_latency_percentiles(report.configs, caption))]
     charts: list[tuple[str, str, Chart]] = [
-        ("latency-percentiles", "Latency percentiles", plots.plot_latency_percentiles),
         ("throughput", "Throughput by configuration", plots.plot_throughput_by_config),
     ]
     if hot["users"].nunique() > 1:
@@ -133,7 +143,13 @@ def charts_for(frame: pd.DataFrame) -> list[tuple[str, str, Chart]]:
         charts.append(("scaling", "Scaling out", plots.plot_scaling))
     if hot["auth_p50_ms"].notna().any():
         charts.append(("where-time-goes", "Where the time goes", plots.plot_where_time_goes))
-    return charts
+    if (hot["scale"] > 0).any():
+        charts.append(("latency-vs-sessions", "Latency and store memory against live sessions",
+                       plots.plot_latency_vs_sessions))
+    if frame.loc[frame["mode"] != "none", "credential_bytes"].notna().any():
+        charts.append(("credential-bytes", "Credential bytes per request",
+                       plots.plot_credential_bytes))
+    return figures + [(name, title, plot(frame, caption)) for name, title, plot in charts]
 
 
 def markdown_lines(report: Report, images: dict[str, str]) -> list[str]:
@@ -152,7 +168,19 @@ def markdown_lines(report: Report, images: dict[str, str]) -> list[str]:
     lines += ["", "## Charts", ""]
     for name, path in images.items():
         lines += [f"![{name}]({path})", ""]
-    lines += ["## Details", "",
+    lines += ["## Configurations", "", "Percentiles from the histograms of every repeat merged; "
+              "req/s is the median over repeats, spread its coefficient of variation.", "",
+              "| configuration | repeats | req/s | spread | p50 | p90 | p99 | p99.9 | max "
+              "| auth p50 | CPU ms/req | errors |",
+              "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for _, c in report.configs.iterrows():
+        lines.append(
+            f"| {c['key']} | {c['repeats']} | {_fmt(c['rps'], 0)} | "
+            f"{_fmt(100 * c['rps_spread'], 1)}% | {_fmt(c['p50_ms'], 2)} | {_fmt(c['p90_ms'], 2)} "
+            f"| {_fmt(c['p99_ms'], 2)} | {_fmt(c['p99_9_ms'], 2)} | {_fmt(c['max_ms'], 2)} | "
+            f"{_fmt(c['auth_p50_ms'], 3)} | {_fmt(c['cpu_ms_per_request'], 3)} | "
+            f"{_fmt(100 * c['error_rate'], 1)}% |")
+    lines += ["", "## Details", "",
               "| cell | status | req/s | p50 | p90 | p99 | p99.9 | max | auth p50 | CPU ms/req "
               "| measured s |", "|---|---|---|---|---|---|---|---|---|---|---|"]
     for c in report.cells:
@@ -260,8 +288,8 @@ def write_report(run: Path) -> dict[str, Path]:
     charts = run / "charts"
     images: dict[str, str] = {}
     pngs: dict[str, tuple[str, bytes]] = {}
-    for name, title, plot in charts_for(report.frame):
-        paths = plots.save_figure(plot(report.frame, report.caption), charts, name)
+    for name, title, figure in charts_for(report):
+        paths = plots.save_figure(figure, charts, name)
         images[title] = str(paths["svg"].relative_to(run))
         pngs[name] = (title, paths["png"].read_bytes())
     markdown = run / "report.md"

@@ -7,10 +7,12 @@ import math
 import shutil
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from analysis.load import load_run
 from analysis.report import best_per_mode, build_report, method_warnings, write_report
+from analysis.summaries import config_table
 from analysis.verdicts import article_table
 from tests.analysis.fixtures import ROOT, build_tiny
 
@@ -68,7 +70,7 @@ def test_verdicts_from_known_inputs() -> None:
 
 def test_best_configuration_per_mode_and_warnings() -> None:
     report = build_report(TINY)
-    best = {b["mode"]: b for b in best_per_mode(report.frame)}
+    best = {b["mode"]: b for b in best_per_mode(report.configs)}
     assert best["jwt"]["key"] == "jwt-memory-HS256-read-u10-n2"  # 160 req/s beats 80
     assert best["jwt"]["rps"] == pytest.approx(160.0)
     assert best["none"]["rps"] == pytest.approx(100.0)
@@ -89,3 +91,27 @@ def test_report_files_are_written(tmp_path: Path) -> None:
     for name in ("latency-percentiles", "throughput", "scaling", "where-time-goes"):
         assert (run / "charts" / f"{name}.svg").exists()
         assert (run / "charts" / f"{name}.png").stat().st_size > 5_000
+
+
+def test_config_table_merges_repeats() -> None:
+    run = ROOT / "before"
+    table = config_table(run, load_run(run)).set_index("key")
+    row = table.loc["jwt-memory-HS256-read-u10-n1"]
+    assert row["repeats"] == 4
+    assert row["requests"] == 1000 + 1020 + 980 + 1010  # every repeat's histogram, added
+    assert row["rps"] == pytest.approx(100.5)
+    rates = pd.Series([100.0, 102.0, 98.0, 101.0])
+    assert row["rps_spread"] == pytest.approx(rates.std() / rates.mean())
+    assert row["p50_ms"] == pytest.approx(3.0, rel=1e-3)
+    assert row["auth_p50_ms"] == pytest.approx(0.06, rel=1e-3)
+
+
+def test_report_has_configurations_and_transport_chart(tmp_path: Path) -> None:
+    run = tmp_path / "tiny"
+    shutil.copytree(TINY, run)
+    written = write_report(run)
+    markdown = written["markdown"].read_text()
+    assert "## Configurations" in markdown
+    assert "| jwt-memory-HS256-read-u10-n2 | 1 | 160 |" in markdown
+    assert (run / "charts" / "credential-bytes.png").exists()
+    assert "1/10 s" not in markdown and "10 users · 10 s measured" in markdown
