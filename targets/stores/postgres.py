@@ -16,6 +16,8 @@ from targets.stores.base import RefreshRecord, RevocationState, SessionRecord, S
 
 SEED_BATCH = 50_000
 SWEEP_INTERVAL = 30.0
+OPEN_TIMEOUT = 10.0  # seconds for the first connection and the schema, at start
+MAINTENANCE_TIMEOUT = 120.0  # sweeping, truncating, dropping: not on a request's path
 _NAMESPACE = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 
 SCHEMA = """
@@ -58,18 +60,21 @@ class PostgresStore:
         self._sweeper: asyncio.Task[None] | None = None
         self._connecting = asyncio.Lock()
 
-    async def _connect(self) -> asyncpg.Pool:
+    async def _connect(self, first_timeout: float | None = None) -> asyncpg.Pool:
+        # At start the first connection and the schema may take longer than one request
+        # may wait (a busy machine); requests themselves keep the short STORE_TIMEOUT.
+        wait = first_timeout or self._timeout
         async with self._connecting:
             if self._pool is None:
                 pool = await asyncpg.create_pool(
                     self.url,
                     min_size=1,
                     max_size=self._pool_size,
-                    timeout=self._timeout,
+                    timeout=wait,
                     command_timeout=self._timeout,
                 )
-                async with pool.acquire(timeout=self._timeout) as conn:
-                    await conn.execute(SCHEMA.format(ns=self._ns))
+                async with pool.acquire(timeout=wait) as conn:
+                    await conn.execute(SCHEMA.format(ns=self._ns), timeout=wait)
                 self._pool = pool
             return self._pool
 
@@ -87,14 +92,14 @@ class PostgresStore:
         async with pool.acquire(timeout=self._timeout) as conn:
             return await conn.fetch(query.format(ns=self._ns), *args)
 
-    async def _execute(self, query: str, *args: object) -> str:
+    async def _execute(self, query: str, *args: object, limit: float | None = None) -> str:
         pool = await self._pool_or_connect()
         async with pool.acquire(timeout=self._timeout) as conn:
-            return str(await conn.execute(query.format(ns=self._ns), *args))
+            return str(await conn.execute(query.format(ns=self._ns), *args, timeout=limit))
 
     async def open(self) -> None:
         try:
-            await self._connect()
+            await self._connect(first_timeout=max(self._timeout, OPEN_TIMEOUT))
         except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
             where = urlsplit(self.url)  # host and port only: the URL may hold a password
             raise StoreUnavailable(
@@ -125,19 +130,20 @@ class PostgresStore:
             "DELETE FROM {ns}.cutoffs WHERE expires <= $1",
             "DELETE FROM {ns}.refresh WHERE expires <= $1",
         ):
-            await self._execute(query, now)
+            await self._execute(query, now, limit=MAINTENANCE_TIMEOUT)
 
     async def ping(self) -> None:
         await self._execute("SELECT 1")
 
     async def clear(self) -> None:
         await self._execute(
-            "TRUNCATE {ns}.sessions, {ns}.blocklist, {ns}.cutoffs, {ns}.refresh"
+            "TRUNCATE {ns}.sessions, {ns}.blocklist, {ns}.cutoffs, {ns}.refresh",
+            limit=MAINTENANCE_TIMEOUT,
         )
 
     async def drop(self) -> None:
         """Remove the whole schema (tests use a schema of their own)."""
-        await self._execute("DROP SCHEMA IF EXISTS {ns} CASCADE")
+        await self._execute("DROP SCHEMA IF EXISTS {ns} CASCADE", limit=MAINTENANCE_TIMEOUT)
 
     async def create_session(self, key: str, record: SessionRecord) -> None:
         await self._execute(

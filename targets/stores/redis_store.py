@@ -13,6 +13,7 @@ from targets.stores.redis_bulk import BulkLoadError, chunked, send_commands
 from targets.stores.resp import RespClient, RespConnectionError, RespError, pack
 
 _USED = b"used"
+OPEN_TIMEOUT = 10.0
 _USE_REFRESH_LUA = """
 local value = redis.call('GET', KEYS[1])
 if not value then return nil end
@@ -59,7 +60,12 @@ class RedisStore:
 
     async def open(self) -> None:
         try:
-            await self.ping()
+            # At start, wait longer than a request may (a busy machine); then fail fast.
+            self.client.timeout = max(self._timeout, OPEN_TIMEOUT)
+            try:
+                await self.ping()
+            finally:
+                self.client.timeout = self._timeout
         except (RespConnectionError, RespError, OSError, TimeoutError) as exc:
             # Name the store (not the URL, which may hold a password) in the start-up error.
             raise StoreUnavailable(f"Redis at {self.client.where}: {exc}") from exc

@@ -42,10 +42,10 @@ def test_the_cache_is_bounded_oldest_out() -> None:
 
 
 def test_an_expired_cached_token_is_rejected() -> None:
-    cached = codec(cache_size=10, ttl=1)
-    token, _ = cached.issue("user1", now=time.time() - 0.5)
+    cached = codec(cache_size=10, ttl=2)
+    token, _ = cached.issue("user1", now=time.time() - 1)  # exp = int(now - 1) + 2 > now
     cached.verify(token)
-    deadline = time.monotonic() + 3
+    deadline = time.monotonic() + 5
     while time.monotonic() < deadline:
         try:
             cached.verify(token)
