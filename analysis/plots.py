@@ -40,6 +40,13 @@ def _label(row: pd.Series) -> str:
     return " ".join(parts)
 
 
+def _labelled(frame: pd.DataFrame) -> pd.DataFrame:
+    """The measured GET /api/me rows, each with a readable 'config' label."""
+    hot = _hot(frame).copy()
+    hot["config"] = hot.apply(_label, axis=1)
+    return hot
+
+
 def _finish(figure: Figure, title: str, caption: str) -> Figure:
     figure.suptitle(title, fontsize=11, x=0.01, ha="left")
     figure.text(0.01, 0.005, caption, fontsize=7, color="#555555", ha="left", va="bottom")
@@ -63,8 +70,8 @@ def plot_latency_percentiles(configs: pd.DataFrame, caption: str) -> Figure:
 
 def plot_throughput_by_config(frame: pd.DataFrame, caption: str) -> Figure:
     """Requests per second of GET /api/me per configuration, with the spread over repeats."""
-    hot = _hot(frame).copy()
-    hot["config"] = hot.apply(_label, axis=1) + " u" + hot["users"].astype(str)
+    hot = _labelled(frame)
+    hot["config"] = hot["config"] + " u" + hot["users"].astype(str)
     grouped = hot.groupby("config")["rps"]
     table = pd.DataFrame({"median": grouped.median(), "low": grouped.min(), "high": grouped.max()})
     table = table.sort_values("median")
@@ -78,8 +85,7 @@ def plot_throughput_by_config(frame: pd.DataFrame, caption: str) -> Figure:
 
 def plot_throughput_vs_users(frame: pd.DataFrame, caption: str) -> Figure:
     """Saturation curves: req/s of GET /api/me against user count, one line per config."""
-    hot = _hot(frame).copy()
-    hot["config"] = hot.apply(_label, axis=1)
+    hot = _labelled(frame)
     figure, axes = plt.subplots(figsize=(8, 4.5))
     for config, group in hot.groupby("config"):
         curve = group.groupby("users")["rps"].median().sort_index()
@@ -92,8 +98,7 @@ def plot_throughput_vs_users(frame: pd.DataFrame, caption: str) -> Figure:
 
 def plot_latency_vs_throughput(frame: pd.DataFrame, caption: str) -> Figure:
     """p99 latency against achieved req/s: where each configuration bends."""
-    hot = _hot(frame).copy()
-    hot["config"] = hot.apply(_label, axis=1)
+    hot = _labelled(frame)
     figure, axes = plt.subplots(figsize=(8, 4.5))
     for config, group in hot.groupby("config"):
         points = group.groupby("users")[["rps", "p99_ms"]].median().sort_values("rps")
@@ -106,8 +111,7 @@ def plot_latency_vs_throughput(frame: pd.DataFrame, caption: str) -> Figure:
 
 def plot_scaling(frame: pd.DataFrame, caption: str) -> Figure:
     """req/s against target nodes, and the error rate (memory sessions break on >1 node)."""
-    hot = _hot(frame).copy()
-    hot["config"] = hot.apply(_label, axis=1)
+    hot = _labelled(frame)
     figure, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
     for config, group in hot.groupby("config"):
         by_nodes = group.groupby("nodes")[["rps", "error_rate"]].median().sort_index()
@@ -123,9 +127,8 @@ def plot_scaling(frame: pd.DataFrame, caption: str) -> Figure:
 
 def plot_where_time_goes(frame: pd.DataFrame, caption: str) -> Figure:
     """Median request latency split into server-side auth time and everything else."""
-    hot = _hot(frame).copy()
+    hot = _labelled(frame)
     hot = hot[hot["mode"] != "none"]
-    hot["config"] = hot.apply(_label, axis=1)
     table = hot.groupby("config")[["p50_ms", "auth_p50_ms"]].median().fillna(0.0)
     table["rest_ms"] = (table["p50_ms"] - table["auth_p50_ms"]).clip(lower=0)
     table = table.sort_values("p50_ms")

@@ -140,15 +140,7 @@ def seed_shared_store(env: dict[str, str], count: int) -> float:
 
 def drop_namespace(env: dict[str, str]) -> None:
     """Remove what the cell left in a shared store."""
-    from targets.stores import PostgresStore
-
-    async def drop(store: Any) -> None:
-        if isinstance(store, PostgresStore):
-            await store.drop()
-        else:
-            await store.clear()
-
-    asyncio.run(_with_store(env, drop))
+    asyncio.run(_with_store(env, lambda store: store.discard()))
 
 
 class CellFailed(Exception):

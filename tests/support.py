@@ -27,7 +27,7 @@ def store_env(store: str, request: pytest.FixtureRequest) -> dict[str, str]:
 def drop_namespace(env: dict[str, str]) -> None:
     """Remove what a test target left in a shared store."""
     from targets.settings import Settings
-    from targets.stores import PostgresStore, make_store
+    from targets.stores import make_store
 
     if env.get("STORE", "memory") == "memory":
         return
@@ -36,10 +36,7 @@ def drop_namespace(env: dict[str, str]) -> None:
     async def drop() -> None:
         await store.open()
         try:
-            if isinstance(store, PostgresStore):
-                await store.drop()
-            else:
-                await store.clear()
+            await store.discard()
         finally:
             await store.close()
 

@@ -64,6 +64,9 @@ class MemoryStore:
     async def clear(self) -> None:
         self.__init__()  # type: ignore[misc]
 
+    async def discard(self) -> None:
+        await self.clear()
+
     def _purge_sometimes(self) -> None:
         # Amortised clean-up: every 1024 writes, drop what has expired.
         self._writes += 1

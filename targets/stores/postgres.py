@@ -141,6 +141,9 @@ class PostgresStore:
             limit=MAINTENANCE_TIMEOUT,
         )
 
+    async def discard(self) -> None:
+        await self.drop()
+
     async def drop(self) -> None:
         """Remove the whole schema (tests use a schema of their own)."""
         await self._execute("DROP SCHEMA IF EXISTS {ns} CASCADE", limit=MAINTENANCE_TIMEOUT)

@@ -87,6 +87,9 @@ class RedisStore:
             if cursor == b"0":
                 return
 
+    async def discard(self) -> None:
+        await self.clear()  # a namespace is only its keys
+
     async def create_session(self, key: str, record: SessionRecord) -> None:
         ttl = _ttl_ms(min(record.idle_expires, record.absolute_expires), record.created)
         index = self._k("us", record.user)

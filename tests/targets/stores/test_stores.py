@@ -42,10 +42,7 @@ def make(kind: str, url: str = "") -> Store:
 async def dispose(store: Store) -> None:
     """Remove everything the store holds in its namespace, then disconnect."""
     try:
-        if isinstance(store, PostgresStore):
-            await store.drop()
-        else:
-            await store.clear()
+        await store.discard()
     finally:
         await store.close()
 
