@@ -100,9 +100,10 @@ def build_parser() -> argparse.ArgumentParser:
     _add_target_flags(seed)
     seed.set_defaults(handler=cmd_seed)
 
-    from authbench import accuracy, clientbench, runcmd, targetbench
+    from authbench import accuracy, clientbench, runcmd, targetbench, tokencheck
 
     runcmd.add_parsers(sub)
+    tokencheck.add_parser(sub)
     accuracy.add_parser(sub)
     targetbench.add_parser(sub)
     clientbench.add_parser(sub)
