@@ -19,6 +19,7 @@ from matplotlib.figure import Figure
 
 from analysis import plots
 from analysis.load import load_metadata, load_run
+from analysis.micro import load_micro, micro_lines, plot_crypto_floor
 from analysis.summaries import config_table
 from analysis.verdicts import Verdict, article_table
 
@@ -282,18 +283,64 @@ def render_html(report: Report, pngs: dict[str, tuple[str, bytes]]) -> str:
     return "\n".join(parts)
 
 
+def _micro_section(run: Path, caption: str) -> tuple[list[str], list[tuple[str, str, Figure]]]:
+    """Lines and the chart of the micro tier, when the run folder holds micro.json."""
+    path = run / "micro.json"
+    if not path.exists():
+        return [], []
+    _, frame = load_micro(path)
+    figures = []
+    if (frame["group"] == "jwt").any():
+        figures.append(("crypto-floor", "Crypto floor and library overhead",
+                        plot_crypto_floor(frame, caption)))
+    return micro_lines(frame), figures
+
+
+def write_micro_report(run: Path) -> dict[str, Path]:
+    """report.md and report.html for a folder written by `authbench micro` alone."""
+    data, _ = load_micro(run / "micro.json")
+    machine = data.get("machine", {})
+    caption = (f"authbench micro · {machine.get('cpu_count', '?')}x "
+               f"{machine.get('cpu_model', '?')} · Python {machine.get('python', '?')} · "
+               f"started {data.get('started', '?')}")
+    lines, figures = _micro_section(run, caption)
+    charts = run / "charts"
+    pngs: dict[str, tuple[str, bytes]] = {}
+    header = [f"# authbench micro: {run.name}", "", f"_{caption}_", ""]
+    for name, title, figure in figures:
+        paths = plots.save_figure(figure, charts, name)
+        header += [f"![{title}]({paths['svg'].relative_to(run)})", ""]
+        pngs[name] = (title, paths["png"].read_bytes())
+    markdown = run / "report.md"
+    markdown.write_text("\n".join(header + lines))
+    body = [f"<!doctype html><html lang=en><head><meta charset=utf-8><title>authbench micro "
+            f"{html.escape(run.name)}</title><style>{_CSS}</style></head><body>",
+            f"<h1>authbench micro: {html.escape(run.name)}</h1>",
+            f"<p class=caption>{html.escape(caption)}</p>"]
+    for name, (title, png) in pngs.items():
+        body.append(f"<figure><img id=chart-{name} alt='{html.escape(title)}' "
+                    f"src='data:image/png;base64,{base64.b64encode(png).decode()}'></figure>")
+    body += [f"<pre>{html.escape(chr(10).join(lines))}</pre></body></html>"]
+    page = run / "report.html"
+    page.write_text("\n".join(body))
+    return {"markdown": markdown, "html": page, "charts": charts}
+
+
 def write_report(run: Path) -> dict[str, Path]:
     """Rebuild report.md, report.html and charts/ in the run folder from its raw files."""
+    if not (run / "metadata.json").exists() and (run / "micro.json").exists():
+        return write_micro_report(run)
     report = build_report(run)
     charts = run / "charts"
     images: dict[str, str] = {}
     pngs: dict[str, tuple[str, bytes]] = {}
-    for name, title, figure in charts_for(report):
+    micro, micro_figures = _micro_section(run, report.caption)
+    for name, title, figure in [*charts_for(report), *micro_figures]:
         paths = plots.save_figure(figure, charts, name)
         images[title] = str(paths["svg"].relative_to(run))
         pngs[name] = (title, paths["png"].read_bytes())
     markdown = run / "report.md"
-    markdown.write_text("\n".join(markdown_lines(report, images)))
+    markdown.write_text("\n".join(markdown_lines(report, images) + micro))
     page = run / "report.html"
     page.write_text(render_html(report, pngs))
     return {"markdown": markdown, "html": page, "charts": charts}

@@ -100,10 +100,11 @@ def build_parser() -> argparse.ArgumentParser:
     _add_target_flags(seed)
     seed.set_defaults(handler=cmd_seed)
 
-    from authbench import accuracy, clientbench, runcmd, targetbench, tokencheck
+    from authbench import accuracy, clientbench, micro, runcmd, targetbench, tokencheck
 
     runcmd.add_parsers(sub)
     tokencheck.add_parser(sub)
+    micro.add_parser(sub)
     accuracy.add_parser(sub)
     targetbench.add_parser(sub)
     clientbench.add_parser(sub)

@@ -81,12 +81,12 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_report(args: argparse.Namespace) -> int:
     """Rebuild report.md, report.html and charts/ of a run from its raw files."""
-    try:
-        run = RunDir.open(Path(args.run))
-    except FileNotFoundError as exc:
-        print(f"authbench report: {exc}", file=sys.stderr)
+    folder = Path(args.run)
+    if not (folder / "metadata.json").is_file() and not (folder / "micro.json").is_file():
+        print(f"authbench report: {folder}: not an authbench run (no metadata.json or "
+              "micro.json)", file=sys.stderr)
         return 2
-    written = write_report(run.path)
+    written = write_report(folder)
     print(f"report: {written['html']}")
     print(f"        {written['markdown']}")
     return 0
