@@ -96,6 +96,7 @@ def target_env(cell: Cell, namespace: str, store_url: str, keys_dir: Path | None
         "STORE_NAMESPACE": namespace,
         "STORE_TIMEOUT": STORE_TIMEOUT,
         "JWT_ALG": cell.alg,
+        "JWT_LIB": cell.lib,
         "JWT_REVOCATION": cell.revocation,
         "VERIFY_CACHE": str(cell.verify_cache),
         "SEED_USERS": str(SEED_USERS),

@@ -17,7 +17,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from targets.settings import AUTH_MODES, JWT_ALGORITHMS, REVOCATIONS, STORE_KINDS
+from targets.settings import AUTH_MODES, JWT_ALGORITHMS, JWT_LIBRARIES, REVOCATIONS, STORE_KINDS
 
 SCENARIOS = ("read", "login", "lifecycle", "floor")
 BALANCES = ("roundrobin", "sticky")
@@ -35,6 +35,7 @@ class Cell:
     mode: str = "jwt"
     store: str = "memory"
     alg: str = "HS256"
+    lib: str = "pyjwt"  # JWT_LIB: the JWT library of the targets
     revocation: str = "none"
     verify_cache: int = 0
     scenario: str = "read"
@@ -55,6 +56,8 @@ class Cell:
             parts.append(self.store)
         if self.mode in ("jwt", "hybrid"):
             parts.append(self.alg)
+            if self.lib != "pyjwt":
+                parts.append(self.lib)
             if self.revocation != "none":
                 parts.append(self.revocation)
             if self.verify_cache:
@@ -82,7 +85,7 @@ CELL_KEYS = {f.name: f.type for f in fields(Cell)}
 SUITE_KEYS = {"name", "description", "repeats", "defaults", "matrix"}
 BLOCK_EXTRA = {"requires"}
 _CHOICES: dict[str, tuple[str, ...]] = {
-    "mode": AUTH_MODES, "store": STORE_KINDS, "alg": JWT_ALGORITHMS,
+    "mode": AUTH_MODES, "store": STORE_KINDS, "alg": JWT_ALGORITHMS, "lib": JWT_LIBRARIES,
     "revocation": REVOCATIONS, "scenario": SCENARIOS, "balance": BALANCES,
 }
 _LIMITS: dict[str, tuple[float, float]] = {
@@ -135,9 +138,10 @@ def _expand(where: str, base: Mapping[str, Any], block: Mapping[str, Any]) -> li
     for combination in itertools.product(*axes):
         cell = Cell(**dict(combination))
         if cell.mode == "none":
-            cell = replace(cell, store="memory", revocation="none", verify_cache=0, scale=0)
+            cell = replace(cell, store="memory", revocation="none", verify_cache=0, scale=0,
+                           lib="pyjwt")
         if cell.mode == "session":
-            cell = replace(cell, revocation="none", verify_cache=0)
+            cell = replace(cell, revocation="none", verify_cache=0, lib="pyjwt")
         if cell.nodes == 1:
             cell = replace(cell, balance="roundrobin")  # one node: nothing to balance
         cells.append(cell)

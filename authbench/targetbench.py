@@ -25,6 +25,7 @@ CONFIGS: dict[str, tuple[dict[str, str], float | None]] = {
     "none": ({"AUTH_MODE": "none"}, None),
     "jwt-HS256": ({"AUTH_MODE": "jwt", "JWT_ALG": "HS256"}, 0.70),
     "jwt-HS256-cache": ({"AUTH_MODE": "jwt", "JWT_ALG": "HS256", "VERIFY_CACHE": "10000"}, 0.70),
+    "jwt-HS256-joserfc": ({"AUTH_MODE": "jwt", "JWT_ALG": "HS256", "JWT_LIB": "joserfc"}, None),
     "session-memory": ({"AUTH_MODE": "session", "STORE": "memory"}, 0.90),
     "session-redis": ({"AUTH_MODE": "session", "STORE": "redis"}, 0.55),
 }

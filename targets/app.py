@@ -39,7 +39,12 @@ def make_codec(settings: Settings) -> TokenCodec:
         keys = KeySet.load(settings.jwt_alg, settings.jwt_keys_dir, settings.jwt_active_kid)
     else:
         keys = KeySet.generate(settings.jwt_alg, settings.jwt_rsa_bits)
-    return TokenCodec(
+    codec_class = TokenCodec
+    if settings.jwt_lib == "joserfc":
+        from targets.tokens_joserfc import JoserfcCodec
+
+        codec_class = JoserfcCodec
+    return codec_class(
         keys,
         issuer=settings.jwt_issuer,
         audience=settings.jwt_audience,

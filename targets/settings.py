@@ -15,6 +15,7 @@ Revocation = Literal["none", "blocklist"]
 AUTH_MODES: tuple[AuthMode, ...] = ("none", "session", "jwt", "hybrid")
 STORE_KINDS: tuple[StoreKind, ...] = ("memory", "redis", "postgres")
 REVOCATIONS: tuple[Revocation, ...] = ("none", "blocklist")
+JWT_LIBRARIES: tuple[str, ...] = ("pyjwt", "joserfc")
 JWT_ALGORITHMS: tuple[str, ...] = (
     "HS256", "HS384", "HS512", "RS256", "PS256", "ES256", "ES384", "EdDSA",
 )
@@ -49,6 +50,7 @@ ENV_VARS: tuple[EnvVar, ...] = (
     EnvVar("STORE_TIMEOUT", "0.5", "seconds for one store call before it fails closed (503)"),
     EnvVar("STORE_POOL_SIZE", "20", "connections per process to Redis or PostgreSQL"),
     EnvVar("JWT_ALG", "HS256", "HS256 HS384 HS512 RS256 PS256 ES256 ES384 EdDSA"),
+    EnvVar("JWT_LIB", "pyjwt", "pyjwt | joserfc: the library that signs and verifies"),
     EnvVar("JWT_RSA_BITS", "2048", "RSA key size for generated RS256/PS256 keys"),
     EnvVar("JWT_KEYS_DIR", "", "load keys from <kid>.pem (asymmetric) or <kid>.key "
            "(HMAC, base64url) files instead of generating them at start"),
@@ -115,6 +117,7 @@ class Settings:
     store_timeout: float = 0.5
     store_pool_size: int = 20
     jwt_alg: str = "HS256"
+    jwt_lib: str = "pyjwt"
     jwt_rsa_bits: int = 2048
     jwt_keys_dir: Path | None = None
     jwt_active_kid: str = ""
@@ -169,6 +172,7 @@ class Settings:
             store_timeout=_seconds("STORE_TIMEOUT", raw["STORE_TIMEOUT"], 0.01, 30.0),
             store_pool_size=_integer("STORE_POOL_SIZE", raw["STORE_POOL_SIZE"], 1),
             jwt_alg=_choice("JWT_ALG", raw["JWT_ALG"], JWT_ALGORITHMS),
+            jwt_lib=_choice("JWT_LIB", raw["JWT_LIB"], JWT_LIBRARIES),
             jwt_rsa_bits=_integer("JWT_RSA_BITS", raw["JWT_RSA_BITS"], 2048),
             jwt_keys_dir=keys_dir,
             jwt_active_kid=raw["JWT_ACTIVE_KID"],

@@ -9,7 +9,7 @@ from typing import Any
 
 import jwt
 
-from targets.keys import KeySet
+from targets.keys import KeySet, SigningKey
 
 ACCESS_TOKEN_TYP = "at+jwt"  # RFC 9068; refresh tokens are opaque, so never interchangeable
 REQUIRED_CLAIMS = ["exp", "iat", "sub", "jti", "iss", "aud"]
@@ -83,10 +83,13 @@ class TokenCodec:
         }
         if family is not None:
             payload["fid"] = family
-        token = jwt.encode(
+        return self._encode(payload), claims
+
+    def _encode(self, payload: dict[str, Any]) -> str:
+        """Sign the payload with the active key (the library's part of issuing)."""
+        return jwt.encode(
             payload, self.keys.active.signing, algorithm=self.keys.alg, headers=self._sign_headers
         )
-        return token, claims
 
     def verify(self, token: str) -> AccessClaims:
         """Check size, header, signature and every required claim; raise InvalidToken."""
@@ -105,34 +108,40 @@ class TokenCodec:
             return claims
         return self._verify(token)
 
+    def _key_for(self, token: str) -> SigningKey:
+        """The configured key the token's kid names (the only key with one key)."""
+        if self.keys.is_single:
+            return self.keys.active
+        kid = jwt.get_unverified_header(token).get("kid")
+        if not isinstance(kid, str) or kid not in self.keys.by_kid:
+            raise InvalidToken("unknown kid")
+        return self.keys.by_kid[kid]
+
+    def _decode(self, token: str, key: SigningKey) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Signature, algorithm and registered claims, by the library; header and payload."""
+        decoded = jwt.decode_complete(
+            token,
+            key.verifying,
+            algorithms=self._algorithms,
+            audience=self.audience,
+            issuer=self._issuers,
+            leeway=self.leeway,
+            options=self._options,
+        )
+        return decoded["header"], decoded["payload"]
+
     def _verify(self, token: str) -> AccessClaims:
         try:
-            if self.keys.is_single:
-                key = self.keys.active
-            else:
-                kid = jwt.get_unverified_header(token).get("kid")
-                if not isinstance(kid, str) or kid not in self.keys.by_kid:
-                    raise InvalidToken("unknown kid")
-                key = self.keys.by_kid[kid]
-            decoded = jwt.decode_complete(
-                token,
-                key.verifying,
-                algorithms=self._algorithms,
-                audience=self.audience,
-                issuer=self._issuers,
-                leeway=self.leeway,
-                options=self._options,
-            )
+            key = self._key_for(token)
+            header, payload = self._decode(token, key)
         except jwt.PyJWTError as exc:
             raise InvalidToken(str(exc)) from None
-        header = decoded["header"]
         if header.get("kid") != key.kid:
             raise InvalidToken("kid does not match the verifying key")
         if header.get("typ") != ACCESS_TOKEN_TYP:
             raise InvalidToken("not an access token")
         if "crit" in header:  # we understand no extension, so none may be critical
             raise InvalidToken("unsupported critical header")
-        payload = decoded["payload"]
         sub, jti, family = payload["sub"], payload["jti"], payload.get("fid")
         iat, exp = payload["iat"], payload["exp"]
         if not isinstance(sub, str) or not isinstance(jti, str):

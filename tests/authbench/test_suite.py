@@ -319,3 +319,17 @@ def test_plan_of_standard_has_a_unique_folder_per_run_of_a_cell() -> None:
 def test_cell_default_is_a_valid_jwt_cell() -> None:
     assert Cell().key == "jwt-memory-HS256-read-u10-n1"
     assert Cell(spawn_rate=5).key == "jwt-memory-HS256-read-u10-n1-r5"
+
+
+def test_the_jwt_library_is_a_cell_key() -> None:
+    from authbench.runner import target_env
+
+    text = 'name = "libs"\n[[matrix]]\nmode = ["jwt", "session"]\nlib = ["pyjwt", "joserfc"]\n'
+    suite = parse_suite(text, "libs.toml")
+    keys = sorted(c.key for c in suite.cells)
+    assert keys == ["jwt-memory-HS256-joserfc-read-u10-n1", "jwt-memory-HS256-read-u10-n1",
+                    "session-memory-read-u10-n1"]  # the library means nothing to sessions
+    joserfc = next(c for c in suite.cells if c.lib == "joserfc")
+    assert target_env(joserfc, "ns", "", None)["JWT_LIB"] == "joserfc"
+    with pytest.raises(SuiteError, match="lib = 'jose'"):
+        parse_suite('name = "x"\n[[matrix]]\nlib = "jose"\n', "x.toml")

@@ -18,11 +18,13 @@ class Variant:
     mode: str
     store: str
     revocation: str = "none"
+    lib: str = "pyjwt"
 
     @property
     def id(self) -> str:
         suffix = "-blocklist" if self.revocation == "blocklist" else ""
-        return f"{self.mode}-{self.store}{suffix}"
+        library = "-joserfc" if self.lib != "pyjwt" else ""
+        return f"{self.mode}-{self.store}{suffix}{library}"
 
     @property
     def can_revoke_access(self) -> bool:
@@ -37,6 +39,8 @@ VARIANTS = [
     Variant("jwt", "memory"),
     *(Variant("hybrid", s) for s in STORES),
     Variant("hybrid", "redis", "blocklist"),
+    Variant("jwt", "redis", "blocklist", lib="joserfc"),
+    Variant("hybrid", "memory", lib="joserfc"),
 ]
 
 
@@ -58,6 +62,7 @@ def live(
         **FAST_KDF,
         "AUTH_MODE": variant.mode,
         "JWT_REVOCATION": variant.revocation,
+        "JWT_LIB": variant.lib,
         "SEED_USERS": "50",
         **store_env(variant.store, request),
     }

@@ -20,6 +20,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from targets.keys import KeySet, SigningKey, generate_key
 from targets.settings import JWT_ALGORITHMS
 from targets.tokens import ACCESS_TOKEN_TYP, AccessClaims, InvalidToken, TokenCodec
+from targets.tokens_joserfc import JoserfcCodec
 from tests.targets.jwt_forge import (
     AUDIENCE,
     BAD_TOKENS,
@@ -42,10 +43,21 @@ def keyset(alg: str) -> KeySet:
     return KeySet.generate(alg)
 
 
+# Every test runs against both JWT_LIB choices: the policy must not depend on the library.
+CODECS: dict[str, type[TokenCodec]] = {"pyjwt": TokenCodec, "joserfc": JoserfcCodec}
+_library = {"codec": TokenCodec}
+
+
+@pytest.fixture(autouse=True, params=sorted(CODECS))
+def library(request: pytest.FixtureRequest) -> str:
+    _library["codec"] = CODECS[request.param]
+    return str(request.param)
+
+
 def make_codec(
     keys: KeySet, leeway: float = LEEWAY, max_bytes: int = MAX_BYTES
 ) -> TokenCodec:
-    return TokenCodec(
+    return _library["codec"](
         keys, issuer=ISSUER, audience=AUDIENCE, ttl=900, leeway=leeway, max_bytes=max_bytes
     )
 
