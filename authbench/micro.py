@@ -30,6 +30,7 @@ ALGORITHMS: tuple[tuple[str, str, int], ...] = (
     ("PS256", "PS256", 2048), ("ES256", "ES256", 0), ("ES384", "ES384", 0), ("EdDSA", "EdDSA", 0),
 )
 CLAIM_SIZES = (200, 1000, 2000, 4000, 8000)
+SEED_BATCH = 20_000
 Bench = Callable[[int], float]  # run `loops` operations, return elapsed seconds
 _CLEANUPS: list[Callable[[], None]] = []  # run by the worker once it has measured
 
@@ -183,8 +184,19 @@ def store_benches(redis_url: str | None, postgres_url: str | None,
                 return time.perf_counter() - started
             return loop.run_until_complete(many())
 
+        def seed(loops: int, s: Store = store) -> float:
+            sessions = list(generate_sessions(loops, 1000, 1800, 43200))
+            started = time.perf_counter()
+            loop.run_until_complete(s.seed_sessions(iter(sessions)))
+            elapsed = time.perf_counter() - started
+            loop.run_until_complete(s.clear())
+            return elapsed
+
         benches[f"{name} get"] = (get, {"store": name})
         benches[f"{name} set+delete"] = (put_delete, {"store": name})
+        # Bulk seeding is measured on a fixed batch: small calibrated ones would not be bulk.
+        benches[f"{name} bulk seed, per session"] = (seed, {"store": name,
+                                                            "fixed_loops": SEED_BATCH})
 
     def clean_up() -> None:
         for store in stores.values():
@@ -225,7 +237,7 @@ def worker(config: dict[str, Any]) -> dict[str, Any]:
             groups.update({name: group for name in made})
     out: dict[str, Any] = {}
     for name, (bench, extra) in benches.items():
-        loops = _calibrate(bench, config["min_time"])
+        loops = extra.get("fixed_loops") or _calibrate(bench, config["min_time"])
         bench(loops)  # warm-up, discarded
         samples = [bench(loops) / loops for _ in range(config["samples"])]
         out[name] = {"group": groups[name], "samples": samples, "loops": loops, "extra": extra}

@@ -75,7 +75,9 @@ def test_store_operations_against_real_stores(redis_url: str, postgres_url: str)
     found = worker({**FAST, "groups": ["store"], "algorithms": [],
                     "redis_url": redis_url, "postgres_url": postgres_url})
     assert {"memory get", "memory set+delete", "redis tcp get", "redis tcp set+delete",
-            "postgres get", "postgres set+delete"} <= set(found)
+            "postgres get", "postgres set+delete", "redis tcp bulk seed, per session",
+            "postgres bulk seed, per session"} <= set(found)
+    assert found["redis tcp bulk seed, per session"]["loops"] == 20_000
     assert max(found["memory get"]["samples"]) < min(found["redis tcp get"]["samples"])
 
 

@@ -5,11 +5,14 @@ from __future__ import annotations
 import asyncio
 import shutil
 import subprocess
+import tempfile
 import time
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import pytest
 
+from authbench.micro import worker
 from authbench.ports import free_port
 from targets.stores.resp import RedisAddress, RespClient, RespConnectionError, RespError
 from tests.support import unique_namespace
@@ -137,3 +140,43 @@ async def test_auth_and_select_on_connect(password_redis: str) -> None:
     with pytest.raises(RespError, match="WRONGPASS"):
         await wrong.execute("PING")
     await wrong.close()
+
+
+@pytest.fixture
+def unix_redis(tmp_path: Path) -> Iterator[str]:
+    """A redis-server of the test's own, listening on a unix socket only."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        pytest.skip("redis-server is not installed")
+    path = Path(tempfile.mkdtemp(prefix="ab-redis-")) / "redis.sock"  # short: sun_path limit
+    process = subprocess.Popen(
+        [binary, "--port", "0", "--unixsocket", str(path), "--unixsocketperm", "700",
+         "--save", "", "--appendonly", "no"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 10
+        while not path.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        yield str(path)
+    finally:
+        process.terminate()
+        process.wait(10)
+        shutil.rmtree(path.parent, ignore_errors=True)
+
+
+async def test_unix_socket(unix_redis: str) -> None:
+    resp = RespClient(f"unix://{unix_redis}", timeout=1.0, size=1)
+    try:
+        assert await resp.execute("SET", "k", b"v") == b"OK"
+        assert await resp.execute("GET", "k") == b"v"
+        assert resp.where == unix_redis
+    finally:
+        await resp.close()
+
+
+def test_micro_measures_the_unix_socket(unix_redis: str) -> None:
+    found = worker({"groups": ["store"], "algorithms": [], "min_time": 0.001, "samples": 2,
+                    "processes": 1, "redis_url": None, "postgres_url": None,
+                    "redis_socket": unix_redis})
+    assert "redis unix get" in found and "redis unix set+delete" in found
