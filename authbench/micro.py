@@ -10,7 +10,6 @@ result is the median over every sample, with the spread. The raw primitive of
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import multiprocessing
 import statistics
@@ -147,10 +146,12 @@ def cache_benches() -> dict[str, tuple[Bench, dict[str, Any]]]:
 def store_benches(redis_url: str | None, postgres_url: str | None,
                   redis_socket: str | None) -> dict[str, tuple[Bench, dict[str, Any]]]:
     """get / set / delete of a session through each reachable store, on its own loop."""
+    import uvloop
+
     from targets.seeding import generate_sessions
     from targets.stores import MemoryStore, PostgresStore, RedisStore, Store
 
-    loop = asyncio.new_event_loop()
+    loop = uvloop.new_event_loop()  # the targets' event loop
     stores: dict[str, Store] = {"memory": MemoryStore()}
     if redis_url:
         stores["redis tcp"] = RedisStore(redis_url, "ab_micro", 2.0, 4)
@@ -220,6 +221,12 @@ def _calibrate(bench: Bench, min_time: float) -> int:
 
 def worker(config: dict[str, Any]) -> dict[str, Any]:
     """Run every benchmark of the config in this (fresh) process; per-op seconds."""
+    import warnings
+
+    from joserfc.errors import SecurityWarning
+
+    # joserfc flags "EdDSA" (renamed by RFC 9864) on every call; the name is deliberate here.
+    warnings.filterwarnings("ignore", message="EdDSA is deprecated", category=SecurityWarning)
     benches: dict[str, tuple[Bench, dict[str, Any]]] = {}
     groups: dict[str, str] = {}
     include = set(config["algorithms"])
