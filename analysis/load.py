@@ -58,7 +58,7 @@ def _verify_columns(checks: list[dict[str, Any]]) -> dict[str, Any]:
     names = {c["name"]: c["is_passed"] for c in checks[0]["checks"]}
     revoked: bool | None = None
     if "revoked after logout" in names:
-        revoked = True
+        revoked = bool(names["revoked after logout"])  # False: logout did not revoke
     elif "valid until exp (no revocation configured)" in names:
         revoked = False
     return {
@@ -100,11 +100,19 @@ def _cell_rows(run_id: str, folder: Path) -> list[dict[str, Any]]:
     base["measured_seconds"] = window
     base["peak_rss_mb"] = max((n["peak_rss_bytes"] for n in nodes), default=0) / 2**20
     rows = []
-    for endpoint, histogram in sorted(histograms.items()):
+    nan = float("nan")
+    # Endpoints whose every request failed have no histogram, only a failure count.
+    for endpoint in sorted(set(histograms) | set(failures)):
         if endpoint.startswith("auth "):
             continue
-        requests = histogram.get_total_count()
+        histogram = histograms.get(endpoint)
         failed = failures.get(endpoint, 0)
+        if histogram is None:
+            rows.append({**base, "endpoint": endpoint, "requests": 0, "failures": failed,
+                         "rps": 0.0, "error_rate": 1.0, "p50_ms": nan, "p90_ms": nan,
+                         "p99_ms": nan, "p99_9_ms": nan, "max_ms": nan, "mean_ms": nan})
+            continue
+        requests = histogram.get_total_count()
         row = {
             **base,
             "endpoint": endpoint,

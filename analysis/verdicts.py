@@ -56,6 +56,9 @@ def performance(frame: pd.DataFrame) -> Verdict:
     parts += [f"JWT {a}: {_us(v)}" for a, v in sorted(by_alg.items())]
     measured = ("median auth step per request (Server-Timing: wall time under this run's load, "
                 "so a store's round trip counts) — " + ", ".join(parts))
+    if any(math.isnan(v) for v in [*by_store.values(), *by_alg.values()]):
+        return Verdict("Performance", claim, measured,
+                       "not measured in this run: some cells carry no Server-Timing")
     cheapest_jwt = min(by_alg.values())
     cheaper_sessions = [s for s, v in by_store.items() if v < cheapest_jwt]
     if not cheaper_sessions:

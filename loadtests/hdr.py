@@ -83,8 +83,12 @@ class Recorder:
                 self._record(f"auth {key}", dur * 1000)
 
     def _all_ready(self) -> bool:
+        """Every user this process will run has spawned and finished on_start."""
         runner = self.environment.runner
-        return runner is not None and 0 < runner.user_count <= Readiness.ready
+        if runner is None or runner.user_count == 0:
+            return False
+        spawned_all = runner.user_count >= (runner.target_user_count or 0)
+        return spawned_all and runner.user_count <= Readiness.ready
 
     def save(self, **_: Any) -> None:
         if not self.histograms and not self.failures:

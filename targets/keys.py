@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import os
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
@@ -103,8 +104,13 @@ def write_key(directory: Path, alg: str, key: bytes | PrivateKey, kid: str | Non
             serialization.PrivateFormat.PKCS8,
             serialization.NoEncryption(),
         )
-    path.touch(mode=0o600)
-    path.write_bytes(data)
+    # Written whole or not at all, and private from the first byte: a temporary file
+    # created 0600, then renamed into place.
+    partial = directory / f".{path.name}.partial"
+    descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "wb") as handle:
+        handle.write(data)
+    os.replace(partial, path)
     return kid
 
 

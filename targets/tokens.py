@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import secrets
 import time
 from dataclasses import dataclass
@@ -69,7 +70,9 @@ class TokenCodec:
         claims = AccessClaims(
             sub=sub,
             jti=secrets.token_urlsafe(16),
-            iat=round(issued, 3),  # ms precision so a per-user cutoff is exact
+            # ms precision so a per-user cutoff is exact; rounded down, so a token is never
+            # dated after the moment it was issued (a cutoff then always catches it).
+            iat=math.floor(issued * 1000) / 1000,
             exp=int(issued) + self.ttl,
             family=family,
         )

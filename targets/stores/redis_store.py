@@ -119,7 +119,9 @@ class RedisStore:
         )
 
     async def delete_session(self, key: str) -> bool:
-        raw = await self.client.execute("GETDEL", self._k("s", key))
+        # Not retried: a GETDEL that ran before the connection dropped would, retried,
+        # find nothing and report a live session as already gone.
+        raw = await self.client.execute("GETDEL", self._k("s", key), is_idempotent=False)
         if raw is None:
             return False
         await self.client.execute("SREM", self._k("us", _session_from(raw).user), key)

@@ -192,18 +192,25 @@ class RespClient:
         return list(await asyncio.gather(*waiters))
 
     async def pipeline(self, *commands: tuple[Any, ...], is_idempotent: bool = True) -> list[Reply]:
-        """Send commands in one write and return their replies, in order."""
-        for attempt in (1, 2):
-            conn = await self._connection()
-            try:
-                async with asyncio.timeout(self.timeout):
-                    return await self._send(conn, list(commands))
-            except TimeoutError:
+        """Send commands in one write and return their replies, in order.
+
+        One deadline covers everything: waiting for a connection, connecting, the retry
+        and the replies, so a caller fails within `timeout` however many are queued.
+        """
+        conn: _Connection | None = None
+        try:
+            async with asyncio.timeout(self.timeout):
+                for attempt in (1, 2):
+                    conn = await self._connection()
+                    try:
+                        return await self._send(conn, list(commands))
+                    except RespConnectionError as exc:
+                        if attempt == 2 or (exc.was_sent and not is_idempotent):
+                            raise
+        except TimeoutError:
+            if conn is not None:
                 conn.abort()  # a late reply must not reach the next caller
-                raise
-            except RespConnectionError as exc:
-                if attempt == 2 or (exc.was_sent and not is_idempotent):
-                    raise
+            raise
         raise AssertionError("unreachable")
 
     async def execute(self, *command: Any, is_idempotent: bool = True) -> Reply:

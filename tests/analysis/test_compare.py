@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from analysis.compare import compare_frames, min_p_value, permutation_p_value
+from analysis.compare import Change, compare_frames, min_p_value, permutation_p_value
 from analysis.load import load_run
 from analysis.recommend import format_recommendation, recommend
 from authbench.cli import main
@@ -72,3 +72,22 @@ def test_recommend_picks_the_most_headroom() -> None:
 def test_recommend_command_when_nothing_meets(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["recommend", str(TINY), "--p99-ms", "0.1", "--rps", "10"]) == 1
     assert "nothing measured in this run meets the target" in capsys.readouterr().out
+
+
+def test_unequal_sizes_and_many_repeats() -> None:
+    assert min_p_value(3, 4) == pytest.approx(1 / 35)  # no swapped twin split
+    assert permutation_p_value([1, 2, 3], [11, 12, 13, 14]) == pytest.approx(1 / 35)
+    # 12 vs 12 repeats: too many splits to enumerate, so a seeded Monte Carlo test.
+    before = [100.0 + i for i in range(12)]
+    after = [50.0 + i for i in range(12)]
+    p = permutation_p_value(before, after)
+    assert 0 < p < 0.001
+    assert permutation_p_value(before, after) == p  # seeded: the same answer twice
+
+
+def test_a_regression_over_many_repeats_is_caught(tmp_path: Path) -> None:
+    change = Change("k", "rps", before=100.0, after=50.0,
+                    p_value=permutation_p_value([100.0] * 6 + [101.0] * 6,
+                                                [50.0] * 6 + [51.0] * 6),
+                    is_testable=True)
+    assert change.is_regression(0.10)

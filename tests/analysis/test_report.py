@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import filecmp
+import json
 import math
 import shutil
 from pathlib import Path
@@ -115,3 +116,16 @@ def test_report_has_configurations_and_transport_chart(tmp_path: Path) -> None:
     assert "| jwt-memory-HS256-read-u10-n2 | 1 | 160 |" in markdown
     assert (run / "charts" / "credential-bytes.png").exists()
     assert "1/10 s" not in markdown and "10 users · 10 s measured" in markdown
+
+
+def test_an_endpoint_that_only_failed_still_has_a_row(tmp_path: Path) -> None:
+    run = tmp_path / "tiny"
+    shutil.copytree(TINY, run)
+    hdr = run / "cells" / "003-jwt-memory-HS256-read-u10-n1-r1" / "hdr-fixture-1.json"
+    data = json.loads(hdr.read_text())
+    data["failures"] = {"POST /auth/refresh": 40}
+    hdr.write_text(json.dumps(data))
+    frame = load_run(run)
+    row = frame[(frame["cell"] == "003-jwt-memory-HS256-read-u10-n1-r1")
+                & (frame["endpoint"] == "POST /auth/refresh")].iloc[0]
+    assert row["failures"] == 40 and row["requests"] == 0 and row["error_rate"] == 1.0

@@ -180,3 +180,32 @@ def test_micro_measures_the_unix_socket(unix_redis: str) -> None:
                     "processes": 1, "redis_url": None, "postgres_url": None,
                     "redis_socket": unix_redis})
     assert "redis unix get" in found and "redis unix set+delete" in found
+
+
+async def test_one_deadline_however_many_callers_queue() -> None:
+    """A peer that accepts and never answers: every caller fails within the timeout."""
+    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while await reader.read(65536):
+                pass
+        except ConnectionError:
+            pass
+        finally:
+            writer.close()
+
+    server = await asyncio.start_server(silent, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    resp = RespClient(f"redis://:pw@127.0.0.1:{port}/0", timeout=0.2, size=2)  # AUTH hangs
+
+    async def timed() -> float:
+        started = time.monotonic()
+        with pytest.raises(TimeoutError):
+            await resp.execute("PING")
+        return time.monotonic() - started
+
+    try:
+        waits = await asyncio.gather(*(timed() for _ in range(20)))
+        assert max(waits) < 0.45, waits  # one deadline each, not one per queued connect
+    finally:
+        await resp.close()
+        server.close()
