@@ -12,7 +12,13 @@ from analysis.report import write_report
 from analysis.summary import format_summary, summarize_run
 from authbench.haproxy import haproxy_path
 from authbench.rundir import RunDir, list_runs
-from authbench.runner import RunInterrupted, RunOptions, available_services, run_suite
+from authbench.runner import (
+    RunInterrupted,
+    RunOptions,
+    available_services,
+    restore_options,
+    run_suite,
+)
 from authbench.suite import Cell, Suite, apply_only, load_suite
 from authbench.verify import verify_target
 
@@ -50,6 +56,9 @@ def cmd_run(args: argparse.Namespace) -> int:
                   "cells it planned)", file=sys.stderr)
             return 2
         suite = planned_suite(resume)
+        # A resumed run measures what it started measuring: same stores, same topology.
+        for line in restore_options(options, resume.metadata().get("options", {})):
+            print(f"note: resume: {line}", file=sys.stderr)
     else:
         suite = load_suite(args.suite or "quick", available_services(options))
     if args.only:

@@ -47,6 +47,26 @@ class RunOptions:
         return self.redis_url if store == "redis" else self.postgres_url
 
 
+RECORDED_OPTIONS = ("redis_url", "postgres_url", "external_workers", "master_bind_host",
+                    "master_bind_port", "use_haproxy")
+
+
+def recorded_options(options: RunOptions) -> dict[str, Any]:
+    """The options a resumed run must reuse, as metadata.json keeps them."""
+    return {name: getattr(options, name) for name in RECORDED_OPTIONS}
+
+
+def restore_options(options: RunOptions, recorded: dict[str, Any]) -> list[str]:
+    """Put a run's recorded options back; return a line per value that differed."""
+    changed = []
+    for name in RECORDED_OPTIONS:
+        if name in recorded and getattr(options, name) != recorded[name]:
+            changed.append(f"{name}: using the run's {recorded[name]!r}, "
+                           f"not {getattr(options, name)!r}")
+            setattr(options, name, recorded[name])
+    return changed
+
+
 def service_answers(url: str, default_port: int) -> bool:
     """True when something accepts TCP connections at the URL's host and port."""
     parts = urlsplit(url)
@@ -238,6 +258,7 @@ def run_suite(suite: Suite, options: RunOptions, resume: RunDir | None = None) -
             "topology": {"load_balancer": "haproxy" if options.use_haproxy and haproxy_path()
                          else "client-side", "external_workers": options.external_workers},
             "notes": options.notes,
+            "options": recorded_options(options),
         })
     else:
         run = resume

@@ -8,7 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from authbench.runner import cell_seconds, plan
+from authbench.runner import (
+    RunOptions,
+    cell_seconds,
+    plan,
+    recorded_options,
+    restore_options,
+    target_env,
+)
 from authbench.suite import (
     CELL_KEYS,
     SERVICES,
@@ -322,8 +329,6 @@ def test_cell_default_is_a_valid_jwt_cell() -> None:
 
 
 def test_the_jwt_library_is_a_cell_key() -> None:
-    from authbench.runner import target_env
-
     text = 'name = "libs"\n[[matrix]]\nmode = ["jwt", "session"]\nlib = ["pyjwt", "joserfc"]\n'
     suite = parse_suite(text, "libs.toml")
     keys = sorted(c.key for c in suite.cells)
@@ -333,3 +338,15 @@ def test_the_jwt_library_is_a_cell_key() -> None:
     assert target_env(joserfc, "ns", "", None)["JWT_LIB"] == "joserfc"
     with pytest.raises(SuiteError, match="lib = 'jose'"):
         parse_suite('name = "x"\n[[matrix]]\nlib = "jose"\n', "x.toml")
+
+
+def test_a_resume_reuses_the_recorded_options() -> None:
+    original = RunOptions(redis_url="redis://127.0.0.2:6390/0", use_haproxy=False,
+                          external_workers=2)
+    recorded = recorded_options(original)
+    later = RunOptions()
+    changed = restore_options(later, recorded)
+    assert later.redis_url == "redis://127.0.0.2:6390/0"
+    assert later.use_haproxy is False and later.external_workers == 2
+    assert any(line.startswith("redis_url: using the run's") for line in changed)
+    assert restore_options(later, recorded) == []  # nothing left to change
