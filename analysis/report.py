@@ -18,6 +18,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from analysis import plots
+from analysis.formatting import number
 from analysis.load import load_metadata, load_run
 from analysis.micro import load_micro, micro_lines, plot_crypto_floor
 from analysis.summaries import config_table
@@ -43,14 +44,6 @@ class Report:
     cells: list[dict[str, Any]]
     warnings: list[str]
     caption: str
-
-
-def _fmt(value: Any, digits: int = 1) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "-"
-    if isinstance(value, float):
-        return f"{value:,.{digits}f}"
-    return str(value)
 
 
 def best_per_mode(configs: pd.DataFrame) -> list[dict[str, Any]]:
@@ -160,8 +153,8 @@ def markdown_lines(report: Report, images: dict[str, str]) -> list[str]:
              "GET /api/me):", "", "| mode | configuration | req/s | p50 ms | p99 ms |",
              "|---|---|---|---|---|"]
     for b in report.best:
-        lines.append(f"| {b['mode']} | {b['key']} | {_fmt(b['rps'], 0)} | {_fmt(b['p50_ms'], 2)} "
-                     f"| {_fmt(b['p99_ms'], 2)} |")
+        lines.append(f"| {b['mode']} | {b['key']} | {number(b['rps'], 0)} | "
+                     f"{number(b['p50_ms'], 2)} | {number(b['p99_ms'], 2)} |")
     lines += ["", "## The article's table, re-checked", "",
               "| row | the article's claim | measured here | verdict |", "|---|---|---|---|"]
     for v in report.verdicts:
@@ -176,11 +169,12 @@ def markdown_lines(report: Report, images: dict[str, str]) -> list[str]:
               "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for _, c in report.configs.iterrows():
         lines.append(
-            f"| {c['key']} | {c['repeats']} | {_fmt(c['rps'], 0)} | "
-            f"{_fmt(100 * c['rps_spread'], 1)}% | {_fmt(c['p50_ms'], 2)} | {_fmt(c['p90_ms'], 2)} "
-            f"| {_fmt(c['p99_ms'], 2)} | {_fmt(c['p99_9_ms'], 2)} | {_fmt(c['max_ms'], 2)} | "
-            f"{_fmt(c['auth_p50_ms'], 3)} | {_fmt(c['cpu_ms_per_request'], 3)} | "
-            f"{_fmt(100 * c['error_rate'], 1)}% |")
+            f"| {c['key']} | {c['repeats']} | {number(c['rps'], 0)} | "
+            f"{number(100 * c['rps_spread'], 1)}% | {number(c['p50_ms'], 2)} | "
+            f"{number(c['p90_ms'], 2)} | {number(c['p99_ms'], 2)} | "
+            f"{number(c['p99_9_ms'], 2)} | {number(c['max_ms'], 2)} | "
+            f"{number(c['auth_p50_ms'], 3)} | {number(c['cpu_ms_per_request'], 3)} | "
+            f"{number(100 * c['error_rate'], 1)}% |")
     lines += ["", "## Details", "",
               "| cell | status | req/s | p50 | p90 | p99 | p99.9 | max | auth p50 | CPU ms/req "
               "| measured s |", "|---|---|---|---|---|---|---|---|---|---|---|"]
@@ -189,11 +183,11 @@ def markdown_lines(report: Report, images: dict[str, str]) -> list[str]:
             lines.append(f"| {c['cell']} | failed: {c['reason']} | | | | | | | | | |")
             continue
         lines.append(
-            f"| {c['cell']} | ok | {_fmt(c.get('rps'), 0)} | {_fmt(c.get('p50_ms'), 2)} | "
-            f"{_fmt(c.get('p90_ms'), 2)} | {_fmt(c.get('p99_ms'), 2)} | "
-            f"{_fmt(c.get('p99_9_ms'), 2)} | {_fmt(c.get('max_ms'), 2)} | "
-            f"{_fmt(c.get('auth_p50_ms'), 3)} | {_fmt(c.get('cpu_ms_per_request'), 3)} | "
-            f"{_fmt(c.get('measured_seconds'), 1)} |")
+            f"| {c['cell']} | ok | {number(c.get('rps'), 0)} | {number(c.get('p50_ms'), 2)} | "
+            f"{number(c.get('p90_ms'), 2)} | {number(c.get('p99_ms'), 2)} | "
+            f"{number(c.get('p99_9_ms'), 2)} | {number(c.get('max_ms'), 2)} | "
+            f"{number(c.get('auth_p50_ms'), 3)} | {number(c.get('cpu_ms_per_request'), 3)} | "
+            f"{number(c.get('measured_seconds'), 1)} |")
     lines += ["", "Latencies in ms from exact HDR histograms merged over Locust processes "
               "(never averaged percentiles); auth p50 is the server's own Server-Timing.", ""]
     lines += method_lines(report)
@@ -208,7 +202,7 @@ def method_lines(report: Report) -> list[str]:
     suite = meta.get("suite", {})
     lines = ["## Method", "",
              f"- Machine: {machine.get('cpu_count')}x {machine.get('cpu_model')}, "
-             f"{_fmt((machine.get('memory_bytes') or 0) / 2**30, 1)} GiB, "
+             f"{number((machine.get('memory_bytes') or 0) / 2**30, 1)} GiB, "
              f"{machine.get('platform')}",
              f"- Python {machine.get('python')}; " + ", ".join(
                  f"{k} {v}" for k, v in sorted(packages.items()) if v),
@@ -257,8 +251,8 @@ def render_html(report: Report, pngs: dict[str, tuple[str, bytes]]) -> str:
              "<h2 id=answer>The answer</h2><p>Fastest configuration of each mode "
              "(median over repeats, GET /api/me):</p>",
              _table(["mode", "configuration", "req/s", "p50 ms", "p99 ms"],
-                    [[b["mode"], b["key"], _fmt(b["rps"], 0), _fmt(b["p50_ms"], 2),
-                      _fmt(b["p99_ms"], 2)] for b in report.best]),
+                    [[b["mode"], b["key"], number(b["rps"], 0), number(b["p50_ms"], 2),
+                      number(b["p99_ms"], 2)] for b in report.best]),
              "<h2 id=article>The article's table, re-checked</h2>",
              _table(["row", "the article's claim", "measured here", "verdict"],
                     [[v.row, v.claim, v.measured, v.verdict] for v in report.verdicts]),
@@ -268,9 +262,9 @@ def render_html(report: Report, pngs: dict[str, tuple[str, bytes]]) -> str:
         parts.append(f"<figure><img id=chart-{name} alt='{html.escape(title)}' "
                      f"src='data:image/png;base64,{data}'></figure>")
     cells = [[c["cell"], "ok" if c["status"] == "ok" else f"failed: {c['reason']}",
-              _fmt(c.get("rps"), 0), _fmt(c.get("p50_ms"), 2), _fmt(c.get("p99_ms"), 2),
-              _fmt(c.get("p99_9_ms"), 2), _fmt(c.get("max_ms"), 2),
-              _fmt(c.get("auth_p50_ms"), 3), _fmt(c.get("cpu_ms_per_request"), 3)]
+              number(c.get("rps"), 0), number(c.get("p50_ms"), 2), number(c.get("p99_ms"), 2),
+              number(c.get("p99_9_ms"), 2), number(c.get("max_ms"), 2),
+              number(c.get("auth_p50_ms"), 3), number(c.get("cpu_ms_per_request"), 3)]
              for c in report.cells]
     parts += ["<h2 id=details>Details</h2>",
               _table(["cell", "status", "req/s", "p50", "p99", "p99.9", "max", "auth p50",

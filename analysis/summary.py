@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import Any
 
+from analysis.formatting import number
 from analysis.load import load_run
 
 HOT_PATHS = ("GET /api/me", "GET /noauth", "POST /auth/login")
@@ -25,12 +25,6 @@ def summarize_run(run: Path) -> list[dict[str, Any]]:
     return rows
 
 
-def _number(value: Any, digits: int) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "-"
-    return f"{value:.{digits}f}"
-
-
 def format_summary(rows: list[dict[str, Any]]) -> list[str]:
     """The table as text lines (renderers return lines; the CLI prints them)."""
     lines = [f"{'cell':<46}{'status':>7}{'req/s':>8}{'fail':>6}{'p50 ms':>8}{'p99 ms':>8}"
@@ -40,10 +34,10 @@ def format_summary(rows: list[dict[str, Any]]) -> list[str]:
             lines.append(f"{r['cell']:<46}{'FAILED':>7}  {str(r['reason'])[:80]}")
             continue
         lines.append(
-            f"{r['cell']:<46}{'ok':>7}{_number(r.get('rps'), 0):>8}"
-            f"{_number(r.get('failures'), 0):>6}{_number(r.get('p50_ms'), 1):>8}"
-            f"{_number(r.get('p99_ms'), 1):>8}{_number(r.get('p99_9_ms'), 1):>8}"
-            f"{_number(r.get('max_ms'), 1):>8}{_number(r.get('auth_p50_ms'), 3):>9}"
-            f"{_number(r.get('measured_seconds'), 1):>6}"
+            f"{r['cell']:<46}{'ok':>7}{number(r.get('rps'), 0):>8}"
+            f"{number(r.get('failures'), 0):>6}{number(r.get('p50_ms'), 1):>8}"
+            f"{number(r.get('p99_ms'), 1):>8}{number(r.get('p99_9_ms'), 1):>8}"
+            f"{number(r.get('max_ms'), 1):>8}{number(r.get('auth_p50_ms'), 3):>9}"
+            f"{number(r.get('measured_seconds'), 1):>6}"
         )
     return lines
