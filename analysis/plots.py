@@ -14,6 +14,7 @@ matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt
 import pandas as pd
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 HOT = "GET /api/me"
@@ -45,6 +46,14 @@ def _labelled(frame: pd.DataFrame) -> pd.DataFrame:
     hot = _hot(frame).copy()
     hot["config"] = hot.apply(_label, axis=1)
     return hot
+
+
+def _lines(axes: Axes, hot: pd.DataFrame, by: str, x: str, y: str) -> None:
+    """One line per config: the median of y (and x) over repeats at each value of `by`."""
+    columns = list(dict.fromkeys(c for c in (x, y) if c != by))
+    for config, group in hot.groupby("config"):
+        points = group.groupby(by)[columns].median().reset_index().sort_values(x)
+        axes.plot(points[x], points[y], marker="o", label=config)
 
 
 def _finish(figure: Figure, title: str, caption: str) -> Figure:
@@ -85,11 +94,8 @@ def plot_throughput_by_config(frame: pd.DataFrame, caption: str) -> Figure:
 
 def plot_throughput_vs_users(frame: pd.DataFrame, caption: str) -> Figure:
     """Saturation curves: req/s of GET /api/me against user count, one line per config."""
-    hot = _labelled(frame)
     figure, axes = plt.subplots(figsize=(8, 4.5))
-    for config, group in hot.groupby("config"):
-        curve = group.groupby("users")["rps"].median().sort_index()
-        axes.plot(curve.index, curve.values, marker="o", label=config)
+    _lines(axes, _labelled(frame), "users", "users", "rps")
     axes.set_xlabel("concurrent users")
     axes.set_ylabel("GET /api/me req/s (median)")
     axes.legend(fontsize=7)
@@ -98,11 +104,8 @@ def plot_throughput_vs_users(frame: pd.DataFrame, caption: str) -> Figure:
 
 def plot_latency_vs_throughput(frame: pd.DataFrame, caption: str) -> Figure:
     """p99 latency against achieved req/s: where each configuration bends."""
-    hot = _labelled(frame)
     figure, axes = plt.subplots(figsize=(8, 4.5))
-    for config, group in hot.groupby("config"):
-        points = group.groupby("users")[["rps", "p99_ms"]].median().sort_values("rps")
-        axes.plot(points["rps"], points["p99_ms"], marker="o", label=config)
+    _lines(axes, _labelled(frame), "users", "rps", "p99_ms")
     axes.set_xlabel("GET /api/me req/s")
     axes.set_ylabel("p99 latency, ms")
     axes.legend(fontsize=7)
@@ -112,11 +115,10 @@ def plot_latency_vs_throughput(frame: pd.DataFrame, caption: str) -> Figure:
 def plot_scaling(frame: pd.DataFrame, caption: str) -> Figure:
     """req/s against target nodes, and the error rate (memory sessions break on >1 node)."""
     hot = _labelled(frame)
+    hot["error_percent"] = 100 * hot["error_rate"]
     figure, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
-    for config, group in hot.groupby("config"):
-        by_nodes = group.groupby("nodes")[["rps", "error_rate"]].median().sort_index()
-        left.plot(by_nodes.index, by_nodes["rps"], marker="o", label=config)
-        right.plot(by_nodes.index, 100 * by_nodes["error_rate"], marker="o", label=config)
+    _lines(left, hot, "nodes", "nodes", "rps")
+    _lines(right, hot, "nodes", "nodes", "error_percent")
     left.set_xlabel("target nodes")
     left.set_ylabel("GET /api/me req/s")
     right.set_xlabel("target nodes")

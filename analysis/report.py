@@ -22,6 +22,7 @@ from analysis.formatting import number
 from analysis.load import load_metadata, load_run
 from analysis.micro import load_micro, micro_lines, plot_crypto_floor
 from analysis.summaries import config_table
+from analysis.summary import cell_rows
 from analysis.verdicts import Verdict, article_table
 
 HOT = "GET /api/me"
@@ -82,17 +83,6 @@ def method_warnings(frame: pd.DataFrame) -> list[str]:
             warnings.append(f"{row['cell']}: measured {measured:.1f} s of {row['duration']:.0f} s "
                             "planned (users were still logging in after the warm-up; raise it)")
     return warnings
-
-
-def cell_rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    """One line per cell at its hot endpoint (or its failure)."""
-    rows = []
-    for cell, group in frame.groupby("cell", sort=True):
-        hot = group[group["endpoint"] == HOT]
-        row = (hot if not hot.empty else group).iloc[0].to_dict()
-        row["cell"] = cell
-        rows.append(row)
-    return rows
 
 
 def build_report(run: Path) -> Report:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
 from analysis.formatting import number
 from analysis.load import load_run
 
@@ -13,7 +15,11 @@ HOT_PATHS = ("GET /api/me", "GET /noauth", "POST /auth/login")
 
 def summarize_run(run: Path) -> list[dict[str, Any]]:
     """Every finished cell of a run, in the order they ran, at its hot endpoint."""
-    frame = load_run(run)
+    return cell_rows(load_run(run))
+
+
+def cell_rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """One row per cell of the tidy frame: its hot endpoint, or its failure."""
     rows = []
     for cell, group in frame.groupby("cell", sort=True):
         pick = group

@@ -79,10 +79,16 @@ def test_best_configuration_per_mode_and_warnings() -> None:
     assert any("006-hybrid" in w and "not measured" in w for w in warnings)
 
 
-def test_report_files_are_written(tmp_path: Path) -> None:
+@pytest.fixture
+def tiny_report(tmp_path: Path) -> tuple[Path, dict[str, Path]]:
+    """A copy of the tiny fixture run with its report written."""
     run = tmp_path / "tiny"
     shutil.copytree(TINY, run)
-    written = write_report(run)
+    return run, write_report(run)
+
+
+def test_report_files_are_written(tiny_report: tuple[Path, dict[str, Path]]) -> None:
+    run, written = tiny_report
     markdown = written["markdown"].read_text()
     assert "## The article's table, re-checked" in markdown
     assert "| Performance |" in markdown
@@ -107,10 +113,10 @@ def test_config_table_merges_repeats() -> None:
     assert row["auth_p50_ms"] == pytest.approx(0.06, rel=1e-3)
 
 
-def test_report_has_configurations_and_transport_chart(tmp_path: Path) -> None:
-    run = tmp_path / "tiny"
-    shutil.copytree(TINY, run)
-    written = write_report(run)
+def test_report_has_configurations_and_transport_chart(
+    tiny_report: tuple[Path, dict[str, Path]],
+) -> None:
+    run, written = tiny_report
     markdown = written["markdown"].read_text()
     assert "## Configurations" in markdown
     assert "| jwt-memory-HS256-read-u10-n2 | 1 | 160 |" in markdown
