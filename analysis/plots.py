@@ -35,7 +35,7 @@ def _label(row: pd.Series) -> str:
     if row["mode"] in ("jwt", "hybrid"):
         parts.append(str(row["alg"]))
         if row["revocation"] != "none":
-            parts.append("blocklist")
+            parts.append("blocklist" if row["revocation"] == "blocklist" else "pubsub")
         if row.get("verify_cache"):
             parts.append("cache")
     return " ".join(parts)

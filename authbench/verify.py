@@ -135,7 +135,7 @@ def _run_checks(client: httpx.Client, result: VerifyResult) -> None:
     out = client.post("/auth/logout", headers=logout_headers)
     result.expect("logout", out.status_code == 200, f"HTTP {out.status_code}")
     after = client.get("/api/me", headers=headers)
-    can_revoke = mode == "session" or revocation == "blocklist"
+    can_revoke = mode == "session" or revocation in ("blocklist", "pubsub")
     if can_revoke:
         result.expect("revoked after logout", after.status_code == 401,
                       f"HTTP {after.status_code}, expected 401")

@@ -104,12 +104,17 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
             await store.open()
         if settings.seed_sessions:
             await seed_sessions(store, settings.seed_sessions, settings)
+        pubsub = mode.pubsub if isinstance(mode, JwtAuth) else None
+        if pubsub is not None:
+            await pubsub.open()
         # Everything built at start (modules, app, keys) never becomes garbage: keep the
         # collector from re-scanning it on every full collection during the run.
         gc.freeze()
         try:
             yield
         finally:
+            if pubsub is not None:
+                await pubsub.close()
             await store.close()
 
     app = FastAPI(title=f"authbench target ({settings.auth_mode})", lifespan=lifespan)
@@ -228,6 +233,8 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     async def health(request: Request) -> Response:
         if settings.needs_store:
             await store.ping()
+        if isinstance(mode, JwtAuth) and mode.pubsub is not None and not mode.pubsub.is_listening:
+            raise StoreUnavailable("revocation channel down")
         return json_response(
             {
                 "status": "ok",

@@ -10,11 +10,11 @@ from typing import Literal
 
 AuthMode = Literal["none", "session", "jwt", "hybrid"]
 StoreKind = Literal["memory", "redis", "postgres"]
-Revocation = Literal["none", "blocklist"]
+Revocation = Literal["none", "blocklist", "pubsub"]
 
 AUTH_MODES: tuple[AuthMode, ...] = ("none", "session", "jwt", "hybrid")
 STORE_KINDS: tuple[StoreKind, ...] = ("memory", "redis", "postgres")
-REVOCATIONS: tuple[Revocation, ...] = ("none", "blocklist")
+REVOCATIONS: tuple[Revocation, ...] = ("none", "blocklist", "pubsub")
 JWT_LIBRARIES: tuple[str, ...] = ("pyjwt", "joserfc")
 JWT_ALGORITHMS: tuple[str, ...] = (
     "HS256", "HS384", "HS512", "RS256", "PS256", "ES256", "ES384", "EdDSA",
@@ -58,7 +58,9 @@ ENV_VARS: tuple[EnvVar, ...] = (
     EnvVar("JWT_ISSUER", "authbench", "iss claim, checked exactly"),
     EnvVar("JWT_AUDIENCE", "authbench-api", "aud claim, checked exactly"),
     EnvVar("JWT_LEEWAY", "2", "clock skew allowed on exp/iat/nbf, seconds (max 5)"),
-    EnvVar("JWT_REVOCATION", "none", "none | blocklist (jti blocklist + per-user cutoff)"),
+    EnvVar("JWT_REVOCATION", "none", "none | blocklist (jti blocklist + per-user cutoff, "
+           "read from STORE per request) | pubsub (the same, checked in this node's "
+           "memory and propagated through Redis pub/sub; needs STORE=redis)"),
     EnvVar("VERIFY_CACHE", "0", "keep up to N verified access tokens until their exp "
            "(0: verify every request)"),
     EnvVar("ACCESS_TTL", "900", "access token lifetime, seconds (jwt and hybrid)"),
@@ -211,6 +213,9 @@ class Settings:
             raise ConfigError(f"KDF_N={settings.kdf_n}: must be at most {MAX_KDF_N}")
         if settings.kdf_p > MAX_KDF_P:
             raise ConfigError(f"KDF_P={settings.kdf_p}: must be at most {MAX_KDF_P}")
+        if settings.jwt_revocation == "pubsub" and settings.store != "redis":
+            raise ConfigError("JWT_REVOCATION=pubsub propagates revocations through Redis: "
+                              "set STORE=redis")
         if settings.session_absolute_ttl < settings.session_idle_ttl:
             raise ConfigError("SESSION_ABSOLUTE_TTL must be at least SESSION_IDLE_TTL")
         return settings

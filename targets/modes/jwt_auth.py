@@ -11,13 +11,14 @@ from starlette.responses import Response
 from targets.errors import NotAvailable, Unauthorized
 from targets.modes.base import Principal, bearer_token
 from targets.responses import json_response
+from targets.revocations import PubSubRevocations, Revocations
 from targets.settings import Settings
-from targets.stores import Store
+from targets.stores import RedisStore, Store
 from targets.tokens import InvalidToken, TokenCodec
 
 
 class JwtAuth:
-    """Stateless JWT; with JWT_REVOCATION=blocklist, one store read per request."""
+    """Stateless JWT; JWT_REVOCATION=blocklist reads the store per request, pubsub a local copy."""
 
     name = "jwt"
     is_bearer = True
@@ -26,7 +27,13 @@ class JwtAuth:
         self.settings = settings
         self.store = store
         self.codec = codec
-        self.is_revocable = settings.jwt_revocation == "blocklist"
+        self.is_revocable = settings.jwt_revocation != "none"
+        self.revocations: Revocations = store
+        self.pubsub: PubSubRevocations | None = None
+        if settings.jwt_revocation == "pubsub":
+            assert isinstance(store, RedisStore)  # Settings.from_env insists on STORE=redis
+            self.pubsub = PubSubRevocations(store, settings.store_namespace)
+            self.revocations = self.pubsub
         self._max_bytes = settings.max_credential_bytes
 
     def token_body(self, token: str) -> dict[str, Any]:
@@ -44,7 +51,7 @@ class JwtAuth:
         except InvalidToken as exc:
             raise Unauthorized(str(exc)) from None
         if self.is_revocable:
-            state = await self.store.revocation_state(claims.jti, claims.sub, time.time())
+            state = await self.revocations.revocation_state(claims.jti, claims.sub, time.time())
             if state.is_blocked:
                 raise Unauthorized("token revoked")
             if state.cutoff is not None and claims.iat <= state.cutoff:
@@ -59,7 +66,8 @@ class JwtAuth:
         if not self.is_revocable:
             return False
         assert principal.jti is not None and principal.expires is not None
-        await self.store.block_token(principal.jti, principal.expires + self.settings.jwt_leeway)
+        expires = principal.expires + self.settings.jwt_leeway
+        await self.revocations.block_token(principal.jti, expires)
         return True
 
     async def cut_off_user(self, user: str) -> bool:
@@ -67,7 +75,8 @@ class JwtAuth:
         if not self.is_revocable:
             return False
         now = time.time()
-        await self.store.set_user_cutoff(user, now, now + self.codec.ttl + self.settings.jwt_leeway)
+        expires = now + self.codec.ttl + self.settings.jwt_leeway
+        await self.revocations.set_user_cutoff(user, now, expires)
         return True
 
     async def logout(self, request: Request, principal: Principal) -> Response:

@@ -22,13 +22,13 @@ class Variant:
 
     @property
     def id(self) -> str:
-        suffix = "-blocklist" if self.revocation == "blocklist" else ""
+        suffix = f"-{self.revocation}" if self.revocation != "none" else ""
         library = "-joserfc" if self.lib != "pyjwt" else ""
         return f"{self.mode}-{self.store}{suffix}{library}"
 
     @property
     def can_revoke_access(self) -> bool:
-        return self.mode == "session" or self.revocation == "blocklist"
+        return self.mode == "session" or self.revocation != "none"
 
 
 STORES = ("memory", "redis", "postgres")
@@ -39,6 +39,8 @@ VARIANTS = [
     Variant("jwt", "memory"),
     *(Variant("hybrid", s) for s in STORES),
     Variant("hybrid", "redis", "blocklist"),
+    Variant("jwt", "redis", "pubsub"),
+    Variant("hybrid", "redis", "pubsub"),
     Variant("jwt", "redis", "blocklist", lib="joserfc"),
     Variant("hybrid", "memory", lib="joserfc"),
 ]
