@@ -31,6 +31,8 @@ from analysis.hdr import load_cell_histograms, measured_window
 
 CELL_COLUMNS = ("mode", "store", "alg", "revocation", "verify_cache", "scenario", "users",
                 "nodes", "workers", "scale", "duration", "warmup", "balance")
+# Cell keys added later, with the value a run that predates them used.
+LATER_CELL_COLUMNS = {"lib": "pyjwt", "logout": "one", "access_ttl": 0}
 _REPEAT = re.compile(r"-r(\d+)$")
 
 
@@ -80,6 +82,7 @@ def _cell_rows(run_id: str, folder: Path) -> list[dict[str, Any]]:
         "status": record["status"],
         "reason": record.get("reason", ""),
         **{column: cell.get(column) for column in CELL_COLUMNS},
+        **{column: cell.get(column, default) for column, default in LATER_CELL_COLUMNS.items()},
         "topology": record.get("topology", {}).get("kind", ""),
         "locust_cpu_warnings": record.get("locust", {}).get("cpu_warnings", 0),
         **_verify_columns(record.get("verify", [])),

@@ -42,14 +42,21 @@ def locust_command(cell: Cell, host: str, folder: Path) -> list[str]:
 
 def run_locust(cell: Cell, host: str, folder: Path, nodes: list[str] | None = None,
                seed_users: int = 1000, external_workers: int = 0,
-               master_bind_host: str = LOOPBACK, master_bind_port: int = 5557) -> LocustOutcome:
-    """Run the cell's scenario; W local workers plus any external ones that connect."""
+               master_bind_host: str = LOOPBACK, master_bind_port: int = 5557,
+               node_urls: list[str] | None = None) -> LocustOutcome:
+    """Run the cell's scenario; W local workers plus any external ones that connect.
+
+    nodes: spread users over these URLs from the client side (no balancer in front).
+    node_urls: every node's own URL, for scenarios that address nodes one by one.
+    """
     env = {
         **os.environ,
         "AUTHBENCH_HDR_DIR": str(folder),
         "AUTHBENCH_WARMUP": str(cell.warmup),
         "AUTHBENCH_SEED_USERS": str(seed_users),
         "AUTHBENCH_NODES": ",".join(nodes or []),
+        "AUTHBENCH_NODE_URLS": ",".join(node_urls or []),
+        "AUTHBENCH_LOGOUT": cell.logout,
     }
     command = locust_command(cell, host, folder)
     workers: list[subprocess.Popen[bytes]] = []

@@ -121,6 +121,8 @@ def target_env(cell: Cell, namespace: str, store_url: str, keys_dir: Path | None
         "VERIFY_CACHE": str(cell.verify_cache),
         "SEED_USERS": str(SEED_USERS),
     }
+    if cell.access_ttl:
+        env["ACCESS_TTL"] = str(cell.access_ttl)
     if cell.store != "memory":
         env["STORE_URL"] = store_url
     elif cell.scale:
@@ -200,6 +202,7 @@ def run_cell(run: RunDir, index: int, name: str, cell: Cell, options: RunOptions
                 outcome = run_locust(
                     cell, topology.entry_url, folder,
                     nodes=topology.node_urls if topology.kind == "client-side" else None,
+                    node_urls=topology.node_urls,
                     seed_users=SEED_USERS, external_workers=options.external_workers,
                     master_bind_host=options.master_bind_host,
                     master_bind_port=options.master_bind_port,

@@ -1,6 +1,7 @@
 """Suites as data: a TOML matrix expanded into cells, checked before anything starts.
 
-A suite file has a name, `[defaults]`, and one or more `[[matrix]]` blocks. Every
+A suite file has a name, `[defaults]`, one or more `[[matrix]]` blocks, and optional
+`extras`: measurements run once after the cells (EXTRAS). Every
 key in a block may be one value or a list; a block expands to the cartesian
 product of its lists, over the defaults. A block may name services it `requires`
 ("redis", "postgres"): it is skipped, with a note, when they do not answer.
@@ -19,7 +20,8 @@ from typing import Any
 
 from targets.settings import AUTH_MODES, JWT_ALGORITHMS, JWT_LIBRARIES, REVOCATIONS, STORE_KINDS
 
-SCENARIOS = ("read", "login", "lifecycle", "floor")
+SCENARIOS = ("read", "login", "lifecycle", "floor", "revocation")
+LOGOUTS = ("one", "all")  # revocation scenario: log out one credential, or everywhere
 BALANCES = ("roundrobin", "sticky")
 SERVICES = ("redis", "postgres")
 
@@ -47,6 +49,8 @@ class Cell:
     duration: float = 10.0
     warmup: float = 2.0
     balance: str = "roundrobin"
+    logout: str = "one"  # revocation scenario: "all" logs out everywhere (per-user cutoff)
+    access_ttl: int = 0  # ACCESS_TTL of the targets; 0: the targets' default
 
     @property
     def key(self) -> str:
@@ -62,7 +66,12 @@ class Cell:
                 parts.append(self.revocation)
             if self.verify_cache:
                 parts.append(f"cache{self.verify_cache}")
-        parts += [self.scenario, f"u{self.users}", f"n{self.nodes}"]
+            if self.access_ttl:
+                parts.append(f"ttl{self.access_ttl}")
+        parts.append(self.scenario)
+        if self.logout != "one":
+            parts.append(f"logout{self.logout}")
+        parts += [f"u{self.users}", f"n{self.nodes}"]
         if self.spawn_rate:
             parts.append(f"r{self.spawn_rate:g}")
         if self.workers:
@@ -82,16 +91,18 @@ class Cell:
 
 
 CELL_KEYS = {f.name: f.type for f in fields(Cell)}
-SUITE_KEYS = {"name", "description", "repeats", "defaults", "matrix"}
+SUITE_KEYS = {"name", "description", "repeats", "defaults", "matrix", "extras"}
+# Measurements a suite may add after its cells, each writing its own file in the run.
+EXTRAS = ("revocation-storage",)
 BLOCK_EXTRA = {"requires"}
 _CHOICES: dict[str, tuple[str, ...]] = {
     "mode": AUTH_MODES, "store": STORE_KINDS, "alg": JWT_ALGORITHMS, "lib": JWT_LIBRARIES,
-    "revocation": REVOCATIONS, "scenario": SCENARIOS, "balance": BALANCES,
+    "revocation": REVOCATIONS, "scenario": SCENARIOS, "balance": BALANCES, "logout": LOGOUTS,
 }
 _LIMITS: dict[str, tuple[float, float]] = {
     "users": (1, 100_000), "nodes": (1, 64), "workers": (0, 64), "scale": (0, 100_000_000),
     "duration": (1, 86_400), "warmup": (0, 3_600), "verify_cache": (0, 10_000_000),
-    "spawn_rate": (0, 100_000),
+    "spawn_rate": (0, 100_000), "access_ttl": (0, 31_536_000),
 }
 
 
@@ -105,6 +116,7 @@ class Suite:
     cells: tuple[Cell, ...]
     skipped: tuple[str, ...] = ()  # why blocks were left out (missing services)
     source: str = ""
+    extras: tuple[str, ...] = ()  # EXTRAS run after the cells
 
 
 def _check_value(where: str, key: str, value: Any) -> Any:
@@ -139,9 +151,14 @@ def _expand(where: str, base: Mapping[str, Any], block: Mapping[str, Any]) -> li
         cell = Cell(**dict(combination))
         if cell.mode == "none":
             cell = replace(cell, store="memory", revocation="none", verify_cache=0, scale=0,
-                           lib="pyjwt")
+                           lib="pyjwt", access_ttl=0)
         if cell.mode == "session":
-            cell = replace(cell, revocation="none", verify_cache=0, lib="pyjwt")
+            cell = replace(cell, revocation="none", verify_cache=0, lib="pyjwt", access_ttl=0)
+        if cell.scenario != "revocation":
+            cell = replace(cell, logout="one")
+        if cell.revocation == "pubsub" and cell.store != "redis":
+            raise SuiteError(f"{where}: revocation = \"pubsub\" propagates through Redis; "
+                             f"it needs store = \"redis\", not {cell.store!r}")
         if cell.nodes == 1:
             cell = replace(cell, balance="roundrobin")  # one node: nothing to balance
         cells.append(cell)
@@ -193,8 +210,11 @@ def parse_suite(text: str, source: str, available: Iterable[str] = SERVICES) -> 
     if not cells:
         raise SuiteError(f"{source}: no cell can run here ({'; '.join(skipped)})")
     _check_unique_keys(source, cells)
+    extras = data.get("extras", [])
+    if not isinstance(extras, list) or not all(e in EXTRAS for e in extras):
+        raise SuiteError(f"{source}: extras must list some of {', '.join(EXTRAS)}")
     return Suite(name, str(data.get("description", "")), repeats, tuple(cells),
-                 tuple(skipped), text)
+                 tuple(skipped), text, tuple(extras))
 
 
 def _check_unique_keys(source: str, cells: list[Cell]) -> None:

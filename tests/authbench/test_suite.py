@@ -41,11 +41,11 @@ def only_values(suite: Suite, name: str) -> set[object]:
 
 # --- the shipped suites ---------------------------------------------------------------
 
-def test_the_shipped_suites_are_the_four_documented_ones() -> None:
-    assert builtin_suites() == ["nodes", "quick", "scale", "standard"]
+def test_the_shipped_suites_are_the_five_documented_ones() -> None:
+    assert builtin_suites() == ["nodes", "quick", "revocation", "scale", "standard"]
 
 
-@pytest.mark.parametrize("name", ["nodes", "quick", "scale", "standard"])
+@pytest.mark.parametrize("name", ["nodes", "quick", "revocation", "scale", "standard"])
 def test_every_shipped_suite_parses_with_unique_keys(name: str) -> None:
     suite = load_suite(name, SERVICES)
     assert suite.name == name
@@ -149,7 +149,7 @@ def test_nodes_runs_one_to_four_nodes_per_variant() -> None:
 
 
 def test_unknown_suite_name_lists_the_shipped_ones() -> None:
-    with pytest.raises(SuiteError, match=r"unknown suite 'quik'.*nodes, quick, scale, standard"):
+    with pytest.raises(SuiteError, match=r"unknown suite 'quik'.*nodes, quick, revocation, scale"):
         load_suite("quik")
 
 
@@ -350,3 +350,69 @@ def test_a_resume_reuses_the_recorded_options() -> None:
     assert later.use_haproxy is False and later.external_workers == 2
     assert any(line.startswith("redis_url: using the run's") for line in changed)
     assert restore_options(later, recorded) == []  # nothing left to change
+
+
+# --- the revocation suite and its keys ------------------------------------------------
+
+def test_revocation_covers_every_strategy_and_the_check_on_and_off() -> None:
+    suite = load_suite("revocation", SERVICES)
+    probes = [c for c in suite.cells if c.scenario == "revocation"]
+    strategies = {(c.mode, c.store, c.revocation, c.logout) for c in probes}
+    assert {("session", "memory", "none", "one"), ("session", "redis", "none", "one"),
+            ("session", "postgres", "none", "one"), ("jwt", "memory", "none", "one"),
+            ("jwt", "memory", "blocklist", "one"), ("jwt", "redis", "blocklist", "one"),
+            ("jwt", "postgres", "blocklist", "one"), ("jwt", "redis", "pubsub", "one"),
+            ("jwt", "redis", "blocklist", "all"), ("jwt", "redis", "pubsub", "all"),
+            ("hybrid", "redis", "none", "one")} <= strategies
+    # Multi-node wherever the state can be shared; JWT without revocation seen to its exp.
+    assert all(c.nodes == 2 for c in probes if c.store != "memory" or c.mode == "jwt")
+    assert any(c.access_ttl == 5 and c.revocation == "none" for c in probes)
+    overhead = [c for c in suite.cells if c.scenario == "read"]
+    assert {c.revocation for c in overhead} == {"none", "blocklist", "pubsub"}
+    assert {(c.users, c.nodes, c.duration) for c in overhead} == {(20, 1, 15)}
+    assert suite.extras == ("revocation-storage",)
+
+
+def test_revocation_without_shared_stores_keeps_the_memory_strategies() -> None:
+    suite = load_suite("revocation", ())
+    assert {c.store for c in suite.cells} == {"memory"}
+    assert len(suite.skipped) == 7  # the blocks that need Redis or PostgreSQL
+
+
+def test_logout_and_access_ttl_are_cell_keys() -> None:
+    suite = parse_suite("""name = "t"
+[defaults]
+scenario = "revocation"
+[[matrix]]
+mode = ["session", "jwt"]
+logout = ["one", "all"]
+access_ttl = 5
+[[matrix]]
+scenario = "read"
+mode = "jwt"
+logout = "all"
+""", "t.toml")
+    assert keys(suite) == [
+        "session-memory-revocation-u10-n1", "session-memory-revocation-logoutall-u10-n1",
+        "jwt-memory-HS256-ttl5-revocation-u10-n1",
+        "jwt-memory-HS256-ttl5-revocation-logoutall-u10-n1",
+        "jwt-memory-HS256-read-u10-n1",  # logout means nothing outside the probe scenario
+    ]
+    jwt = suite.cells[2]
+    assert target_env(jwt, "ns", "", None)["ACCESS_TTL"] == "5"
+    assert "ACCESS_TTL" not in target_env(suite.cells[0], "ns", "", None)
+
+
+@pytest.mark.parametrize("text, fragment", [
+    ('mode = "jwt"\nrevocation = "pubsub"', 'needs store = "redis"'),
+    ('mode = "jwt"\nlogout = "some"', "logout = 'some'; expected one of one, all"),
+    ('mode = "jwt"\naccess_ttl = -1', "access_ttl = -1; must be between"),
+])
+def test_bad_revocation_keys_are_named(text: str, fragment: str) -> None:
+    with pytest.raises(SuiteError, match=fragment.replace("(", r"\(")):
+        parse_suite(f'name = "t"\n[[matrix]]\n{text}\n', "t.toml")
+
+
+def test_unknown_extras_are_refused() -> None:
+    with pytest.raises(SuiteError, match="extras must list some of revocation-storage"):
+        parse_suite('name = "t"\nextras = ["x"]\n[[matrix]]\nmode = "jwt"\n', "t.toml")

@@ -1,0 +1,288 @@
+"""Revocation lag and the cost of the check, from the probe files of a run.
+
+loadtests/revocation.py writes probe-<host>-<pid>.json per Locust process: trials,
+each a logout followed by replays of the old credential on every node. Here they
+become one row per (trial, node, credential), summaries per strategy, a CDF of the
+time to reject, and the overhead of the revocation check at GET /api/me.
+
+A node that never accepted the credential (a per-node memory store on another node)
+says nothing about revocation and is left out. A watch that ended without a
+rejection is censored: it is shown with what bounds it (the token's remaining
+lifetime), never given a made-up lag.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from analysis.formatting import number
+
+PROBE_FORMAT = "authbench-probe/1"
+HOT = "GET /api/me"
+EXPIRY_MARGIN_S = 0.1  # a rejection this close to exp (or later) is the token expiring
+DEFAULT_LEEWAY_S = 2.0  # the targets' JWT_LEEWAY default: a token lives until exp + leeway
+_REPEAT = re.compile(r"-r(\d+)$")
+COLUMNS = ["cell", "key", "repeat", "mode", "store", "revocation", "nodes", "logout",
+           "access_ttl", "strategy", "series", "credential", "node", "login_node",
+           "accepted_before", "rejected_after_ms", "accepted_after_logout", "replays", "errors",
+           "observed_s", "expires_in_s", "is_complete", "interval_ms"]
+
+
+def strategy_label(cell: dict[str, Any]) -> str:
+    """A readable name for how a cell revokes, e.g. 'JWT + blocklist in redis, 2 nodes'."""
+    mode, store, kind = cell.get("mode"), cell.get("store"), cell.get("revocation", "none")
+    if mode == "session":
+        label = f"session in {store}"
+    elif mode in ("jwt", "hybrid"):
+        name = "JWT" if mode == "jwt" else "hybrid"
+        label = {
+            "none": f"{name}, no blocklist",
+            "blocklist": f"{name} + blocklist in {store}"
+                         + (" (each node its own)" if store == "memory" else ""),
+            "pubsub": f"{name} + blocklist in node memory via Redis pub/sub",
+        }.get(str(kind), f"{name} + {kind}")
+        if mode == "hybrid" and store is not None:
+            label += f", refresh families in {store}"
+    else:
+        label = str(mode)
+    if cell.get("logout") == "all":
+        label += ", log out everywhere"
+    if cell.get("access_ttl"):
+        label += f", {cell['access_ttl']} s tokens"
+    if int(cell.get("nodes") or 1) > 1:
+        label += f", {cell['nodes']} nodes"
+    return label
+
+
+def _series(strategy: str, credential: str, nodes: int, is_login_node: bool) -> str:
+    parts = [strategy]
+    if credential == "refresh":
+        parts.append("refresh token")
+    elif credential == "access" and "hybrid" in strategy:
+        parts.append("access token")
+    if nodes > 1:
+        parts.append("node that logged out" if is_login_node else "other nodes")
+    return " · ".join(parts)
+
+
+def load_probes(run: Path) -> pd.DataFrame:
+    """One row per trial, node and credential of every finished cell's probe files."""
+    rows: list[dict[str, Any]] = []
+    cells = run / "cells"
+    for folder in sorted(cells.iterdir()) if cells.is_dir() else []:
+        record_path = folder / "cell.json"
+        if not record_path.exists():
+            continue
+        record = json.loads(record_path.read_text())
+        repeat = _REPEAT.search(folder.name)
+        if record.get("status") != "ok":
+            continue
+        cell = record["cell"]
+        strategy = strategy_label(cell)
+        nodes = int(cell.get("nodes") or 1)
+        for path in sorted(folder.glob("probe-*.json")):
+            data = json.loads(path.read_text())
+            if data.get("format") != PROBE_FORMAT:
+                raise ValueError(f"{path}: not an authbench probe file ({data.get('format')!r})")
+            for trial in data["trials"]:
+                for watch in trial["watches"]:
+                    is_login_node = watch["node"] == trial["login_node"]
+                    rejected = watch["rejected_after_s"]
+                    rows.append({
+                        "cell": folder.name,
+                        "key": _REPEAT.sub("", folder.name.split("-", 1)[1]),
+                        "repeat": int(repeat.group(1)) if repeat else 1, "mode": cell.get("mode"),
+                        "store": cell.get("store"), "revocation": cell.get("revocation"),
+                        "nodes": nodes, "logout": cell.get("logout", "one"),
+                        "access_ttl": cell.get("access_ttl", 0), "strategy": strategy,
+                        "series": _series(strategy, watch["credential"], nodes, is_login_node),
+                        "credential": watch["credential"], "node": watch["node"],
+                        "login_node": trial["login_node"],
+                        "accepted_before": watch["accepted_before"],
+                        "rejected_after_ms": None if rejected is None else rejected * 1000,
+                        "accepted_after_logout": watch["accepted_after_logout"],
+                        "replays": watch["replays"], "errors": watch["errors"],
+                        "observed_s": trial["observed_s"], "expires_in_s": trial["expires_in_s"],
+                        "is_complete": trial["is_complete"],
+                        "interval_ms": trial["interval_s"] * 1000,
+                    })
+    frame = pd.DataFrame(rows, columns=COLUMNS)
+    frame["rejected_after_ms"] = frame["rejected_after_ms"].astype(float)
+    return frame
+
+
+def _watched(probes: pd.DataFrame) -> pd.DataFrame:
+    """Watches that say something about revocation: the node knew the credential."""
+    return probes[probes["accepted_before"].astype(bool)]
+
+
+def lag_table(probes: pd.DataFrame) -> pd.DataFrame:
+    """Per series: how many watches, how fast they were rejected, what got through."""
+    rows = []
+    for series, group in _watched(probes).groupby("series", sort=False):
+        rejected = group["rejected_after_ms"].dropna()
+        censored = group[group["rejected_after_ms"].isna()]
+        through = group["accepted_after_logout"]
+        bound = censored["expires_in_s"].dropna()
+        rows.append({
+            "series": series,
+            "watches": len(group),
+            "rejected": len(rejected),
+            "p50_ms": float(rejected.median()) if len(rejected) else math.nan,
+            "p90_ms": float(rejected.quantile(0.9)) if len(rejected) else math.nan,
+            "max_ms": float(rejected.max()) if len(rejected) else math.nan,
+            "not_rejected": len(censored),
+            "watched_up_to_s": float(censored["observed_s"].max()) if len(censored) else math.nan,
+            "bound_s": float(bound.median()) + DEFAULT_LEEWAY_S if len(bound) else math.nan,
+            "accepted_after_logout": int(through.sum()),
+            "watches_with_acceptance": int((through > 0).sum()),
+            "max_accepted": int(through.max()) if len(through) else 0,
+            # Rejected only once the token itself expired: that is expiry, not revocation.
+            "at_expiry": int((group["rejected_after_ms"] / 1000
+                              >= group["expires_in_s"] - EXPIRY_MARGIN_S).sum()),
+            "interval_ms": float(group["interval_ms"].median()),
+        })
+    return pd.DataFrame(rows)
+
+
+def _lag_text(row: pd.Series) -> str:
+    if row["rejected"] == 0:
+        return (f"never rejected while watched (up to {number(row['watched_up_to_s'], 1)} s); "
+                f"bound: the remaining lifetime, ~{number(row['bound_s'], 0)} s")
+    text = (f"rejected after {number(row['p50_ms'], 1)} ms (median), "
+            f"{number(row['max_ms'], 1)} ms at most")
+    if row["at_expiry"] == row["rejected"]:
+        text = (f"rejected only when the token expired: after {number(row['p50_ms'] / 1000, 2)} "
+                f"s (median), {number(row['max_ms'] / 1000, 2)} s at most")
+    if row["not_rejected"]:
+        text += f"; {row['not_rejected']} of {row['watches']} never, bound ~" \
+                f"{number(row['bound_s'], 0)} s"
+    return text
+
+
+def lag_lines(probes: pd.DataFrame) -> list[str]:
+    """The revocation-lag table for report.md."""
+    table = lag_table(probes)
+    if table.empty:
+        return []
+    interval = number(float(table["interval_ms"].median()), 0)
+    lines = [f"Time from the logout's answer to the first rejected replay of the old credential "
+             f"(replays every {interval} ms on every node, under the cell's load), and how many "
+             "replays were still accepted after logout. A lag below one interval means the "
+             "first replay was already rejected.", "",
+             "| strategy | watches | time to reject | accepted after logout "
+             "| watches with any |", "|---|---|---|---|---|"]
+    for _, row in table.iterrows():
+        lines.append(f"| {row['series']} | {row['watches']} | {_lag_text(row)} | "
+                     f"{row['accepted_after_logout']:,} (max {row['max_accepted']} in one) | "
+                     f"{row['watches_with_acceptance']} of {row['watches']} |")
+    return [*lines, ""]
+
+
+def plot_lag_cdf(probes: pd.DataFrame, caption: str) -> Figure:
+    """Share of watches rejected by time after logout; a line that stays below 1 was not."""
+    watched = _watched(probes)
+    figure, axes = plt.subplots(figsize=(9, 5))
+    for series, group in watched.groupby("series", sort=False):
+        lags = np.sort(group["rejected_after_ms"].dropna().to_numpy())
+        total = len(group)
+        if total == 0:
+            continue
+        # A lag of 0 cannot sit on a log axis: 0.01 ms stands for "at once".
+        xs = np.concatenate([[0.01], np.maximum(lags, 0.01)])
+        ys = np.concatenate([[0.0], np.arange(1, len(lags) + 1) / total])
+        label = series if len(lags) == total else \
+            f"{series} ({total - len(lags)} of {total} never rejected)"
+        axes.step(xs, ys, where="post", label=label)
+    axes.set_xscale("log")
+    axes.set_xlabel("time from logout to the first rejected replay, ms (log scale)")
+    axes.set_ylabel("share of watches rejected")
+    axes.set_ylim(0, 1.05)
+    axes.grid(True, which="both", alpha=0.3)
+    axes.legend(fontsize=7, loc="lower right")
+    figure.suptitle("Revocation lag: how long a logged-out credential keeps working",
+                    fontsize=11, x=0.01, ha="left")
+    figure.text(0.01, 0.005, caption, fontsize=7, color="#555555", ha="left", va="bottom")
+    figure.tight_layout(rect=(0, 0.04, 1, 0.95))
+    return figure
+
+
+def overhead_table(frame: pd.DataFrame) -> pd.DataFrame:
+    """GET /api/me per cell, against JWT without revocation on the same nodes and load.
+
+    frame is analysis.load.load_run's tidy frame; cells of one run share the load, so
+    the difference is the revocation check (plus, for sessions, the session read).
+    """
+    hot = frame[(frame["status"] == "ok") & (frame["endpoint"] == HOT)]
+    if hot.empty or "scenario" not in hot:
+        return pd.DataFrame()
+    rows = []
+    for (_scenario, users, nodes), group in hot.groupby(["scenario", "users", "nodes"]):
+        records = [r.to_dict() for _, r in group.iterrows()]
+        base = group[(group["mode"] == "jwt") & (group["revocation"] == "none")]
+        base_auth = float(base["auth_p50_ms"].median()) if len(base) else math.nan
+        base_rps = float(base["rps"].median()) if len(base) else math.nan
+        by_strategy: dict[str, list[dict[str, Any]]] = {}
+        for record in records:
+            by_strategy.setdefault(strategy_label(record), []).append(record)
+        for strategy, items in by_strategy.items():
+            auth = float(np.nanmedian([r["auth_p50_ms"] for r in items]))
+            rps = float(np.nanmedian([r["rps"] for r in items]))
+            rows.append({"strategy": strategy, "users": users, "nodes": nodes,
+                         "auth_p50_us": auth * 1000,
+                         "auth_p99_us": float(np.nanmedian([r["auth_p99_ms"] for r in items]))
+                         * 1000,
+                         "extra_us": (auth - base_auth) * 1000,
+                         "rps": rps, "rps_ratio": rps / base_rps if base_rps else math.nan,
+                         "p99_ms": float(np.nanmedian([r["p99_ms"] for r in items]))})
+    return pd.DataFrame(rows)
+
+
+def overhead_lines(frame: pd.DataFrame) -> list[str]:
+    """The cost-of-the-check table for report.md."""
+    table = overhead_table(frame)
+    if table.empty or table["extra_us"].isna().all():
+        return []
+    lines = ["The per-request cost of being able to revoke: GET /api/me in each cell of this "
+             "run, against JWT without revocation at the same users and nodes. The auth step "
+             "is the server's own Server-Timing (wall time under load: for a store, the round "
+             "trip and the wait for it).", "",
+             "| strategy | users | nodes | auth p50 µs | auth p99 µs | extra µs (p50) | req/s "
+             "| req/s vs none | p99 ms |", "|---|---|---|---|---|---|---|---|---|"]
+    for _, r in table.iterrows():
+        lines.append(f"| {r['strategy']} | {r['users']} | {r['nodes']} | "
+                     f"{number(r['auth_p50_us'], 0)} | {number(r['auth_p99_us'], 0)} | "
+                     f"{number(r['extra_us'], 0)} | {number(r['rps'], 0)} | "
+                     f"{number(r['rps_ratio'], 2)} | {number(r['p99_ms'], 1)} |")
+    return [*lines, ""]
+
+
+def revocation_summary(probes: pd.DataFrame) -> str:
+    """One sentence per kind of outcome, for the article's Revocation row."""
+    table = lag_table(probes)
+    if table.empty:
+        return ""
+    at_once = table[(table["not_rejected"] == 0) & (table["accepted_after_logout"] == 0)]
+    leaky = table[table["accepted_after_logout"] > 0]
+    parts = []
+    if len(at_once):
+        worst = number(float(at_once["max_ms"].max()), 1)
+        parts.append(f"rejected from the first replay (<= {worst} ms): "
+                     + "; ".join(at_once["series"]))
+    for _, row in leaky.iterrows():
+        parts.append(f"{row['series']}: {_lag_text(row)}, "
+                     f"{row['accepted_after_logout']:,} replays accepted after logout")
+    return ". ".join(parts)

@@ -1,0 +1,146 @@
+"""Revocation lag and overhead from probe files with known contents."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+
+from analysis.revocation import (
+    lag_lines,
+    lag_table,
+    load_probes,
+    overhead_table,
+    plot_lag_cdf,
+    revocation_summary,
+    strategy_label,
+)
+
+
+def watch(node: int, rejected: float | None, accepted: int = 0, before: bool = True,
+          credential: str = "access") -> dict[str, Any]:
+    return {"node": node, "credential": credential, "accepted_before": before,
+            "rejected_after_s": rejected, "accepted_after_logout": accepted,
+            "last_accepted_s": None, "replays": accepted + 1, "errors": 0}
+
+
+def trial(number: int, watches: list[dict[str, Any]], expires_in: float | None = 900.0,
+          complete: bool = True, login_node: int = 0) -> dict[str, Any]:
+    return {"probe": 0, "number": number, "mode": "jwt", "logout": "one",
+            "login_node": login_node, "logout_at": 1e9 + number, "interval_s": 0.02,
+            "max_wait_s": 10.0, "expires_in_s": expires_in, "watches": watches,
+            "observed_s": 10.0 if complete else 3.0, "is_complete": complete}
+
+
+def write_cell(run: Path, name: str, cell: dict[str, Any], trials: list[dict[str, Any]],
+               status: str = "ok") -> None:
+    folder = run / "cells" / name
+    folder.mkdir(parents=True)
+    (folder / "cell.json").write_text(json.dumps({"status": status, "cell": cell}))
+    (folder / "probe-host-1.json").write_text(json.dumps(
+        {"format": "authbench-probe/1", "host": "host", "pid": 1, "trials": trials}))
+
+
+@pytest.fixture
+def run(tmp_path: Path) -> Path:
+    session = {"mode": "session", "store": "redis", "revocation": "none", "nodes": 2}
+    write_cell(tmp_path, "001-session-redis-revocation-u4-n2-r1", session,
+               [trial(i, [watch(0, 0.001), watch(1, 0.002)], None) for i in range(4)])
+    per_node = {"mode": "jwt", "store": "memory", "revocation": "blocklist", "nodes": 2,
+                "access_ttl": 5}
+    write_cell(tmp_path, "002-jwt-memory-revocation-u4-n2-r1", per_node, [
+        trial(1, [watch(0, 0.001), watch(1, 6.0, accepted=300)], expires_in=4.0),
+        trial(2, [watch(0, 0.001), watch(1, None, accepted=150)], expires_in=4.5,
+              complete=False),
+        trial(3, [watch(0, 0.001), watch(1, 0.0, before=False)], expires_in=4.5),
+    ])
+    plain = {"mode": "jwt", "store": "memory", "revocation": "none", "nodes": 1}
+    write_cell(tmp_path, "003-jwt-memory-revocation-u4-n1-r1", plain,
+               [trial(1, [watch(0, None, accepted=500)], expires_in=890.0)])
+    write_cell(tmp_path, "004-failed-r1", plain, [trial(1, [watch(0, 0.5)])], status="failed")
+    return tmp_path
+
+
+def test_strategy_labels_name_the_store_nodes_and_logout() -> None:
+    assert strategy_label({"mode": "session", "store": "redis", "nodes": 1}) == "session in redis"
+    assert strategy_label({"mode": "jwt", "store": "memory", "revocation": "blocklist",
+                           "nodes": 2}) == "JWT + blocklist in memory (each node its own), 2 nodes"
+    assert "pub/sub" in strategy_label({"mode": "jwt", "store": "redis", "revocation": "pubsub"})
+    assert strategy_label({"mode": "jwt", "store": "redis", "revocation": "blocklist",
+                           "logout": "all"}).endswith("log out everywhere")
+
+
+def test_load_probes_keeps_ok_cells_and_names_the_series(run: Path) -> None:
+    probes = load_probes(run)
+    assert set(probes["cell"]) == {"001-session-redis-revocation-u4-n2-r1",
+                                   "002-jwt-memory-revocation-u4-n2-r1",
+                                   "003-jwt-memory-revocation-u4-n1-r1"}
+    assert len(probes) == 8 + 6 + 1
+    assert probes.loc[probes["cell"].str.startswith("001"), "key"].iloc[0] == \
+        "session-redis-revocation-u4-n2"
+    series = set(probes["series"])
+    assert "session in redis, 2 nodes · node that logged out" in series
+    assert "session in redis, 2 nodes · other nodes" in series
+
+
+def test_bad_probe_file_is_refused(tmp_path: Path) -> None:
+    write_cell(tmp_path, "001-x-r1", {"mode": "jwt"}, [])
+    path = tmp_path / "cells" / "001-x-r1" / "probe-host-1.json"
+    path.write_text(json.dumps({"format": "other"}))
+    with pytest.raises(ValueError, match="not an authbench probe file"):
+        load_probes(tmp_path)
+
+
+def test_lag_table_counts_rejections_censoring_and_leaks(run: Path) -> None:
+    table = lag_table(load_probes(run)).set_index("series")
+    session = table.loc["session in redis, 2 nodes · other nodes"]
+    assert session["watches"] == 4 and session["rejected"] == 4
+    assert session["p50_ms"] == pytest.approx(2.0) and session["accepted_after_logout"] == 0
+    other = table.loc["JWT + blocklist in memory (each node its own), 5 s tokens, 2 nodes "
+                      "· other nodes"]
+    # The node that never accepted the token (trial 3) is left out.
+    assert other["watches"] == 2 and other["rejected"] == 1 and other["not_rejected"] == 1
+    assert other["accepted_after_logout"] == 450 and other["max_accepted"] == 300
+    assert other["bound_s"] == pytest.approx(4.5 + 2.0)  # remaining lifetime + leeway
+    assert other["at_expiry"] == 1  # rejected at 6.0 s of a token with 4.0 s left
+    plain = table.loc["JWT, no blocklist"]
+    assert plain["rejected"] == 0 and math.isnan(plain["p50_ms"])
+    assert plain["bound_s"] == pytest.approx(892.0)
+
+
+def test_lag_lines_show_bounds_not_invented_lags(run: Path) -> None:
+    text = "\n".join(lag_lines(load_probes(run)))
+    assert "| JWT, no blocklist | 1 | never rejected while watched (up to 10.0 s); bound: the " \
+           "remaining lifetime, ~892 s | 500 (max 500 in one) | 1 of 1 |" in text
+    assert "rejected only when the token expired: after 6.00 s" in text
+    summary = revocation_summary(load_probes(run))
+    assert "rejected from the first replay (<= 2.0 ms): session in redis" in summary
+    assert "JWT, no blocklist: never rejected" in summary
+
+
+def test_lag_cdf_draws_one_step_line_per_series(run: Path) -> None:
+    probes = load_probes(run)
+    figure = plot_lag_cdf(probes, "caption")
+    lines = figure.axes[0].get_lines()
+    assert len(lines) == probes[probes["accepted_before"]]["series"].nunique()
+    censored = [ln for ln in lines if "never rejected" in str(ln.get_label())]
+    assert censored and max(censored[0].get_ydata()) < 1.0  # the CDF does not reach 1
+
+
+def test_overhead_is_relative_to_jwt_without_revocation_on_the_same_load() -> None:
+    def row(mode: str, revocation: str, store: str, auth: float, rps: float) -> dict[str, Any]:
+        return {"status": "ok", "endpoint": "GET /api/me", "scenario": "read", "users": 20,
+                "nodes": 1, "mode": mode, "revocation": revocation, "store": store,
+                "auth_p50_ms": auth, "auth_p99_ms": 2 * auth, "rps": rps, "p99_ms": 5.0}
+
+    frame = pd.DataFrame([row("jwt", "none", "memory", 0.05, 1000.0),
+                          row("jwt", "blocklist", "redis", 0.25, 800.0),
+                          row("jwt", "pubsub", "redis", 0.06, 980.0)])
+    table = overhead_table(frame).set_index("strategy")
+    assert table.loc["JWT + blocklist in redis", "extra_us"] == pytest.approx(200.0)
+    assert table.loc["JWT + blocklist in redis", "rps_ratio"] == pytest.approx(0.8)
+    assert table.loc["JWT, no blocklist", "extra_us"] == pytest.approx(0.0)
