@@ -100,7 +100,15 @@ def build_parser() -> argparse.ArgumentParser:
     _add_target_flags(seed)
     seed.set_defaults(handler=cmd_seed)
 
-    from authbench import accuracy, clientbench, micro, runcmd, targetbench, tokencheck
+    from authbench import (
+        accuracy,
+        clientbench,
+        micro,
+        revocationbench,
+        runcmd,
+        targetbench,
+        tokencheck,
+    )
 
     runcmd.add_parsers(sub)
     tokencheck.add_parser(sub)
@@ -108,6 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
     accuracy.add_parser(sub)
     targetbench.add_parser(sub)
     clientbench.add_parser(sub)
+    revocationbench.add_parser(sub)
     return parser
 
 

@@ -140,6 +140,14 @@ class MemoryStore:
         self._purge_sometimes()
         self._blocked.put(jti, True, expires)
 
+    async def seed_blocklist(self, entries: Iterable[tuple[str, float]]) -> int:
+        self._blocked.purge(time.time())
+        count = 0
+        for jti, expires in entries:
+            self._blocked.put(jti, True, expires)
+            count += 1
+        return count
+
     async def set_user_cutoff(self, user: str, cutoff: float, expires: float) -> None:
         self._cutoffs.put(user, float(cutoff), expires)
 

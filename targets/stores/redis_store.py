@@ -200,6 +200,24 @@ class RedisStore:
         await self.client.execute("SET", self._k("bl", jti), b"1", "PX",
                                   _ttl_ms(expires, time.time()))
 
+    async def seed_blocklist(self, entries: Iterable[tuple[str, float]]) -> int:
+        """Bulk load: hand-packed SET <ns>:bl:<jti> 1 PX <ttl>, as block_token, pipelined."""
+        count = 0
+
+        def batches() -> Iterator[list[bytes]]:
+            nonlocal count
+            for chunk in chunked(entries):
+                now = time.time()
+                yield [pack(b"SET", self._k("bl", jti).encode(), b"1", b"PX",
+                            b"%d" % _ttl_ms(expires, now)) for jti, expires in chunk]
+                count += len(chunk)
+
+        try:
+            await send_commands(self.url, batches(), wait=max(self._timeout, 30.0))
+        except BulkLoadError as exc:
+            raise StoreUnavailable(f"Redis refused the bulk load: {exc}") from exc
+        return count
+
     async def set_user_cutoff(self, user: str, cutoff: float, expires: float) -> None:
         await self.client.execute("SET", self._k("cut", user), repr(float(cutoff)), "PX",
                                   _ttl_ms(expires, time.time()))

@@ -239,6 +239,40 @@ async def test_blocked_token_is_blocked_and_others_are_not(store: Store) -> None
     assert await store.revocation_state(other, "alice", now) == NOT_REVOKED
 
 
+async def test_seed_blocklist_blocks_like_block_token(store: Store) -> None:
+    now = time.time()
+    entries = [(secrets.token_urlsafe(16), now + 600) for _ in range(25_000)]
+    assert await store.seed_blocklist(iter(entries)) == len(entries)
+    for jti, _ in (entries[0], entries[12_345], entries[-1]):
+        assert await store.revocation_state(jti, "alice", now) == RevocationState(True, None)
+    assert await store.revocation_state(secrets.token_urlsafe(16), "alice", now) == NOT_REVOKED
+    assert await store.seed_blocklist(iter([])) == 0
+
+
+async def test_seed_blocklist_keeps_a_jti_already_blocked(store: Store) -> None:
+    now = time.time()
+    jti = secrets.token_urlsafe(16)
+    await store.block_token(jti, now + 60)
+    assert await store.seed_blocklist([(jti, now + 60), (jti, now + 60)]) == 2
+    assert await store.revocation_state(jti, "alice", now) == RevocationState(True, None)
+
+
+async def test_redis_seed_blocklist_writes_what_block_token_writes(redis_url: str) -> None:
+    namespace = unique_namespace()
+    store = RedisStore(redis_url, namespace, TIMEOUT, POOL_SIZE)
+    await store.open()
+    try:
+        now = time.time()
+        await store.block_token("one", now + 60)
+        await store.seed_blocklist([("two", now + 60)])
+        for jti in ("one", "two"):
+            key = f"{namespace}:bl:{jti}"
+            assert await store.client.execute("GET", key) == b"1"
+            assert 55_000 < await store.client.execute("PTTL", key) <= 60_000
+    finally:
+        await dispose(store)
+
+
 async def test_user_cutoff_is_reported_and_can_move(store: Store) -> None:
     now = time.time()
     alice, bob = user_name(), user_name()
@@ -321,6 +355,19 @@ async def test_expired_entries_no_longer_count(store: Store) -> None:
     assert await store.revocation_state(jti, alice, later) == NOT_REVOKED
     assert await store.use_refresh(unused, later) is None
     assert await store.use_refresh(spent, later) is None
+
+
+async def test_seeded_blocklist_entries_expire_like_blocked_ones(store: Store) -> None:
+    now = time.time()
+    expires = now + 1.0
+    short, long = secrets.token_urlsafe(16), secrets.token_urlsafe(16)
+    assert await store.seed_blocklist([(short, expires), (long, now + 600)]) == 2
+    assert await store.revocation_state(short, "alice", now) == RevocationState(True, None)
+
+    later = await _time_passes(store, expires)
+
+    assert await store.revocation_state(short, "alice", later) == NOT_REVOKED
+    assert await store.revocation_state(long, "alice", later) == RevocationState(True, None)
 
 
 # --- clear --------------------------------------------------------------------------------
