@@ -21,6 +21,8 @@ from analysis import plots
 from analysis.formatting import number
 from analysis.load import load_metadata, load_run
 from analysis.micro import load_micro, micro_lines, plot_crypto_floor
+from analysis.revocation import lag_lines, load_probes, overhead_lines, plot_lag_cdf
+from analysis.revocation_storage import revocation_storage_section
 from analysis.summaries import config_table
 from analysis.summary import cell_rows
 from analysis.verdicts import Verdict, article_table
@@ -39,6 +41,7 @@ class Report:
     run_id: str
     metadata: dict[str, Any]
     frame: pd.DataFrame
+    probes: pd.DataFrame  # revocation probe watches (analysis.revocation.load_probes)
     configs: pd.DataFrame
     best: list[dict[str, Any]]
     verdicts: list[Verdict]
@@ -89,6 +92,7 @@ def build_report(run: Path) -> Report:
     """Load the run and compute every table of the report."""
     metadata = load_metadata(run)
     frame = load_run(run)
+    probes = load_probes(run)
     configs = config_table(run, frame)
     machine = metadata.get("machine", {})
     load = ""
@@ -101,8 +105,9 @@ def build_report(run: Path) -> Report:
                f"{machine.get('cpu_count', '?')}x {machine.get('cpu_model', '?')} · "
                f"Python {machine.get('python', '?')} · started {metadata.get('started', '?')}")
     return Report(
-        run_id=metadata["run_id"], metadata=metadata, frame=frame, configs=configs,
-        best=best_per_mode(configs), verdicts=article_table(frame), cells=cell_rows(frame),
+        run_id=metadata["run_id"], metadata=metadata, frame=frame, probes=probes,
+        configs=configs, best=best_per_mode(configs), verdicts=article_table(frame, probes),
+        cells=cell_rows(frame),
         warnings=method_warnings(frame), caption=caption,
     )
 
@@ -231,8 +236,12 @@ def _table(headers: list[str], rows: list[list[str]], classes: list[str] | None 
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
 
 
-def render_html(report: Report, pngs: dict[str, tuple[str, bytes]]) -> str:
-    """One self-contained page: charts embedded as PNG data URIs, no external resources."""
+def render_html(report: Report, pngs: dict[str, tuple[str, bytes]],
+                sections: list[tuple[list[str], list[str]]] | None = None) -> str:
+    """One self-contained page: charts embedded as PNG data URIs, no external resources.
+
+    sections: (Markdown lines, names of their charts in pngs), drawn after the charts.
+    """
     parts = [f"<!doctype html><html lang=en><head><meta charset=utf-8>"
              f"<title>authbench report {html.escape(report.run_id)}</title>"
              f"<style>{_CSS}</style></head><body>",
@@ -247,10 +256,19 @@ def render_html(report: Report, pngs: dict[str, tuple[str, bytes]]) -> str:
              _table(["row", "the article's claim", "measured here", "verdict"],
                     [[v.row, v.claim, v.measured, v.verdict] for v in report.verdicts]),
              "<h2 id=charts>Charts</h2>"]
-    for name, (title, png) in pngs.items():
+    sections = sections or []
+    placed = {name for _, names in sections for name in names}
+
+    def figure(name: str) -> str:
+        title, png = pngs[name]
         data = base64.b64encode(png).decode()
-        parts.append(f"<figure><img id=chart-{name} alt='{html.escape(title)}' "
-                     f"src='data:image/png;base64,{data}'></figure>")
+        return (f"<figure><img id=chart-{name} alt='{html.escape(title)}' "
+                f"src='data:image/png;base64,{data}'></figure>")
+
+    parts += [figure(name) for name in pngs if name not in placed]
+    for lines, names in sections:
+        parts.append(markdown_html(lines))
+        parts += [figure(name) for name in names if name in pngs]
     cells = [[c["cell"], "ok" if c["status"] == "ok" else f"failed: {c['reason']}",
               number(c.get("rps"), 0), number(c.get("p50_ms"), 2), number(c.get("p99_ms"), 2),
               number(c.get("p99_9_ms"), 2), number(c.get("max_ms"), 2),
@@ -265,6 +283,51 @@ def render_html(report: Report, pngs: dict[str, tuple[str, bytes]]) -> str:
     parts += [f"<li>{html.escape(line[2:])}</li>" for line in method if line.startswith("- ")]
     parts.append("</ul></body></html>")
     return "\n".join(parts)
+
+
+def revocation_section(run: Path, report: Report
+                       ) -> tuple[list[str], list[tuple[str, str, Figure]]]:
+    """Lag per strategy (with its CDF), the cost of the check, storage and logout-all."""
+    lag = lag_lines(report.probes)
+    overhead = overhead_lines(report.frame) if (
+        report.frame.get("revocation", pd.Series(dtype=str)).isin(["blocklist", "pubsub"]).any()
+    ) else []
+    storage, figures = revocation_storage_section(run, report.caption)
+    if not lag and not overhead and not storage:
+        return [], []
+    lines = ["## Revocation", ""]
+    if lag:
+        lines += ["### How long a logged-out credential keeps working", "", *lag]
+        figures = [("revocation-lag", "Revocation lag per strategy",
+                    plot_lag_cdf(report.probes, report.caption)), *figures]
+    if overhead:
+        lines += ["### What the revocation check costs", "", *overhead]
+    if storage:
+        lines += ["### Blocklist storage and logging out everywhere", "",
+                  *[line.replace("## ", "#### ", 1) if line.startswith("## ") else line
+                    for line in storage]]
+    return lines, figures
+
+
+def markdown_html(lines: list[str]) -> str:
+    """The few Markdown forms the sections use (headings, tables, bullets, paragraphs)."""
+    out: list[str] = []
+    table: list[list[str]] = []
+    for line in [*lines, ""]:
+        if line.startswith("|"):
+            table.append([cell.strip() for cell in line.strip().strip("|").split(" | ")])
+            continue
+        if table:
+            out.append(_table(table[0], [r for r in table[1:] if not set("".join(r)) <= set("-|")]))
+            table = []
+        if line.startswith("#"):
+            level = min(6, len(line) - len(line.lstrip("#")))
+            out.append(f"<h{level}>{html.escape(line.lstrip('#').strip())}</h{level}>")
+        elif line.startswith("- "):
+            out.append(f"<ul><li>{html.escape(line[2:])}</li></ul>")
+        elif line.strip():
+            out.append(f"<p>{html.escape(line)}</p>")
+    return "\n".join(out)
 
 
 def _micro_section(run: Path, caption: str) -> tuple[list[str], list[tuple[str, str, Figure]]]:
@@ -318,13 +381,30 @@ def write_report(run: Path) -> dict[str, Path]:
     charts = run / "charts"
     images: dict[str, str] = {}
     pngs: dict[str, tuple[str, bytes]] = {}
+    revocation, revocation_figures = revocation_section(run, report)
     micro, micro_figures = _micro_section(run, report.caption)
-    for name, title, figure in [*charts_for(report), *micro_figures]:
+    section_images: dict[str, list[str]] = {}
+    for name, title, figure in [*charts_for(report), *revocation_figures, *micro_figures]:
         paths = plots.save_figure(figure, charts, name)
-        images[title] = str(paths["svg"].relative_to(run))
         pngs[name] = (title, paths["png"].read_bytes())
+        image = f"![{title}]({paths['svg'].relative_to(run)})"
+        if name in {n for n, _, _ in revocation_figures}:
+            section_images.setdefault("revocation", []).append(image)
+        elif name in {n for n, _, _ in micro_figures}:
+            section_images.setdefault("micro", []).append(image)
+        else:
+            images[title] = str(paths["svg"].relative_to(run))
     markdown = run / "report.md"
-    markdown.write_text("\n".join(markdown_lines(report, images) + micro))
+    extra: list[str] = []
+    for key, lines in (("revocation", revocation), ("micro", micro)):
+        if lines:
+            extra += [*lines, *(f"{i}\n" for i in section_images.get(key, []))]
+    body = markdown_lines(report, images)
+    at = body.index("## Configurations") if "## Configurations" in body else len(body)
+    markdown.write_text("\n".join(body[:at] + extra + body[at:]))
     page = run / "report.html"
-    page.write_text(render_html(report, pngs))
+    page.write_text(render_html(report, pngs, [
+        (revocation, [n for n, _, _ in revocation_figures]),
+        (micro, [n for n, _, _ in micro_figures]),
+    ]))
     return {"markdown": markdown, "html": page, "charts": charts}

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from analysis.revocation import lag_table, overhead_table, revocation_summary
+
 HOT = "GET /api/me"
 NOT_MEASURED = "not measured in this run"
 
@@ -103,9 +105,15 @@ def scalability(frame: pd.DataFrame) -> Verdict:
     return Verdict("Scalability", claim, measured, "does not hold as stated: see the failures")
 
 
-def revocation(frame: pd.DataFrame) -> Verdict:
-    """Sessions revoke by deleting; JWT needs a blocklist or short expiry."""
+def revocation(frame: pd.DataFrame, probes: pd.DataFrame | None = None) -> Verdict:
+    """Sessions revoke by deleting; JWT needs a blocklist or short expiry.
+
+    With probe watches (analysis.revocation), the lag per strategy decides; without,
+    the conformance check's "revoked after logout" and the auth step's cost do.
+    """
     claim = "Sessions: easy, delete from the store. JWT: hard, needs a blocklist or short expiry."
+    if probes is not None and not probes.empty:
+        return _revocation_from_probes(claim, frame, probes)
     cells = frame[(frame["status"] == "ok") & frame["revoked_after_logout"].notna()]
     if cells.empty:
         return Verdict("Revocation", claim, "no verified session or JWT cell", NOT_MEASURED)
@@ -113,7 +121,8 @@ def revocation(frame: pd.DataFrame) -> Verdict:
     for (mode, revocation_kind), group in cells.groupby(["mode", "revocation"]):
         revoked = bool(group["revoked_after_logout"].iloc[0])
         what = "rejected at once after logout" if revoked else "still accepted after logout"
-        parts.append(f"{mode}{' + blocklist' if revocation_kind == 'blocklist' else ''}: {what}")
+        suffix = f" + {revocation_kind}" if revocation_kind != "none" else ""
+        parts.append(f"{mode}{suffix}: {what}")
     hot = _hot(frame)
     plain = _median(hot[(hot["mode"] == "jwt") & (hot["revocation"] == "none")], "auth_p50_ms")
     listed = _median(hot[(hot["mode"] == "jwt") & (hot["revocation"] == "blocklist")],
@@ -124,11 +133,48 @@ def revocation(frame: pd.DataFrame) -> Verdict:
         parts.append(f"median JWT auth step {_us(plain)} without a blocklist, {_us(listed)} with "
                      f"one in {stores} (wall time under load, incl. the store round trip)")
     measured = "; ".join(parts)
-    has_blocklist = bool((cells["revocation"] == "blocklist").any())
+    has_blocklist = bool((cells["revocation"] != "none").any())
     verdict = ("depends on a blocklist: JWT without one stays valid until exp; with one, "
                "revocation is as immediate as deleting a session, at the cost shown"
                if has_blocklist else "holds: JWT without a blocklist kept working after logout")
     return Verdict("Revocation", claim, measured, verdict)
+
+
+def _revocation_from_probes(claim: str, frame: pd.DataFrame, probes: pd.DataFrame) -> Verdict:
+    table = lag_table(probes)
+    measured = revocation_summary(probes)
+    costs = overhead_table(frame)
+    if not costs.empty:
+        priced = costs[costs["extra_us"].notna()
+                       & ~costs["strategy"].str.startswith("JWT, no blocklist")]
+        if len(priced):
+            measured += ". Cost of the check at GET /api/me vs JWT without one: " + "; ".join(
+                f"{r['strategy']} {r['extra_us']:+.0f} µs auth step, "
+                f"{r['rps_ratio']:.2f}x req/s" for _, r in priced.iterrows())
+    is_session = table["series"].str.startswith("session")
+    is_plain_jwt = table["series"].str.startswith("JWT, no blocklist")
+    is_jwt_listed = table["series"].str.startswith("JWT +")
+    sessions_ok = bool(is_session.any()) and bool(
+        (table.loc[is_session, "accepted_after_logout"] == 0).all())
+    plain_leaks = bool(is_plain_jwt.any()) and bool(
+        (table.loc[is_plain_jwt, "accepted_after_logout"] > 0).all())
+    listed = table[is_jwt_listed]
+    immediate = listed[(listed["accepted_after_logout"] == 0) & (listed["not_rejected"] == 0)]
+    parts = []
+    if is_session.any():
+        parts.append("sessions: " + ("holds, nothing accepted after the delete" if sessions_ok
+                                     else "does not hold, see the replays accepted"))
+    if is_plain_jwt.any():
+        parts.append("JWT without revocation: " + ("holds, valid until exp" if plain_leaks
+                                                   else "not seen to leak in this run"))
+    if len(listed):
+        parts.append(f"JWT with a blocklist: immediate in {len(immediate)} of {len(listed)} "
+                     "measured cases (a blocklist in one node's memory does not reach the "
+                     "others), at the cost shown" if len(immediate) < len(listed) else
+                     "JWT with a blocklist: as immediate as a session delete, at the cost shown")
+    if not parts:
+        return Verdict("Revocation", claim, measured, NOT_MEASURED)
+    return Verdict("Revocation", claim, measured, "depends on the strategy: " + "; ".join(parts))
 
 
 def state_storage(frame: pd.DataFrame) -> list[Verdict]:
@@ -211,9 +257,9 @@ def hybrid(frame: pd.DataFrame) -> Verdict:
                    "token waits for its expiry unless a blocklist is on")
 
 
-def article_table(frame: pd.DataFrame) -> list[Verdict]:
+def article_table(frame: pd.DataFrame, probes: pd.DataFrame | None = None) -> list[Verdict]:
     """Every row of the article's table, in its order, plus the hybrid approach."""
     state, storage = state_storage(frame)
     cross, mobile = transport(frame)
-    return [state, storage, scalability(frame), revocation(frame), performance(frame),
+    return [state, storage, scalability(frame), revocation(frame, probes), performance(frame),
             cross, security(frame), mobile, hybrid(frame)]

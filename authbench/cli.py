@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 
 from authbench.ports import LOOPBACK, PortBusy
 from authbench.suite import SuiteError
-from targets.settings import ConfigError, Settings
+from targets.settings import REVOCATIONS, ConfigError, Settings
 
 Command = Callable[[argparse.Namespace], int]
 
@@ -78,7 +78,7 @@ def _add_target_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--store", choices=("memory", "redis", "postgres"), help="STORE")
     parser.add_argument("--store-url", help="STORE_URL")
     parser.add_argument("--alg", help="JWT_ALG")
-    parser.add_argument("--revocation", choices=("none", "blocklist"), help="JWT_REVOCATION")
+    parser.add_argument("--revocation", choices=REVOCATIONS, help="JWT_REVOCATION")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -7,9 +7,9 @@ import hashlib
 import socket
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 from urllib.parse import urlsplit
 
 from authbench.haproxy import haproxy_path
@@ -24,6 +24,9 @@ from authbench.topology import Topology
 from authbench.verify import verify_target
 from targets.keys import generate_key, write_key
 from targets.settings import DEFAULT_STORE_URLS, Settings
+
+if TYPE_CHECKING:
+    from authbench.revocationbench import RevocationBenchConfig
 
 SEED_USERS = 1000
 STORE_TIMEOUT = "1.0"  # seconds; generous under heavy load, still fails closed
@@ -42,6 +45,7 @@ class RunOptions:
     use_haproxy: bool = True
     out: TextIO | None = None
     notes: list[str] = field(default_factory=list)
+    revocation_bench: RevocationBenchConfig | None = None  # the extra's sizes; None: defaults
 
     def store_url(self, store: str) -> str:
         return self.redis_url if store == "redis" else self.postgres_url
@@ -245,6 +249,34 @@ def run_cell(run: RunDir, index: int, name: str, cell: Cell, options: RunOptions
     return record
 
 
+EXTRA_FILES = {"revocation-storage": "revocation.json"}
+
+
+def run_extra(run: RunDir, extra: str, options: RunOptions, progress: Progress) -> None:
+    """A suite's extra measurement, once, into the run folder (kept when resumed)."""
+    target = run.path / EXTRA_FILES[extra]
+    if target.exists():
+        progress.note(f"{extra}: already measured ({target.name})")
+        return
+    from authbench.revocationbench import (
+        RevocationBenchConfig,
+        run_revocation_bench,
+        write_revocation_json,
+    )
+
+    progress.note(f"{extra}: blocklist storage and logout-everywhere cost "
+                  "(authbench bench-revocation)")
+    try:
+        config = options.revocation_bench or RevocationBenchConfig()
+        config = replace(config, redis_url=options.redis_url, postgres_url=options.postgres_url)
+        result = run_revocation_bench(config, out=progress.note)
+    except Exception as exc:  # the cells are measured: a failed extra is a note, not a crash
+        progress.note(f"{extra} failed: {type(exc).__name__}: {exc}")
+        run.update_metadata(extras_failed={extra: f"{type(exc).__name__}: {exc}"})
+        return
+    write_revocation_json(run.path, result)
+
+
 class RunInterrupted(KeyboardInterrupt):
     """Ctrl-C during a run; carries the run folder so the CLI can say how to resume."""
 
@@ -277,6 +309,8 @@ def run_suite(suite: Suite, options: RunOptions, resume: RunDir | None = None) -
             progress.start_cell(name, cell_seconds(cell))
             record = run_cell(run, index, name, cell, options, progress)
             progress.end_cell(record["status"], record.get("reason", ""))
+        for extra in suite.extras:
+            run_extra(run, extra, options, progress)
     except KeyboardInterrupt:
         run.drop_partials()
         run.update_metadata(status="interrupted", ended=now_iso())

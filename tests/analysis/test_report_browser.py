@@ -11,6 +11,7 @@ import pytest
 
 from analysis.report import write_report
 from tests.analysis.fixtures import ROOT
+from tests.analysis.test_revocation import add_probes
 
 CHROMIUM_FLAGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -43,10 +44,12 @@ def test_report_renders_in_headless_chromium(tmp_path: Path) -> None:
     binary = chromium()
     run = tmp_path / "tiny"
     shutil.copytree(ROOT / "tiny", run)
+    add_probes(run)  # and so a revocation section, drawn from Markdown tables
     page = write_report(run)["html"]
     dom = render(binary, page, tmp_path, "--dump-dom")
     assert dom.returncode == 0, dom.stderr[-2000:]
     assert "The article's table, re-checked" in dom.stdout
+    assert "How long a logged-out credential keeps working" in dom.stdout
     assert dom.stdout.count("<img") == len(list((run / "charts").glob("*.png")))
     problems = [line for line in dom.stderr.splitlines()
                 if "Uncaught" in line or "Not allowed to load" in line

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import pytest
 
+from analysis.report import markdown_html, write_report
 from analysis.revocation import (
     lag_lines,
     lag_table,
@@ -19,6 +21,7 @@ from analysis.revocation import (
     revocation_summary,
     strategy_label,
 )
+from tests.analysis.fixtures import ROOT
 
 
 def watch(node: int, rejected: float | None, accepted: int = 0, before: bool = True,
@@ -118,8 +121,11 @@ def test_lag_lines_show_bounds_not_invented_lags(run: Path) -> None:
            "remaining lifetime, ~892 s | 500 (max 500 in one) | 1 of 1 |" in text
     assert "rejected only when the token expired: after 6.00 s" in text
     summary = revocation_summary(load_probes(run))
-    assert "rejected from the first replay (<= 2.0 ms): session in redis" in summary
-    assert "JWT, no blocklist: never rejected" in summary
+    assert "nothing accepted after logout, first replay rejected (<= 2.0 ms): session in " \
+           "redis" in summary
+    assert "JWT, no blocklist: never rejected in 10 s watched (bound ~892 s), 500 replays " \
+           "accepted after logout" in summary
+    assert "· other nodes: accepted until the token expired (6.0 s), 450 replays" in summary
 
 
 def test_lag_cdf_draws_one_step_line_per_series(run: Path) -> None:
@@ -144,3 +150,44 @@ def test_overhead_is_relative_to_jwt_without_revocation_on_the_same_load() -> No
     assert table.loc["JWT + blocklist in redis", "extra_us"] == pytest.approx(200.0)
     assert table.loc["JWT + blocklist in redis", "rps_ratio"] == pytest.approx(0.8)
     assert table.loc["JWT, no blocklist", "extra_us"] == pytest.approx(0.0)
+
+
+def add_probes(run: Path) -> None:
+    """Probe files in two cells of a copy of the tiny fixture run (session, 2-node JWT)."""
+    session = run / "cells" / "002-session-memory-read-u10-n1-r1" / "probe-host-1.json"
+    session.write_text(json.dumps({"format": "authbench-probe/1", "host": "h", "pid": 1,
+                                   "trials": [trial(i, [watch(0, 0.001)], None)
+                                              for i in range(5)]}))
+    jwt = run / "cells" / "005-jwt-memory-HS256-read-u10-n2-r1" / "probe-host-1.json"
+    jwt.write_text(json.dumps({"format": "authbench-probe/1", "host": "h", "pid": 1, "trials": [
+        trial(i, [watch(0, None, 400), watch(1, None, 400)], 880.0) for i in range(3)]}))
+
+
+def test_report_has_a_revocation_section_with_its_chart(tmp_path: Path) -> None:
+    run = tmp_path / "tiny"
+    shutil.copytree(ROOT / "tiny", run)
+    add_probes(run)
+    written = write_report(run)
+    markdown = written["markdown"].read_text()
+    section = markdown[markdown.index("## Revocation"):markdown.index("## Configurations")]
+    assert "### How long a logged-out credential keeps working" in section
+    assert "| session in memory · node that logged out | 5 |" not in section  # one node
+    assert "| session in memory | 5 | rejected after 1.0 ms (median)" in section
+    assert "never rejected while watched" in section
+    assert "![Revocation lag per strategy](charts/revocation-lag.svg)" in section
+    assert (run / "charts" / "revocation-lag.png").stat().st_size > 5_000
+    verdict = next(line for line in markdown.splitlines() if line.startswith("| Revocation |"))
+    assert "depends on the strategy: sessions: holds" in verdict
+    assert "JWT without revocation: holds, valid until exp" in verdict
+    page = written["html"].read_text()
+    assert "<h2>Revocation</h2>" in page and "id=chart-revocation-lag" in page
+    assert "<td>session in memory</td>" in page
+
+
+def test_markdown_html_turns_tables_and_headings_into_html() -> None:
+    page = markdown_html(["## Title", "", "Some <text>.", "", "| a | b |", "|---|---|",
+                          "| 1 | 2 |", "- point"])
+    assert page.startswith("<h2>Title</h2>")
+    assert "<p>Some &lt;text&gt;.</p>" in page
+    assert "<thead><tr><th>a</th><th>b</th></tr></thead><tbody><tr><td>1</td><td>2</td>" in page
+    assert "<li>point</li>" in page

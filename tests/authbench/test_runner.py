@@ -20,6 +20,7 @@ from typing import Any
 import psutil
 import pytest
 
+from analysis.report import write_report
 from analysis.summary import summarize_run
 from authbench.cli import main
 from authbench.haproxy import haproxy_path
@@ -477,3 +478,38 @@ def test_verify_of_nothing_listening(capsys: pytest.CaptureFixture[str]) -> None
     url = f"http://127.0.0.1:{closed_port()}"
     assert main(["verify", url]) == 1
     assert "[FAIL] reachable: ConnectError" in capsys.readouterr().out
+
+
+# --- (f) the revocation suite's probe cells and its storage extra ------------------------
+
+def test_a_revocation_run_keeps_probes_and_its_storage_extra(
+    tmp_path: Path, redis_url: str
+) -> None:
+    from authbench.revocationbench import RevocationBenchConfig
+
+    text = ('name = "revoke"\nextras = ["revocation-storage"]\n'
+            '[defaults]\nusers = 4\nduration = 4\nwarmup = 1\nscenario = "revocation"\n'
+            '[[matrix]]\nmode = "jwt"\nstore = "redis"\nrevocation = "pubsub"\nnodes = 2\n')
+    small = RevocationBenchConfig(stores=("memory", "redis"), max_entries=2000,
+                                  checkpoints=(1000, 2000), logout_rate=200, token_ttl=1,
+                                  steady_seconds=2, k=(1, 5), reps=2, checks=20)
+    out = io.StringIO()
+    options = RunOptions(results=tmp_path / "results", out=out, redis_url=redis_url,
+                         revocation_bench=small)
+    run = run_suite(tiny_suite(tmp_path, text), options)
+    cell = run.path / "cells" / "001-jwt-redis-HS256-pubsub-revocation-u4-n2-r1"
+    assert read_json(cell / "cell.json")["status"] == "ok"
+    probes = list(cell.glob("probe-*.json"))
+    assert probes and read_json(probes[0])["trials"]
+    storage = read_json(run.path / "revocation.json")
+    assert {g["store"] for g in storage["growth"]} == {"memory", "redis"}
+    assert "blocklist storage" in out.getvalue()
+    markdown = write_report(run.path)["markdown"].read_text()
+    assert "## Revocation" in markdown and "Blocklist storage" in markdown
+    assert "JWT + blocklist in node memory via Redis pub/sub" in markdown
+    # A resumed run does not measure the extra again.
+    again = io.StringIO()
+    run_suite(tiny_suite(tmp_path, text), RunOptions(results=tmp_path / "results", out=again,
+                                                     redis_url=redis_url),
+              resume=RunDir(run.path))
+    assert "revocation-storage: already measured" in again.getvalue()
