@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import html
+import json
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -302,10 +303,8 @@ def revocation_section(run: Path, report: Report
                     plot_lag_cdf(report.probes, report.caption)), *figures]
     if overhead:
         lines += ["### What the revocation check costs", "", *overhead]
-    if storage:
-        lines += ["### Blocklist storage and logging out everywhere", "",
-                  *[line.replace("## ", "#### ", 1) if line.startswith("## ") else line
-                    for line in storage]]
+    if storage:  # its own "## " title is this section's; its "### " parts sit under it
+        lines += [line for line in storage if not line.startswith("## ")]
     return lines, figures
 
 
@@ -343,31 +342,44 @@ def _micro_section(run: Path, caption: str) -> tuple[list[str], list[tuple[str, 
     return micro_lines(frame), figures
 
 
-def write_micro_report(run: Path) -> dict[str, Path]:
-    """report.md and report.html for a folder written by `authbench micro` alone."""
-    data, _ = load_micro(run / "micro.json")
-    machine = data.get("machine", {})
-    caption = (f"authbench micro · {machine.get('cpu_count', '?')}x "
+def write_standalone_report(run: Path) -> dict[str, Path]:
+    """report.md and report.html for a folder of `authbench micro` or `bench-revocation`."""
+    sources = [path for path in (run / "micro.json", run / "revocation.json") if path.exists()]
+    header = json.loads(sources[0].read_text())
+    machine = header.get("machine", {})
+    kinds = " + ".join(path.stem for path in sources)
+    caption = (f"authbench {kinds} · {machine.get('cpu_count', '?')}x "
                f"{machine.get('cpu_model', '?')} · Python {machine.get('python', '?')} · "
-               f"started {data.get('started', '?')}")
-    lines, figures = _micro_section(run, caption)
+               f"started {header.get('started', '?')}")
+    micro, micro_figures = _micro_section(run, caption)
+    storage, storage_figures = revocation_storage_section(run, caption)
     charts = run / "charts"
+    sections: list[tuple[list[str], list[str]]] = []
+    markdown_body: list[str] = []
     pngs: dict[str, tuple[str, bytes]] = {}
-    header = [f"# authbench micro: {run.name}", "", f"_{caption}_", ""]
-    for name, title, figure in figures:
-        paths = plots.save_figure(figure, charts, name)
-        header += [f"![{title}]({paths['svg'].relative_to(run)})", ""]
-        pngs[name] = (title, paths["png"].read_bytes())
+    for lines, figures in ((micro, micro_figures), (storage, storage_figures)):
+        names = []
+        for name, title, figure in figures:
+            paths = plots.save_figure(figure, charts, name)
+            pngs[name] = (title, paths["png"].read_bytes())
+            lines = [*lines, f"![{title}]({paths['svg'].relative_to(run)})", ""]
+            names.append(name)
+        markdown_body += lines
+        sections.append((lines, names))
+    title = f"authbench {kinds}: {run.name}"
     markdown = run / "report.md"
-    markdown.write_text("\n".join(header + lines))
-    body = [f"<!doctype html><html lang=en><head><meta charset=utf-8><title>authbench micro "
-            f"{html.escape(run.name)}</title><style>{_CSS}</style></head><body>",
-            f"<h1>authbench micro: {html.escape(run.name)}</h1>",
-            f"<p class=caption>{html.escape(caption)}</p>"]
-    for name, (title, png) in pngs.items():
-        body.append(f"<figure><img id=chart-{name} alt='{html.escape(title)}' "
-                    f"src='data:image/png;base64,{base64.b64encode(png).decode()}'></figure>")
-    body += [f"<pre>{html.escape(chr(10).join(lines))}</pre></body></html>"]
+    markdown.write_text("\n".join([f"# {title}", "", f"_{caption}_", "", *markdown_body]))
+    body = [f"<!doctype html><html lang=en><head><meta charset=utf-8><title>"
+            f"{html.escape(title)}</title><style>{_CSS}</style></head><body>",
+            f"<h1>{html.escape(title)}</h1>", f"<p class=caption>{html.escape(caption)}</p>"]
+    for lines, names in sections:
+        body.append(markdown_html([line for line in lines if not line.startswith("![")]))
+        for name in names:
+            chart_title, png = pngs[name]
+            body.append(f"<figure><img id=chart-{name} alt='{html.escape(chart_title)}' "
+                        f"src='data:image/png;base64,{base64.b64encode(png).decode()}'>"
+                        "</figure>")
+    body.append("</body></html>")
     page = run / "report.html"
     page.write_text("\n".join(body))
     return {"markdown": markdown, "html": page, "charts": charts}
@@ -375,8 +387,9 @@ def write_micro_report(run: Path) -> dict[str, Path]:
 
 def write_report(run: Path) -> dict[str, Path]:
     """Rebuild report.md, report.html and charts/ in the run folder from its raw files."""
-    if not (run / "metadata.json").exists() and (run / "micro.json").exists():
-        return write_micro_report(run)
+    if not (run / "metadata.json").exists() and (
+            (run / "micro.json").exists() or (run / "revocation.json").exists()):
+        return write_standalone_report(run)
     report = build_report(run)
     charts = run / "charts"
     images: dict[str, str] = {}

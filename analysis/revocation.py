@@ -35,7 +35,7 @@ HOT = "GET /api/me"
 EXPIRY_MARGIN_S = 0.1  # a rejection this close to exp (or later) is the token expiring
 DEFAULT_LEEWAY_S = 2.0  # the targets' JWT_LEEWAY default: a token lives until exp + leeway
 _REPEAT = re.compile(r"-r(\d+)$")
-COLUMNS = ["cell", "key", "repeat", "mode", "store", "revocation", "nodes", "logout",
+COLUMNS = ["cell", "trial", "key", "repeat", "mode", "store", "revocation", "nodes", "logout",
            "access_ttl", "strategy", "series", "credential", "node", "login_node",
            "accepted_before", "rejected_after_ms", "accepted_after_logout", "replays", "errors",
            "observed_s", "expires_in_s", "is_complete", "interval_ms"]
@@ -103,6 +103,7 @@ def load_probes(run: Path) -> pd.DataFrame:
                     rejected = watch["rejected_after_s"]
                     rows.append({
                         "cell": folder.name,
+                        "trial": f"{folder.name}/{path.name}/{trial['probe']}/{trial['number']}",
                         "key": _REPEAT.sub("", folder.name.split("-", 1)[1]),
                         "repeat": int(repeat.group(1)) if repeat else 1, "mode": cell.get("mode"),
                         "store": cell.get("store"), "revocation": cell.get("revocation"),
@@ -125,8 +126,10 @@ def load_probes(run: Path) -> pd.DataFrame:
 
 
 def _watched(probes: pd.DataFrame) -> pd.DataFrame:
-    """Watches that say something about revocation: the node knew the credential."""
-    return probes[probes["accepted_before"].astype(bool)]
+    """Watches that say something about revocation: the node knew the credential, and at
+    least one replay went out (a trial the end of the run cut before its first replay
+    says nothing)."""
+    return probes[probes["accepted_before"].astype(bool) & (probes["replays"] > 0)]
 
 
 def lag_table(probes: pd.DataFrame) -> pd.DataFrame:
@@ -192,31 +195,70 @@ def lag_lines(probes: pd.DataFrame) -> list[str]:
     return [*lines, ""]
 
 
-def plot_lag_cdf(probes: pd.DataFrame, caption: str) -> Figure:
-    """Share of watches rejected by time after logout; a line that stays below 1 was not."""
+def _credential_label(strategy: str, credential: str) -> str:
+    if credential == "refresh":
+        return f"{strategy} · refresh token"
+    if credential == "access" and strategy.startswith("hybrid"):
+        return f"{strategy} · access token"
+    return strategy
+
+
+def dead_everywhere(probes: pd.DataFrame) -> pd.DataFrame:
+    """Per trial and credential: when every node that knew it had rejected it.
+
+    This is the lag a user of a multi-node service lives with: the credential is
+    revoked when the last node stops accepting it. NaN (censored) when any node was
+    still accepting when the watch ended.
+    """
     watched = _watched(probes)
-    figure, axes = plt.subplots(figsize=(9, 5))
-    for series, group in watched.groupby("series", sort=False):
-        lags = np.sort(group["rejected_after_ms"].dropna().to_numpy())
+    rows = []
+    for (trial, credential), group in watched.groupby(["trial", "credential"], sort=False):
+        strategy = str(group["strategy"].iloc[0])
+        lags = group["rejected_after_ms"]
+        rows.append({"trial": trial, "label": _credential_label(strategy, str(credential)),
+                     "dead_ms": float(lags.max()) if lags.notna().all() else math.nan,
+                     "accepted_after_logout": int(group["accepted_after_logout"].sum()),
+                     "bound_s": float(group["expires_in_s"].iloc[0]) + DEFAULT_LEEWAY_S
+                     if pd.notna(group["expires_in_s"].iloc[0]) else math.nan})
+    return pd.DataFrame(rows, columns=["trial", "label", "dead_ms", "accepted_after_logout",
+                                       "bound_s"])
+
+
+def plot_lag_cdf(probes: pd.DataFrame, caption: str) -> Figure:
+    """Share of logouts after which the credential was dead on every node, by time.
+
+    One line per strategy; a line that stays below 1 had trials whose credential was
+    still accepted somewhere when the watch ended.
+    """
+    trials = dead_everywhere(probes)
+    labels = list(dict.fromkeys(trials["label"]))
+    # Inches: the plot 3.2, axis labels 0.7, a legend line 0.17 each, title and caption 0.7.
+    legend = 0.17 * len(labels)
+    height = 3.2 + 0.7 + legend + 0.7
+    figure = plt.figure(figsize=(10, height))
+    axes = figure.add_axes((0.08, (0.35 + legend + 0.7) / height, 0.9, 3.2 / height))
+    styles = ["-", "--", ":", "-."]
+    for index, label in enumerate(labels):
+        group = trials[trials["label"] == label]
+        lags = np.sort(group["dead_ms"].dropna().to_numpy())
         total = len(group)
-        if total == 0:
-            continue
         # A lag of 0 cannot sit on a log axis: 0.01 ms stands for "at once".
         xs = np.concatenate([[0.01], np.maximum(lags, 0.01)])
         ys = np.concatenate([[0.0], np.arange(1, len(lags) + 1) / total])
-        label = series if len(lags) == total else \
-            f"{series} ({total - len(lags)} of {total} never rejected)"
-        axes.step(xs, ys, where="post", label=label)
+        text = label if len(lags) == total else \
+            f"{label} ({total - len(lags)} of {total} still accepted when the watch ended)"
+        axes.step(xs, ys, where="post", label=text, linestyle=styles[index // 10 % 4])
     axes.set_xscale("log")
-    axes.set_xlabel("time from logout to the first rejected replay, ms (log scale)")
-    axes.set_ylabel("share of watches rejected")
+    axes.set_xlabel("time from the logout's answer until every node rejected the credential, "
+                    "ms (log scale)")
+    axes.set_ylabel("share of logouts")
     axes.set_ylim(0, 1.05)
     axes.grid(True, which="both", alpha=0.3)
-    axes.legend(fontsize=7, loc="lower right")
+    axes.legend(fontsize=7, loc="upper left", frameon=False,
+                bbox_to_anchor=(0.0, -0.6 / 3.2))  # below the axis label
     figure.suptitle("Revocation lag: how long a logged-out credential keeps working",
                     fontsize=11, x=0.01, ha="left")
     figure.text(0.01, 0.005, caption, fontsize=7, color="#555555", ha="left", va="bottom")
-    figure.tight_layout(rect=(0, 0.04, 1, 0.95))
     return figure
 
 
@@ -277,18 +319,28 @@ def overhead_lines(frame: pd.DataFrame) -> list[str]:
     return [*lines, ""]
 
 
+def _strategy_of(series: str) -> str:
+    """The series without its node scope: one strategy, both kinds of node."""
+    return series.replace(" · node that logged out", "").replace(" · other nodes", "")
+
+
 def revocation_summary(probes: pd.DataFrame) -> str:
     """A short account per kind of outcome, for the article's Revocation row."""
     table = lag_table(probes)
     if table.empty:
         return ""
-    at_once = table[(table["not_rejected"] == 0) & (table["accepted_after_logout"] == 0)]
+    is_at_once = (table["not_rejected"] == 0) & (table["accepted_after_logout"] == 0)
+    leaky_strategies = {_strategy_of(s) for s in table.loc[~is_at_once, "series"]}
+    at_once = list(dict.fromkeys(_strategy_of(s) for s in table.loc[is_at_once, "series"]))
+    # A strategy is "at once" only if it is at once on every node.
+    at_once = [s for s in at_once if s not in leaky_strategies]
     parts = []
-    if len(at_once):
-        worst = number(float(at_once["max_ms"].max()), 1)
-        parts.append(f"nothing accepted after logout, first replay rejected (<= {worst} ms): "
-                     + "; ".join(at_once["series"]))
-    for _, row in table[table["accepted_after_logout"] > 0].iterrows():
+    if at_once:
+        worst = number(float(table.loc[is_at_once, "max_ms"].max()), 1)
+        parts.append(f"nothing accepted after logout, the first replay on every node rejected "
+                     f"(<= {worst} ms): " + "; ".join(at_once))
+    by_strategy: dict[str, list[tuple[str, str, int]]] = {}  # (series, outcome, accepted)
+    for _, row in table[~is_at_once].iterrows():
         if row["rejected"] == 0:
             what = (f"never rejected in {number(row['watched_up_to_s'], 0)} s watched "
                     f"(bound ~{number(row['bound_s'], 0)} s)")
@@ -296,6 +348,16 @@ def revocation_summary(probes: pd.DataFrame) -> str:
             what = f"accepted until the token expired ({number(row['max_ms'] / 1000, 1)} s)"
         else:
             what = f"rejected after up to {number(row['max_ms'], 1)} ms"
-        parts.append(f"{row['series']}: {what}, {row['accepted_after_logout']:,} replays "
-                     "accepted after logout")
+        by_strategy.setdefault(_strategy_of(row["series"]), []).append(
+            (row["series"], what, int(row["accepted_after_logout"])))
+    for strategy, outcomes in by_strategy.items():
+        scopes = {o[0] for o in outcomes}
+        whats = {o[1] for o in outcomes}
+        if len(whats) == 1 and (len(scopes) > 1 or scopes == {strategy}):
+            where = " (every node)" if len(scopes) > 1 else ""
+            parts.append(f"{strategy}{where}: {whats.pop()}, "
+                         f"{sum(o[2] for o in outcomes):,} replays accepted after logout")
+        else:
+            parts += [f"{series}: {what}, {n:,} replays accepted after logout"
+                      for series, what, n in outcomes]
     return ". ".join(parts)

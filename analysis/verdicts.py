@@ -168,10 +168,17 @@ def _revocation_from_probes(claim: str, frame: pd.DataFrame, probes: pd.DataFram
         parts.append("JWT without revocation: " + ("holds, valid until exp" if plain_leaks
                                                    else "not seen to leak in this run"))
     if len(listed):
-        parts.append(f"JWT with a blocklist: immediate in {len(immediate)} of {len(listed)} "
-                     "measured cases (a blocklist in one node's memory does not reach the "
-                     "others), at the cost shown" if len(immediate) < len(listed) else
-                     "JWT with a blocklist: as immediate as a session delete, at the cost shown")
+        late = listed[~listed.index.isin(immediate.index)]
+        if late.empty:
+            parts.append("JWT with a blocklist: as immediate as a session delete, at the cost "
+                         "shown")
+        elif late["series"].str.contains("each node its own").all():
+            parts.append("JWT with a shared or pub/sub-propagated blocklist: as immediate as a "
+                         "session delete, at the cost shown; a blocklist in one node's memory "
+                         "does not reach the other nodes")
+        else:
+            parts.append(f"JWT with a blocklist: immediate in {len(immediate)} of {len(listed)} "
+                         "strategy and node cases, see the lags")
     if not parts:
         return Verdict("Revocation", claim, measured, NOT_MEASURED)
     return Verdict("Revocation", claim, measured, "depends on the strategy: " + "; ".join(parts))

@@ -150,8 +150,7 @@ class _Meter:
         if isinstance(store, PostgresStore):
             return int(await self._sql(COUNT_BLOCKLIST.format(ns=self.namespace)))
         assert isinstance(store, MemoryStore)
-        # The blocklist has no public count: read the dict the memory store keeps.
-        return len(store._blocked.values)
+        return store.blocklist_size()
 
     async def used_bytes(self) -> int:
         """Redis and PostgreSQL now; the memory store's bytes come from its own pass."""
@@ -547,7 +546,10 @@ def cmd_bench_revocation(args: argparse.Namespace) -> int:
     folder.mkdir(parents=True, exist_ok=True)
     path = write_revocation_json(folder, result)
     print("\n".join(format_result(result)))
-    print(f"results: {path}")
+    from analysis.report import write_report
+
+    written = write_report(folder)
+    print(f"results: {path}; report: {written['html']}")
     return 0
 
 

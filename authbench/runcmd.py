@@ -91,9 +91,10 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     """Rebuild report.md, report.html and charts/ of a run from its raw files."""
     folder = Path(args.run)
-    if not (folder / "metadata.json").is_file() and not (folder / "micro.json").is_file():
-        print(f"authbench report: {folder}: not an authbench run (no metadata.json or "
-              "micro.json)", file=sys.stderr)
+    if not any((folder / name).is_file()
+               for name in ("metadata.json", "micro.json", "revocation.json")):
+        print(f"authbench report: {folder}: not an authbench run (no metadata.json, "
+              "micro.json or revocation.json)", file=sys.stderr)
         return 2
     written = write_report(folder)
     print(f"report: {written['html']}")

@@ -30,13 +30,12 @@ import hiredis
 import orjson
 
 from targets.stores.base import RevocationState, StoreUnavailable
-from targets.stores.memory import ExpiringDict
+from targets.stores.memory import RevocationTables
 from targets.stores.redis_store import OPEN_TIMEOUT, RedisStore
 from targets.stores.resp import RespConnectionError, RespError, pack
 
 log = logging.getLogger("targets.revocations")
 
-_NOT_BLOCKED = RevocationState(is_blocked=False, cutoff=None)
 RETRY_SECONDS = (0.05, 0.1, 0.25, 0.5, 1.0)  # resubscribe back-off, then every second
 HEARTBEAT = 1.0  # seconds between PINGs on the subscription
 SCAN_COUNT = 10_000
@@ -119,8 +118,7 @@ class PubSubRevocations:
         self.channel = f"{namespace}:revocations"
         self._blocked_prefix = f"{namespace}:bl:"
         self._cutoff_prefix = f"{namespace}:cut:"
-        self._blocked = ExpiringDict()
-        self._cutoffs = ExpiringDict()
+        self.local = RevocationTables()
         self._added = 0
         self.is_listening = False
         self.heard = 0  # messages received, for tests and /health
@@ -131,11 +129,7 @@ class PubSubRevocations:
     async def revocation_state(self, jti: str, user: str, now: float) -> RevocationState:
         if not self.is_listening:
             raise StoreUnavailable("revocation channel down: cannot know of new revocations")
-        blocked = self._blocked.get(jti, now) is not None
-        cutoff = self._cutoffs.get(user, now)
-        if not blocked and cutoff is None:
-            return _NOT_BLOCKED
-        return RevocationState(blocked, cutoff if isinstance(cutoff, float) else None)
+        return self.local.state(jti, user, now)
 
     # -- revoking ------------------------------------------------------------------
     async def block_token(self, jti: str, expires: float) -> None:
@@ -154,17 +148,13 @@ class PubSubRevocations:
         await self.store.client.execute("PUBLISH", self.channel, orjson.dumps(message))
 
     def _put(self, kind: str, key: str, value: object, expires: float) -> None:
-        table = self._blocked if kind == "bl" else self._cutoffs
-        if kind == "cut":
-            current = table.get(key, time.time())
-            if isinstance(current, float) and isinstance(value, float) and current > value:
-                return  # a later cutoff already holds
-        table.put(key, value, expires)
+        if kind == "cut" and isinstance(value, float):
+            self.local.cut_off(key, value, expires)
+        else:
+            self.local.block(key, expires)
         self._added += 1
         if self._added & 1023 == 0:
-            now = time.time()
-            self._blocked.purge(now)
-            self._cutoffs.purge(now)
+            self.local.purge(time.time())
 
     def _heard(self, payload: bytes) -> None:
         try:

@@ -38,6 +38,35 @@ class ExpiringDict:
                 del values[key]
 
 
+class RevocationTables:
+    """Blocked jtis and per-user cutoffs held in this process, each until its expiry."""
+
+    def __init__(self) -> None:
+        self.blocked = ExpiringDict()
+        self.cutoffs = ExpiringDict()
+
+    def block(self, jti: str, expires: float) -> None:
+        self.blocked.put(jti, True, expires)
+
+    def cut_off(self, user: str, cutoff: float, expires: float) -> None:
+        """Record a cutoff, unless a later one already holds."""
+        current = self.cutoffs.get(user, time.time())
+        if isinstance(current, float) and current > cutoff:
+            return
+        self.cutoffs.put(user, float(cutoff), expires)
+
+    def state(self, jti: str, user: str, now: float) -> RevocationState:
+        blocked = self.blocked.get(jti, now) is not None
+        cutoff = self.cutoffs.get(user, now)
+        if not blocked and cutoff is None:
+            return _NOT_BLOCKED
+        return RevocationState(blocked, cutoff if isinstance(cutoff, float) else None)
+
+    def purge(self, now: float) -> None:
+        self.blocked.purge(now)
+        self.cutoffs.purge(now)
+
+
 class MemoryStore:
     """Everything in this process's memory; nothing survives a restart."""
 
@@ -47,8 +76,7 @@ class MemoryStore:
     def __init__(self) -> None:
         self._sessions: dict[str, SessionRecord] = {}
         self._by_user: dict[str, set[str]] = {}
-        self._blocked = ExpiringDict()
-        self._cutoffs = ExpiringDict()
+        self._revoked = RevocationTables()
         self._refresh = ExpiringDict()
         self._writes = 0
 
@@ -72,8 +100,7 @@ class MemoryStore:
         self._writes += 1
         if self._writes & 1023 == 0:
             now = time.time()
-            self._blocked.purge(now)
-            self._cutoffs.purge(now)
+            self._revoked.purge(now)
             self._refresh.purge(now)
             dead = [k for k, r in self._sessions.items() if not r.is_live(now)]
             for key in dead:
@@ -136,27 +163,27 @@ class MemoryStore:
     async def count_sessions(self) -> int:
         return len(self._sessions)
 
+    def blocklist_size(self) -> int:
+        """Blocklist entries held, expired ones not yet purged included."""
+        return len(self._revoked.blocked.values)
+
     async def block_token(self, jti: str, expires: float) -> None:
         self._purge_sometimes()
-        self._blocked.put(jti, True, expires)
+        self._revoked.block(jti, expires)
 
     async def seed_blocklist(self, entries: Iterable[tuple[str, float]]) -> int:
-        self._blocked.purge(time.time())
+        self._revoked.blocked.purge(time.time())
         count = 0
         for jti, expires in entries:
-            self._blocked.put(jti, True, expires)
+            self._revoked.block(jti, expires)
             count += 1
         return count
 
     async def set_user_cutoff(self, user: str, cutoff: float, expires: float) -> None:
-        self._cutoffs.put(user, float(cutoff), expires)
+        self._revoked.cut_off(user, cutoff, expires)
 
     async def revocation_state(self, jti: str, user: str, now: float) -> RevocationState:
-        blocked = self._blocked.get(jti, now) is not None
-        cutoff = self._cutoffs.get(user, now)
-        if not blocked and cutoff is None:
-            return _NOT_BLOCKED
-        return RevocationState(blocked, cutoff if isinstance(cutoff, float) else None)
+        return self._revoked.state(jti, user, now)
 
     async def put_refresh(self, key: str, record: RefreshRecord) -> None:
         self._purge_sometimes()

@@ -13,6 +13,7 @@ import pytest
 
 from analysis.report import markdown_html, write_report
 from analysis.revocation import (
+    dead_everywhere,
     lag_lines,
     lag_table,
     load_probes,
@@ -51,8 +52,10 @@ def write_cell(run: Path, name: str, cell: dict[str, Any], trials: list[dict[str
 @pytest.fixture
 def run(tmp_path: Path) -> Path:
     session = {"mode": "session", "store": "redis", "revocation": "none", "nodes": 2}
+    cut_short = {**watch(0, None), "replays": 0}  # the run ended before its first replay
     write_cell(tmp_path, "001-session-redis-revocation-u4-n2-r1", session,
-               [trial(i, [watch(0, 0.001), watch(1, 0.002)], None) for i in range(4)])
+               [*(trial(i, [watch(0, 0.001), watch(1, 0.002)], None) for i in range(4)),
+                trial(4, [cut_short, {**cut_short, "node": 1}], None, complete=False)])
     per_node = {"mode": "jwt", "store": "memory", "revocation": "blocklist", "nodes": 2,
                 "access_ttl": 5}
     write_cell(tmp_path, "002-jwt-memory-revocation-u4-n2-r1", per_node, [
@@ -82,7 +85,7 @@ def test_load_probes_keeps_ok_cells_and_names_the_series(run: Path) -> None:
     assert set(probes["cell"]) == {"001-session-redis-revocation-u4-n2-r1",
                                    "002-jwt-memory-revocation-u4-n2-r1",
                                    "003-jwt-memory-revocation-u4-n1-r1"}
-    assert len(probes) == 8 + 6 + 1
+    assert len(probes) == 10 + 6 + 1
     assert probes.loc[probes["cell"].str.startswith("001"), "key"].iloc[0] == \
         "session-redis-revocation-u4-n2"
     series = set(probes["series"])
@@ -101,7 +104,8 @@ def test_bad_probe_file_is_refused(tmp_path: Path) -> None:
 def test_lag_table_counts_rejections_censoring_and_leaks(run: Path) -> None:
     table = lag_table(load_probes(run)).set_index("series")
     session = table.loc["session in redis, 2 nodes · other nodes"]
-    assert session["watches"] == 4 and session["rejected"] == 4
+    # The trial cut before its first replay is left out: it says nothing.
+    assert session["watches"] == 4 and session["rejected"] == 4 and session["not_rejected"] == 0
     assert session["p50_ms"] == pytest.approx(2.0) and session["accepted_after_logout"] == 0
     other = table.loc["JWT + blocklist in memory (each node its own), 5 s tokens, 2 nodes "
                       "· other nodes"]
@@ -121,20 +125,32 @@ def test_lag_lines_show_bounds_not_invented_lags(run: Path) -> None:
            "remaining lifetime, ~892 s | 500 (max 500 in one) | 1 of 1 |" in text
     assert "rejected only when the token expired: after 6.00 s" in text
     summary = revocation_summary(load_probes(run))
-    assert "nothing accepted after logout, first replay rejected (<= 2.0 ms): session in " \
-           "redis" in summary
+    assert "nothing accepted after logout, the first replay on every node rejected (<= 2.0 ms): " \
+           "session in redis, 2 nodes. " in summary
     assert "JWT, no blocklist: never rejected in 10 s watched (bound ~892 s), 500 replays " \
            "accepted after logout" in summary
     assert "· other nodes: accepted until the token expired (6.0 s), 450 replays" in summary
 
 
-def test_lag_cdf_draws_one_step_line_per_series(run: Path) -> None:
+def test_dead_everywhere_is_the_last_node_to_reject(run: Path) -> None:
+    trials = dead_everywhere(load_probes(run)).set_index("trial")
+    session = trials[trials["label"] == "session in redis, 2 nodes"]
+    assert len(session) == 4 and (session["dead_ms"] == 2.0).all()  # node 1, at 2 ms
+    per_node = trials[trials["label"].str.startswith("JWT + blocklist in memory")]
+    # Trial 1: node 1 rejected at exp (6 s); trial 2: node 1 never (censored); trial 3:
+    # only node 0 knew the token, so it was dead everywhere when node 0 rejected it.
+    assert sorted(per_node["dead_ms"].fillna(-1)) == [-1, 1.0, 6000.0]
+    assert per_node["accepted_after_logout"].sum() == 450
+
+
+def test_lag_cdf_draws_one_step_line_per_strategy(run: Path) -> None:
     probes = load_probes(run)
     figure = plot_lag_cdf(probes, "caption")
     lines = figure.axes[0].get_lines()
-    assert len(lines) == probes[probes["accepted_before"]]["series"].nunique()
-    censored = [ln for ln in lines if "never rejected" in str(ln.get_label())]
-    assert censored and max(censored[0].get_ydata()) < 1.0  # the CDF does not reach 1
+    assert len(lines) == 3  # session in redis, per-node memory blocklist, JWT without one
+    censored = [ln for ln in lines if "still accepted when the watch ended" in str(ln.get_label())]
+    assert len(censored) == 2
+    assert all(max(ln.get_ydata()) < 1.0 for ln in censored)  # the CDF does not reach 1
 
 
 def test_overhead_is_relative_to_jwt_without_revocation_on_the_same_load() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from authbench.revocationbench import (
     run_revocation_bench,
 )
 from targets.stores import RedisStore
+from tests.analysis.fixtures import ROOT
 
 CLOSED_REDIS = "redis://127.0.0.1:1/0"  # nothing listens on port 1
 CLOSED_POSTGRES = "postgresql://postgres@127.0.0.1:1/test"
@@ -163,8 +165,7 @@ async def test_a_swallowed_cancellation_still_stops_the_run() -> None:
 
 def test_cli_writes_into_a_run_folder(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     run = tmp_path / "run"
-    run.mkdir()
-    (run / "metadata.json").write_text("{}")
+    shutil.copytree(ROOT / "tiny", run)  # a finished run, whose report then gains the section
     assert main(["bench-revocation", "--stores", "memory", *SMALL_FLAGS, "--into",
                  str(run)]) == 0
     data = json.loads((run / "revocation.json").read_text())
@@ -172,6 +173,9 @@ def test_cli_writes_into_a_run_folder(tmp_path: Path, capsys: pytest.CaptureFixt
     assert data["steady_state"] == []  # it runs on Redis only
     out = capsys.readouterr().out
     assert "delete_user_sessions" in out and "B/entry" in out
+    report = (run / "report.md").read_text()
+    assert "## Revocation" in report and "### Blocklist storage" in report
+    assert (run / "charts" / "revocation-storage.svg").exists()
 
 
 def test_cli_refuses_a_folder_that_is_not_a_run(
@@ -195,3 +199,6 @@ def test_cli_skips_an_unreachable_store_with_a_note(
     assert any("redis not measured" in note and "127.0.0.1:1" in note for note in data["notes"])
     assert any("postgres not measured" in note for note in data["notes"])
     assert "redis not measured" in capsys.readouterr().err
+    # A folder of its own gets a report of its own.
+    page = (folder / "report.html").read_text()
+    assert "<h3>Blocklist storage</h3>" in page and "id=chart-revocation-storage" in page
