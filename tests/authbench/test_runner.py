@@ -345,8 +345,11 @@ def test_ctrl_c_keeps_finished_cells_and_resume_finishes_the_run(tmp_path: Path)
                str(results), "--only", "mode=session,jwt"]
     out_path, err_path = tmp_path / "stdout", tmp_path / "stderr"
     with out_path.open("wb") as out, err_path.open("wb") as err:
+        # SIGINT back to its default in the child: a shell starts background jobs with it
+        # ignored, and Python then never installs its Ctrl-C handler.
         runner = subprocess.Popen(command, cwd=ROOT, stdout=out, stderr=err,
-                                  stdin=subprocess.DEVNULL, start_new_session=True)
+                                  stdin=subprocess.DEVNULL, start_new_session=True,
+                                  preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         def second_cell_measuring() -> bool:
             assert runner.poll() is None, err_path.read_text()
