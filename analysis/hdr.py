@@ -33,15 +33,16 @@ def load_cell_histograms(folder: Path) -> tuple[dict[str, HdrHistogram], dict[st
     return {name: merge_encoded(texts) for name, texts in encoded.items()}, failures
 
 
-def measured_window(folder: Path) -> float:
-    """Seconds from the first to the last measured request over a cell's processes."""
+def measured_bounds(folder: Path) -> tuple[float, float] | None:
+    """Unix times of the first and the last measured request over a cell's processes."""
     starts, ends = [], []
     for path in folder.glob("hdr-*.json"):
         data = json.loads(path.read_text())
         if data.get("measured_from") is not None and data.get("measured_until") is not None:
             starts.append(data["measured_from"])
             ends.append(data["measured_until"])
-    return max(ends) - min(starts) if starts else float("nan")
+    return (min(starts), max(ends)) if starts else None
+
 
 
 def percentiles(histogram: HdrHistogram) -> dict[str, float]:

@@ -25,9 +25,11 @@ import re
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
+from hdrh.histogram import HdrHistogram
 
-from analysis.hdr import load_cell_histograms, measured_window
+from analysis.hdr import load_cell_histograms, measured_bounds
 
 CELL_COLUMNS = ("mode", "store", "alg", "revocation", "verify_cache", "scenario", "users",
                 "nodes", "workers", "scale", "duration", "warmup", "balance")
@@ -70,6 +72,37 @@ def _verify_columns(checks: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+def cpu_between(timeline: list[list[float]], start: float, end: float) -> float:
+    """CPU seconds a node spent from start to end, interpolated in its sampled timeline
+    (cumulative seconds at Unix times; clamped to the sampled span)."""
+    times = [point[0] for point in timeline]
+    cpu = [point[1] for point in timeline]
+    return float(np.interp(end, times, cpu) - np.interp(start, times, cpu))
+
+
+def cpu_ms_per_request(folder: Path, nodes: list[dict[str, Any]],
+                       bounds: tuple[float, float] | None,
+                       histograms: dict[str, HdrHistogram], failures: dict[str, int]) -> float:
+    """Server CPU per request, both counted over the window the histograms cover.
+
+    Runs recorded before nodes kept a CPU timeline fall back to CPU from the end of the
+    warm-up to Locust's exit over Locust's own request count (a longer window for CPU
+    than for requests: biased upward).
+    """
+    timelines = [n.get("cpu_timeline") for n in nodes]
+    if bounds is not None and timelines and all(t and len(t) >= 2 for t in timelines):
+        requests = sum(h.get_total_count() for name, h in histograms.items()
+                       if not name.startswith("auth "))
+        requests += sum(count for name, count in failures.items()
+                        if not name.startswith("auth "))
+        cpu = sum(cpu_between(t, *bounds) for t in timelines if t)
+        return cpu * 1000 / requests if requests else float("nan")
+    total = locust_row(folder / "locust_stats.csv", "Aggregated")
+    total_requests = int(total["Request Count"]) if total else 0
+    cpu_seconds = sum(node["cpu_seconds"] for node in nodes)
+    return cpu_seconds * 1000 / total_requests if total_requests else float("nan")
+
+
 def _cell_rows(run_id: str, folder: Path) -> list[dict[str, Any]]:
     record = json.loads((folder / "cell.json").read_text())
     cell = record["cell"]
@@ -93,13 +126,10 @@ def _cell_rows(run_id: str, folder: Path) -> list[dict[str, Any]]:
     if record["status"] != "ok":
         return [{**base, "endpoint": ""}]
     histograms, failures = load_cell_histograms(folder)
-    window = measured_window(folder)
-    total = locust_row(folder / "locust_stats.csv", "Aggregated")
-    total_requests = int(total["Request Count"]) if total else 0
+    bounds = measured_bounds(folder)
+    window = bounds[1] - bounds[0] if bounds is not None else float("nan")
     nodes = record.get("nodes", [])
-    cpu_seconds = sum(node["cpu_seconds"] for node in nodes)
-    base["cpu_ms_per_request"] = (cpu_seconds * 1000 / total_requests if total_requests
-                                  else float("nan"))
+    base["cpu_ms_per_request"] = cpu_ms_per_request(folder, nodes, bounds, histograms, failures)
     base["measured_seconds"] = window
     base["peak_rss_mb"] = max((n["peak_rss_bytes"] for n in nodes), default=0) / 2**20
     rows = []

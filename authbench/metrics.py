@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,6 +19,9 @@ class NodeUsage:
     cpu_seconds: float = 0.0
     peak_rss_bytes: int = 0
     _start_cpu: float | None = None
+    # (Unix time, CPU seconds since the first sample): lets analysis count the CPU of
+    # exactly the window its latency histograms cover.
+    timeline: list[tuple[float, float]] = field(default_factory=list)
 
 
 @dataclass
@@ -43,6 +47,7 @@ class NodeSampler:
             if entry._start_cpu is None:
                 entry._start_cpu = cpu
             entry.cpu_seconds = cpu - entry._start_cpu
+            entry.timeline.append((round(time.time(), 3), round(entry.cpu_seconds, 4)))
             entry.peak_rss_bytes = max(entry.peak_rss_bytes, rss)
 
     def _loop(self, delay: float) -> None:
@@ -64,7 +69,8 @@ class NodeSampler:
             self._thread.join(5)
         self._sample(final=True)
         return [{"pid": u.pid, "cpu_seconds": round(u.cpu_seconds, 4),
-                 "peak_rss_bytes": u.peak_rss_bytes} for u in self.usage.values()]
+                 "peak_rss_bytes": u.peak_rss_bytes, "cpu_timeline": u.timeline}
+                for u in self.usage.values()]
 
 
 INFO_FIELDS = ("total_commands_processed", "used_memory", "connected_clients",

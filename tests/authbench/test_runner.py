@@ -134,6 +134,10 @@ def test_a_complete_run_keeps_metadata_and_raw_results(complete_run: tuple[Path,
         [node] = cell["nodes"]
         assert node["pid"] == cell["topology"]["node_pids"][0]
         assert node["cpu_seconds"] > 0 and node["peak_rss_bytes"] > 0
+        times = [t for t, _ in node["cpu_timeline"]]
+        cpu = [c for _, c in node["cpu_timeline"]]
+        assert len(times) > 4 and times == sorted(times) and cpu == sorted(cpu)
+        assert cpu[-1] == node["cpu_seconds"]
         assert cell["locust"]["exit_code"] == 0
         command = " ".join(cell["locust"]["command"])
         assert str(folder / "locust") in command and ".partial" not in command
