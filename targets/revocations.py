@@ -23,6 +23,7 @@ import asyncio
 import collections
 import contextlib
 import logging
+import math
 import time
 from typing import Any, Protocol
 
@@ -38,6 +39,17 @@ log = logging.getLogger("targets.revocations")
 
 RETRY_SECONDS = (0.05, 0.1, 0.25, 0.5, 1.0)  # resubscribe back-off, then every second
 HEARTBEAT = 1.0  # seconds between PINGs on the subscription
+BLOCK_AND_PUBLISH_LUA = """
+redis.call('SET', KEYS[1], '1', 'PX', ARGV[1])
+return redis.call('PUBLISH', ARGV[2], ARGV[3])
+"""
+CUTOFF_AND_PUBLISH_LUA = """
+local current = redis.call('GET', KEYS[1])
+if (not current) or tonumber(current) < tonumber(ARGV[4]) then
+  redis.call('SET', KEYS[1], ARGV[4], 'PX', ARGV[1])
+end
+return redis.call('PUBLISH', ARGV[2], ARGV[3])
+"""
 SCAN_COUNT = 10_000
 
 
@@ -133,19 +145,31 @@ class PubSubRevocations:
 
     # -- revoking ------------------------------------------------------------------
     async def block_token(self, jti: str, expires: float) -> None:
+        await self._write_and_publish(
+            BLOCK_AND_PUBLISH_LUA, self.store.key("bl", jti), ["bl", jti, True, expires],
+            expires)
         self._put("bl", jti, True, expires)
-        await self.store.block_token(jti, expires)
-        await self._publish(["bl", jti, True, expires])
 
     async def set_user_cutoff(self, user: str, cutoff: float, expires: float) -> None:
+        await self._write_and_publish(
+            CUTOFF_AND_PUBLISH_LUA, self.store.key("cut", user),
+            ["cut", user, float(cutoff), expires], expires, repr(float(cutoff)))
         self._put("cut", user, float(cutoff), expires)
-        await self.store.set_user_cutoff(user, cutoff, expires)
-        await self._publish(["cut", user, float(cutoff), expires])
 
-    async def _publish(self, message: list[Any]) -> None:
-        # Not retried: a PUBLISH that ran twice would only deliver the same fact twice,
-        # but the durable copy is already written, so a lost one is reloaded on resubscribe.
-        await self.store.client.execute("PUBLISH", self.channel, orjson.dumps(message))
+    async def _write_and_publish(self, script: str, key: str, message: list[Any],
+                                 expires: float, *extra: str) -> None:
+        """The durable copy and the broadcast in one script: both happen, or neither.
+
+        Were the write to succeed and the PUBLISH fail, the other nodes would never hear
+        of the revocation while their subscriptions stayed up. Local memory is updated
+        only after Redis answered, so a logout that failed here can simply be retried.
+        Not retried on a lost connection: the script may have run (this node then hears
+        its own message, like every other node).
+        """
+        ttl_ms = max(1, math.ceil((expires - time.time()) * 1000))
+        await self.store.client.execute(
+            "EVAL", script, 1, key, ttl_ms, self.channel, orjson.dumps(message), *extra,
+            is_idempotent=False)
 
     def _put(self, kind: str, key: str, value: object, expires: float) -> None:
         if kind == "cut" and isinstance(value, float):
@@ -159,12 +183,15 @@ class PubSubRevocations:
     def _heard(self, payload: bytes) -> None:
         try:
             kind, key, value, expires = orjson.loads(payload)
+            if kind not in ("bl", "cut") or not isinstance(key, str):
+                raise ValueError(kind)
+            parsed = float(value) if kind == "cut" else True
+            until = float(expires)
         except (orjson.JSONDecodeError, ValueError, TypeError):
             log.warning("ignored a malformed revocation message")
             return
-        if kind in ("bl", "cut") and isinstance(key, str) and isinstance(expires, int | float):
-            self.heard += 1
-            self._put(kind, key, float(value) if kind == "cut" else True, float(expires))
+        self.heard += 1
+        self._put(kind, key, parsed, until)
 
     # -- subscription --------------------------------------------------------------
     async def open(self) -> None:
@@ -203,6 +230,8 @@ class PubSubRevocations:
             raise
         self._subscription = sub
         self.is_listening = True
+        # Fail closed the moment the connection goes, not when the keeper next looks.
+        sub.lost.add_done_callback(lambda _: self._lost(sub))
 
     async def _load(self) -> None:
         """Copy every stored revocation, with its remaining lifetime, into memory."""
@@ -227,9 +256,18 @@ class PubSubRevocations:
                         if values is None:
                             self._put("bl", name, True, now + ttl_ms / 1000)
                         elif values[i] is not None:
-                            self._put("cut", name, float(values[i]), now + ttl_ms / 1000)
+                            try:
+                                cutoff = float(values[i])
+                            except ValueError:
+                                log.warning("ignored a malformed cutoff at %r", key)
+                                continue
+                            self._put("cut", name, cutoff, now + ttl_ms / 1000)
                 if cursor == b"0":
                     break
+
+    def _lost(self, sub: _Subscription) -> None:
+        if self._subscription is sub:
+            self.is_listening = False
 
     async def _keep_subscribed(self) -> None:
         attempt = 0
@@ -245,7 +283,9 @@ class PubSubRevocations:
                 await self._subscribe(self.store.client.timeout)
                 attempt = 0
                 log.warning("revocation channel back: blocklist reloaded")
-            except (RespConnectionError, RespError, OSError, TimeoutError):
+            except Exception as exc:  # whatever it was, keep trying: never stay down for good
+                if not isinstance(exc, RespConnectionError | RespError | OSError | TimeoutError):
+                    log.exception("revocation channel: unexpected error while resubscribing")
                 await asyncio.sleep(RETRY_SECONDS[min(attempt, len(RETRY_SECONDS) - 1)])
                 attempt += 1
 
@@ -255,14 +295,12 @@ class PubSubRevocations:
             done, _ = await asyncio.wait([sub.lost], timeout=HEARTBEAT)
             if done:
                 return
-            try:
-                async with asyncio.timeout(self.store.client.timeout):
-                    await asyncio.shield(sub.ping())
-            except TimeoutError:
+            pong = sub.ping()
+            done, _ = await asyncio.wait([pong, sub.lost], timeout=self.store.client.timeout,
+                                         return_when=asyncio.FIRST_COMPLETED)
+            if not done:
                 log.warning("revocation channel silent for %.2f s", self.store.client.timeout)
                 sub.abort()
-                return
-            except Exception:
                 return
 
     async def close(self) -> None:

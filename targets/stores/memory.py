@@ -20,8 +20,12 @@ class ExpiringDict:
         self._heap: list[tuple[float, str]] = []
 
     def put(self, key: str, value: object, expires: float) -> None:
+        old = self.values.get(key)
         self.values[key] = (expires, value)
-        heapq.heappush(self._heap, (expires, key))
+        # A heap entry per key and expiry: putting the same entry again (a reload, a node
+        # hearing its own revocation) must not grow the heap.
+        if old is None or old[0] != expires:
+            heapq.heappush(self._heap, (expires, key))
 
     def get(self, key: str, now: float) -> object | None:
         entry = self.values.get(key)

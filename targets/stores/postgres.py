@@ -244,7 +244,8 @@ class PostgresStore:
     async def set_user_cutoff(self, user: str, cutoff: float, expires: float) -> None:
         await self._execute(
             "INSERT INTO {ns}.cutoffs VALUES ($1, $2, $3) ON CONFLICT (user_id)"
-            " DO UPDATE SET cutoff = EXCLUDED.cutoff, expires = EXCLUDED.expires",
+            " DO UPDATE SET cutoff = EXCLUDED.cutoff, expires = EXCLUDED.expires"
+            " WHERE {ns}.cutoffs.cutoff < EXCLUDED.cutoff",  # a later cutoff always wins
             user, cutoff, expires,
         )
 

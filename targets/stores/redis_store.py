@@ -24,6 +24,16 @@ return value
 """
 
 
+# A later cutoff always wins, whatever order concurrent writes land in.
+SET_CUTOFF_LUA = """
+local current = redis.call('GET', KEYS[1])
+if (not current) or tonumber(current) < tonumber(ARGV[1]) then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+end
+return 1
+"""
+
+
 def _session_bytes(record: SessionRecord) -> bytes:
     return orjson.dumps(
         [record.user, record.csrf, record.created, record.idle_expires, record.absolute_expires]
@@ -55,7 +65,8 @@ class RedisStore:
         # Connections are shared by pipelining, so a few serve many concurrent requests.
         self.client = RespClient(url, timeout, size=min(pool_size, 4))
 
-    def _k(self, kind: str, key: str) -> str:
+    def key(self, kind: str, key: str) -> str:
+        """The Redis key of one record: '<namespace>:<kind>:<key>'."""
         return f"{self._ns}:{kind}:{key}"
 
     async def open(self) -> None:
@@ -92,10 +103,10 @@ class RedisStore:
 
     async def create_session(self, key: str, record: SessionRecord) -> None:
         ttl = _ttl_ms(min(record.idle_expires, record.absolute_expires), record.created)
-        index = self._k("us", record.user)
+        index = self.key("us", record.user)
         index_ttl = _ttl_ms(record.absolute_expires, record.created)
         await self.client.pipeline(
-            ("SET", self._k("s", key), _session_bytes(record), "PX", ttl),
+            ("SET", self.key("s", key), _session_bytes(record), "PX", ttl),
             ("SADD", index, key),
             # The index lives as long as its longest session: extend (GT) or set (NX).
             ("PEXPIRE", index, index_ttl, "GT"),
@@ -103,7 +114,7 @@ class RedisStore:
         )
 
     async def get_session(self, key: str, now: float) -> SessionRecord | None:
-        raw = await self.client.execute("GET", self._k("s", key))
+        raw = await self.client.execute("GET", self.key("s", key))
         if raw is None:
             return None
         record = _session_from(raw)
@@ -115,24 +126,24 @@ class RedisStore:
         )
         ttl = _ttl_ms(min(idle_expires, record.absolute_expires), time.time())
         await self.client.execute(
-            "SET", self._k("s", key), _session_bytes(updated), "PX", ttl, "XX"
+            "SET", self.key("s", key), _session_bytes(updated), "PX", ttl, "XX"
         )
 
     async def delete_session(self, key: str) -> bool:
         # Not retried: a GETDEL that ran before the connection dropped would, retried,
         # find nothing and report a live session as already gone.
-        raw = await self.client.execute("GETDEL", self._k("s", key), is_idempotent=False)
+        raw = await self.client.execute("GETDEL", self.key("s", key), is_idempotent=False)
         if raw is None:
             return False
-        await self.client.execute("SREM", self._k("us", _session_from(raw).user), key)
+        await self.client.execute("SREM", self.key("us", _session_from(raw).user), key)
         return True
 
     async def list_sessions(self, user: str, now: float) -> list[tuple[str, SessionRecord]]:
-        index = self._k("us", user)
+        index = self.key("us", user)
         keys = sorted(k.decode() for k in await self.client.execute("SMEMBERS", index))
         if not keys:
             return []
-        raws = await self.client.execute("MGET", *(self._k("s", k) for k in keys))
+        raws = await self.client.execute("MGET", *(self.key("s", k) for k in keys))
         live, dead = [], []
         for key, raw in zip(keys, raws, strict=True):
             record = _session_from(raw) if raw is not None else None
@@ -145,11 +156,11 @@ class RedisStore:
         return live
 
     async def delete_user_sessions(self, user: str) -> int:
-        index = self._k("us", user)
+        index = self.key("us", user)
         keys = [k.decode() for k in await self.client.execute("SMEMBERS", index)]
         if not keys:
             return 0
-        removed = int(await self.client.execute("UNLINK", *(self._k("s", k) for k in keys)))
+        removed = int(await self.client.execute("UNLINK", *(self.key("s", k) for k in keys)))
         await self.client.execute("UNLINK", index)
         return removed
 
@@ -164,13 +175,13 @@ class RedisStore:
                 index_ttl: dict[str, int] = {}
                 for key, record in chunk:
                     ttl = _ttl_ms(min(record.idle_expires, record.absolute_expires), now)
-                    commands.append(pack(b"SET", self._k("s", key).encode(),
+                    commands.append(pack(b"SET", self.key("s", key).encode(),
                                          _session_bytes(record), b"PX", b"%d" % ttl))
                     by_user.setdefault(record.user, []).append(key.encode())
                     last = _ttl_ms(record.absolute_expires, now)
                     index_ttl[record.user] = max(index_ttl.get(record.user, 0), last)
                 for user, keys in by_user.items():
-                    index = self._k("us", user).encode()
+                    index = self.key("us", user).encode()
                     commands.append(pack(b"SADD", index, *keys))
                     # As in create_session: the index lives as long as its longest session.
                     index_ms = b"%d" % index_ttl[user]
@@ -190,14 +201,14 @@ class RedisStore:
         count, cursor = 0, b"0"
         while True:
             cursor, keys = await self.client.execute(
-                "SCAN", cursor, "MATCH", self._k("s", "*"), "COUNT", 10_000
+                "SCAN", cursor, "MATCH", self.key("s", "*"), "COUNT", 10_000
             )
             count += len(keys)
             if cursor == b"0":
                 return count
 
     async def block_token(self, jti: str, expires: float) -> None:
-        await self.client.execute("SET", self._k("bl", jti), b"1", "PX",
+        await self.client.execute("SET", self.key("bl", jti), b"1", "PX",
                                   _ttl_ms(expires, time.time()))
 
     async def seed_blocklist(self, entries: Iterable[tuple[str, float]]) -> int:
@@ -208,7 +219,7 @@ class RedisStore:
             nonlocal count
             for chunk in chunked(entries):
                 now = time.time()
-                yield [pack(b"SET", self._k("bl", jti).encode(), b"1", b"PX",
+                yield [pack(b"SET", self.key("bl", jti).encode(), b"1", b"PX",
                             b"%d" % _ttl_ms(expires, now)) for jti, expires in chunk]
                 count += len(chunk)
 
@@ -219,25 +230,25 @@ class RedisStore:
         return count
 
     async def set_user_cutoff(self, user: str, cutoff: float, expires: float) -> None:
-        await self.client.execute("SET", self._k("cut", user), repr(float(cutoff)), "PX",
-                                  _ttl_ms(expires, time.time()))
+        await self.client.execute("EVAL", SET_CUTOFF_LUA, 1, self.key("cut", user),
+                                  repr(float(cutoff)), _ttl_ms(expires, time.time()))
 
     async def revocation_state(self, jti: str, user: str, now: float) -> RevocationState:
         blocked, cutoff = await self.client.execute(
-            "MGET", self._k("bl", jti), self._k("cut", user)
+            "MGET", self.key("bl", jti), self.key("cut", user)
         )
         return RevocationState(blocked is not None, None if cutoff is None else float(cutoff))
 
     async def put_refresh(self, key: str, record: RefreshRecord) -> None:
         value = orjson.dumps([record.family, record.user, record.expires])
-        await self.client.execute("SET", self._k("rt", key), value, "PX",
+        await self.client.execute("SET", self.key("rt", key), value, "PX",
                                   _ttl_ms(record.expires, time.time()))
 
     async def use_refresh(self, key: str, now: float) -> RefreshRecord | None:
         # One script marks the token used and returns what it was, atomically: two
         # concurrent uses cannot both see it unused. Not retried: it may have run.
         old = await self.client.execute(
-            "EVAL", _USE_REFRESH_LUA, 1, self._k("rt", key), is_idempotent=False
+            "EVAL", _USE_REFRESH_LUA, 1, self.key("rt", key), is_idempotent=False
         )
         if old is None:
             return None

@@ -6,7 +6,10 @@ signing key, as the suite runner's multi-node cells do.
 
 from __future__ import annotations
 
+import asyncio
+import socket
 import time
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import httpx
@@ -14,9 +17,19 @@ import pytest
 
 from authbench.launcher import TargetProcess
 from targets.keys import generate_key, write_key
+from targets.revocations import PubSubRevocations
 from targets.settings import ConfigError, Settings
+from targets.stores import RedisStore, StoreUnavailable
+from targets.stores.resp import RedisAddress, RespConnectionError
 from tests.conftest import StartTarget
 from tests.support import unique_namespace
+
+
+def closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
 
 PROPAGATION_LIMIT = 2.0  # seconds; the measured lag is in BENCHMARKS.md (milliseconds)
 
@@ -101,3 +114,91 @@ def test_a_node_started_later_loads_the_blocklist(
     assert status(late, revoked) == 401
     assert status(late, cut_user) == 401
     assert status(late, bearer(first, "user4")) == 200
+
+
+# --- in process: two nodes' revocation lists on one real Redis --------------------------
+
+@pytest.fixture
+async def two_nodes(redis_url: str) -> AsyncIterator[tuple[PubSubRevocations, PubSubRevocations]]:
+    namespace = unique_namespace()
+    nodes = []
+    for _ in range(2):
+        store = RedisStore(redis_url, namespace, timeout=0.5, pool_size=4)
+        await store.open()
+        node = PubSubRevocations(store, namespace)
+        await node.open()
+        nodes.append(node)
+    yield nodes[0], nodes[1]
+    for node in nodes:
+        await node.close()
+    await nodes[0].store.discard()
+    for node in nodes:
+        await node.store.close()
+
+
+async def wait_until(condition: Callable[[], bool], what: str) -> None:
+    for _ in range(200):  # 2 s at most
+        if condition():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+async def test_a_failed_revocation_leaves_no_node_half_revoked(
+    two_nodes: tuple[PubSubRevocations, PubSubRevocations]
+) -> None:
+    first, second = two_nodes
+    now = time.time()
+    working = first.store.client.address
+    # The command connections fail (the subscription stays up): nothing may be half done.
+    await first.store.client.close()
+    first.store.client.address = RedisAddress(port=closed_port())
+    with pytest.raises(RespConnectionError):
+        await first.block_token("jti-1", now + 60)
+    assert not (await first.revocation_state("jti-1", "u", now)).is_blocked  # can retry
+    assert await second.store.client.execute("GET", second.store.key("bl", "jti-1")) is None
+    first.store.client.address = working
+    await first.block_token("jti-1", now + 60)  # the user's retry
+    assert (await first.revocation_state("jti-1", "u", now)).is_blocked
+    await wait_until(lambda: second.local.state("jti-1", "u", now).is_blocked, "the broadcast")
+
+
+async def test_cutoffs_travel_and_never_move_back(
+    two_nodes: tuple[PubSubRevocations, PubSubRevocations]
+) -> None:
+    first, second = two_nodes
+    now = time.time()
+    await first.set_user_cutoff("alice", now, now + 60)
+    await second.set_user_cutoff("alice", now - 30, now + 60)  # older, landing last
+    await wait_until(lambda: first.heard >= 2 and second.heard >= 2, "both messages")
+    for node in (first, second):
+        assert (await node.revocation_state("x", "alice", now)).cutoff == now
+    stored = await first.store.client.execute("GET", first.store.key("cut", "alice"))
+    assert float(stored) == now
+
+
+async def test_malformed_messages_are_ignored(
+    two_nodes: tuple[PubSubRevocations, PubSubRevocations]
+) -> None:
+    first, second = two_nodes
+    for junk in (b"not json", b'["bl"]', b'["cut", "u", "soon", 1e12]', b'["xx", "k", 1, 1]'):
+        await first.store.client.execute("PUBLISH", first.channel, junk)
+    now = time.time()
+    await first.block_token("good", now + 60)
+    await wait_until(lambda: second.heard == 1, "the one good message")
+    assert second.is_listening and second.local.state("good", "u", now).is_blocked
+
+
+async def test_a_lost_channel_fails_closed_at_once(
+    two_nodes: tuple[PubSubRevocations, PubSubRevocations]
+) -> None:
+    first, _ = two_nodes
+    working = first.store.client.address
+    first.store.client.address = RedisAddress(port=closed_port())  # no way back, for now
+    assert first._subscription is not None
+    first._subscription.close()  # the connection goes: no waiting for a heartbeat
+    await wait_until(lambda: not first.is_listening, "the node to notice")
+    with pytest.raises(StoreUnavailable):
+        await first.revocation_state("x", "u", time.time())
+    first.store.client.address = working
+    await wait_until(lambda: first.is_listening, "the resubscription")

@@ -20,6 +20,7 @@ from targets.stores import (
     SessionRecord,
     Store,
 )
+from targets.stores.memory import ExpiringDict
 from tests.support import unique_namespace
 
 STORE_KINDS = ("memory", "redis", "postgres")
@@ -284,6 +285,25 @@ async def test_user_cutoff_is_reported_and_can_move(store: Store) -> None:
     assert await store.revocation_state(jti, alice, now) == RevocationState(False, now)
     await store.block_token(jti, now + 60)
     assert await store.revocation_state(jti, alice, now) == RevocationState(True, now)
+
+
+async def test_a_cutoff_never_moves_back(store: Store) -> None:
+    """Two logouts-everywhere landing out of order: the later cutoff still holds."""
+    now = time.time()
+    user = user_name()
+    await store.set_user_cutoff(user, now, now + 120)
+    await store.set_user_cutoff(user, now - 30, now + 90)  # older, written last
+    assert (await store.revocation_state("x", user, now)).cutoff == now
+
+
+def test_putting_the_same_entry_again_does_not_grow_the_expiry_heap() -> None:
+    table = ExpiringDict()
+    for _ in range(5):  # a reload, a node hearing its own revocation...
+        table.put("jti", True, 100.0)
+    table.put("jti", True, 200.0)  # a new expiry is a new heap entry
+    assert len(table._heap) == 2 and table.get("jti", 150.0) is True
+    table.purge(250.0)
+    assert table.values == {} and table._heap == []
 
 
 # --- refresh tokens -----------------------------------------------------------------------
