@@ -109,7 +109,11 @@ def build_report(run: Path) -> Report:
         run_id=metadata["run_id"], metadata=metadata, frame=frame, probes=probes,
         configs=configs, best=best_per_mode(configs), verdicts=article_table(frame, probes),
         cells=cell_rows(frame),
-        warnings=method_warnings(frame), caption=caption,
+        warnings=method_warnings(frame) + [
+            f"the {extra} extra failed, so its section is missing: {why} (measure it with "
+            f"`authbench bench-revocation --into {run}`)"
+            for extra, why in metadata.get("extras_failed", {}).items()],
+        caption=caption,
     )
 
 

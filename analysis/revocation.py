@@ -38,7 +38,8 @@ _REPEAT = re.compile(r"-r(\d+)$")
 COLUMNS = ["cell", "trial", "key", "repeat", "mode", "store", "revocation", "nodes", "logout",
            "access_ttl", "strategy", "series", "credential", "node", "login_node",
            "accepted_before", "rejected_after_ms", "accepted_after_logout", "replays", "errors",
-           "observed_s", "expires_in_s", "is_complete", "interval_ms"]
+           "observed_s", "expires_in_s", "leeway_s", "is_complete", "interval_ms",
+           "before_status"]
 
 
 def strategy_label(cell: dict[str, Any]) -> str:
@@ -91,6 +92,7 @@ def load_probes(run: Path) -> pd.DataFrame:
         if record.get("status") != "ok":
             continue
         cell = record["cell"]
+        leeway = float(record.get("target_env", {}).get("JWT_LEEWAY", DEFAULT_LEEWAY_S))
         strategy = strategy_label(cell)
         nodes = int(cell.get("nodes") or 1)
         for path in sorted(folder.glob("probe-*.json")):
@@ -117,29 +119,43 @@ def load_probes(run: Path) -> pd.DataFrame:
                         "accepted_after_logout": watch["accepted_after_logout"],
                         "replays": watch["replays"], "errors": watch["errors"],
                         "observed_s": trial["observed_s"], "expires_in_s": trial["expires_in_s"],
-                        "is_complete": trial["is_complete"],
+                        "leeway_s": leeway, "is_complete": trial["is_complete"],
                         "interval_ms": trial["interval_s"] * 1000,
+                        "before_status": watch.get("before_status"),
                     })
     frame = pd.DataFrame(rows, columns=COLUMNS)
     frame["rejected_after_ms"] = frame["rejected_after_ms"].astype(float)
     return frame
 
 
-def _watched(probes: pd.DataFrame) -> pd.DataFrame:
-    """Watches that say something about revocation: the node knew the credential, and at
-    least one replay went out (a trial the end of the run cut before its first replay
-    says nothing)."""
+def _known(probes: pd.DataFrame) -> pd.DataFrame:
+    """Watches of a node that knew the credential and got at least one replay."""
     return probes[probes["accepted_before"].astype(bool) & (probes["replays"] > 0)]
+
+
+def _is_cut_short(frame: pd.DataFrame) -> pd.Series:
+    """Still accepted when the end of the run stopped the watch: neither lag nor bound."""
+    return ~frame["is_complete"].astype(bool) & frame["rejected_after_ms"].isna()
+
+
+def _watched(probes: pd.DataFrame) -> pd.DataFrame:
+    """Watches that say something about revocation: the node knew the credential, a
+    replay went out, and the watch ended by a rejection or by running its full time."""
+    known = _known(probes)
+    return known[~_is_cut_short(known)]
 
 
 def lag_table(probes: pd.DataFrame) -> pd.DataFrame:
     """Per series: how many watches, how fast they were rejected, what got through."""
     rows = []
+    known = _known(probes)
+    cut = known[_is_cut_short(known)].groupby("series").size()
     for series, group in _watched(probes).groupby("series", sort=False):
         rejected = group["rejected_after_ms"].dropna()
         censored = group[group["rejected_after_ms"].isna()]
         through = group["accepted_after_logout"]
-        bound = censored["expires_in_s"].dropna()
+        bound = (censored["expires_in_s"] + censored["leeway_s"]).dropna()
+        first = group[group["rejected_after_ms"].notna()]
         rows.append({
             "series": series,
             "watches": len(group),
@@ -148,11 +164,15 @@ def lag_table(probes: pd.DataFrame) -> pd.DataFrame:
             "p90_ms": float(rejected.quantile(0.9)) if len(rejected) else math.nan,
             "max_ms": float(rejected.max()) if len(rejected) else math.nan,
             "not_rejected": len(censored),
+            "cut_short": int(cut.get(series, 0)),
             "watched_up_to_s": float(censored["observed_s"].max()) if len(censored) else math.nan,
-            "bound_s": float(bound.median()) + DEFAULT_LEEWAY_S if len(bound) else math.nan,
+            "bound_s": float(bound.median()) if len(bound) else math.nan,
             "accepted_after_logout": int(through.sum()),
             "watches_with_acceptance": int((through > 0).sum()),
             "max_accepted": int(through.max()) if len(through) else 0,
+            # Every rejection came at the very first replay: the lag is below what the
+            # probe resolves, and the time shown is only when that replay left.
+            "at_first_replay": bool(len(first)) and bool((first["replays"] == 1).all()),
             # Rejected only once the token itself expired: that is expiry, not revocation.
             "at_expiry": int((group["rejected_after_ms"] / 1000
                               >= group["expires_in_s"] - EXPIRY_MARGIN_S).sum()),
@@ -163,16 +183,22 @@ def lag_table(probes: pd.DataFrame) -> pd.DataFrame:
 
 def _lag_text(row: pd.Series) -> str:
     if row["rejected"] == 0:
-        return (f"never rejected while watched (up to {number(row['watched_up_to_s'], 1)} s); "
+        text = (f"never rejected while watched (up to {number(row['watched_up_to_s'], 1)} s); "
                 f"bound: the remaining lifetime, ~{number(row['bound_s'], 0)} s")
-    text = (f"rejected after {number(row['p50_ms'], 1)} ms (median), "
-            f"{number(row['max_ms'], 1)} ms at most")
-    if row["at_expiry"] == row["rejected"]:
+    elif row["at_expiry"] == row["rejected"]:
         text = (f"rejected only when the token expired: after {number(row['p50_ms'] / 1000, 2)} "
                 f"s (median), {number(row['max_ms'] / 1000, 2)} s at most")
-    if row["not_rejected"]:
+    elif row["at_first_replay"] and row["not_rejected"] == 0:
+        text = (f"rejected at the first replay (it left {number(row['p50_ms'], 1)} ms after "
+                f"the logout's answer, median; {number(row['max_ms'], 1)} ms at most)")
+    else:
+        text = (f"rejected after {number(row['p50_ms'], 1)} ms (median), "
+                f"{number(row['max_ms'], 1)} ms at most")
+    if row["rejected"] and row["not_rejected"]:
         text += f"; {row['not_rejected']} of {row['watches']} never, bound ~" \
                 f"{number(row['bound_s'], 0)} s"
+    if row["cut_short"]:
+        text += f"; {row['cut_short']} more cut short by the end of the run (left out)"
     return text
 
 
@@ -183,15 +209,21 @@ def lag_lines(probes: pd.DataFrame) -> list[str]:
         return []
     interval = number(float(table["interval_ms"].median()), 0)
     lines = [f"Time from the logout's answer to the first rejected replay of the old credential "
-             f"(replays every {interval} ms on every node, under the cell's load), and how many "
-             "replays were still accepted after logout. A lag below one interval means the "
-             "first replay was already rejected.", "",
+             f"(each node replayed every {interval} ms, under the cell's load), and how many "
+             "replays were still accepted after logout. \"At the first replay\" means the lag "
+             "is below what the probe resolves: the time shown is when that replay left.", "",
              "| strategy | watches | time to reject | accepted after logout "
              "| watches with any |", "|---|---|---|---|---|"]
     for _, row in table.iterrows():
         lines.append(f"| {row['series']} | {row['watches']} | {_lag_text(row)} | "
                      f"{row['accepted_after_logout']:,} (max {row['max_accepted']} in one) | "
                      f"{row['watches_with_acceptance']} of {row['watches']} |")
+    status = probes["before_status"]
+    unchecked = probes[status.notna() & ~status.isin([200, 401])]
+    if len(unchecked):
+        codes = ", ".join(str(int(c)) for c in sorted(set(unchecked["before_status"])))
+        lines += ["", f"{len(unchecked)} checks before logout got no clear answer (HTTP "
+                  f"{codes}; 0 is a transport error): those nodes are left out of the table."]
     return [*lines, ""]
 
 
@@ -210,7 +242,9 @@ def dead_everywhere(probes: pd.DataFrame) -> pd.DataFrame:
     revoked when the last node stops accepting it. NaN (censored) when any node was
     still accepting when the watch ended.
     """
-    watched = _watched(probes)
+    known = _known(probes)
+    cut_trials = set(known.loc[_is_cut_short(known), "trial"])
+    watched = known[~known["trial"].isin(cut_trials)]  # a trial cut short says nothing
     rows = []
     for (trial, credential), group in watched.groupby(["trial", "credential"], sort=False):
         strategy = str(group["strategy"].iloc[0])
@@ -218,7 +252,7 @@ def dead_everywhere(probes: pd.DataFrame) -> pd.DataFrame:
         rows.append({"trial": trial, "label": _credential_label(strategy, str(credential)),
                      "dead_ms": float(lags.max()) if lags.notna().all() else math.nan,
                      "accepted_after_logout": int(group["accepted_after_logout"].sum()),
-                     "bound_s": float(group["expires_in_s"].iloc[0]) + DEFAULT_LEEWAY_S
+                     "bound_s": float(group["expires_in_s"].iloc[0] + group["leeway_s"].iloc[0])
                      if pd.notna(group["expires_in_s"].iloc[0]) else math.nan})
     return pd.DataFrame(rows, columns=["trial", "label", "dead_ms", "accepted_after_logout",
                                        "bound_s"])
@@ -280,7 +314,11 @@ def overhead_table(frame: pd.DataFrame) -> pd.DataFrame:
     if (hot["scenario"] == "read").any():  # plain reads when the run has them: no probes
         hot = hot[hot["scenario"] == "read"]
     rows = []
-    for (_scenario, users, nodes), group in hot.groupby(["scenario", "users", "nodes"]):
+    if "access_ttl" not in hot:
+        hot = hot.assign(access_ttl=0)
+    # Short-lived tokens make readers log in again: never a baseline for long-lived ones.
+    for (_scenario, users, nodes, _ttl), group in hot.groupby(
+            ["scenario", "users", "nodes", "access_ttl"]):
         records = [r.to_dict() for _, r in group.iterrows()]
         base = group[(group["mode"] == "jwt") & (group["revocation"] == "none")]
         base_auth = float(base["auth_p50_ms"].median()) if len(base) else math.nan
@@ -319,7 +357,7 @@ def overhead_lines(frame: pd.DataFrame) -> list[str]:
     return [*lines, ""]
 
 
-def _strategy_of(series: str) -> str:
+def strategy_of(series: str) -> str:
     """The series without its node scope: one strategy, both kinds of node."""
     return series.replace(" · node that logged out", "").replace(" · other nodes", "")
 
@@ -330,13 +368,14 @@ def revocation_summary(probes: pd.DataFrame) -> str:
     if table.empty:
         return ""
     is_at_once = (table["not_rejected"] == 0) & (table["accepted_after_logout"] == 0)
-    leaky_strategies = {_strategy_of(s) for s in table.loc[~is_at_once, "series"]}
-    at_once = list(dict.fromkeys(_strategy_of(s) for s in table.loc[is_at_once, "series"]))
+    leaky_strategies = {strategy_of(s) for s in table.loc[~is_at_once, "series"]}
+    at_once = list(dict.fromkeys(strategy_of(s) for s in table.loc[is_at_once, "series"]))
     # A strategy is "at once" only if it is at once on every node.
     at_once = [s for s in at_once if s not in leaky_strategies]
     parts = []
     if at_once:
-        worst = number(float(table.loc[is_at_once, "max_ms"].max()), 1)
+        listed = table[is_at_once & table["series"].map(strategy_of).isin(at_once)]
+        worst = number(float(listed["max_ms"].max()), 1)
         parts.append(f"nothing accepted after logout, the first replay on every node rejected "
                      f"(<= {worst} ms): " + "; ".join(at_once))
     by_strategy: dict[str, list[tuple[str, str, int]]] = {}  # (series, outcome, accepted)
@@ -348,7 +387,7 @@ def revocation_summary(probes: pd.DataFrame) -> str:
             what = f"accepted until the token expired ({number(row['max_ms'] / 1000, 1)} s)"
         else:
             what = f"rejected after up to {number(row['max_ms'], 1)} ms"
-        by_strategy.setdefault(_strategy_of(row["series"]), []).append(
+        by_strategy.setdefault(strategy_of(row["series"]), []).append(
             (row["series"], what, int(row["accepted_after_logout"])))
     for strategy, outcomes in by_strategy.items():
         scopes = {o[0] for o in outcomes}

@@ -8,11 +8,12 @@ the numbers it rests on.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 
 import pandas as pd
 
-from analysis.revocation import lag_table, overhead_table, revocation_summary
+from analysis.revocation import lag_table, overhead_table, revocation_summary, strategy_of
 
 HOT = "GET /api/me"
 NOT_MEASURED = "not measured in this run"
@@ -173,7 +174,10 @@ def _revocation_from_probes(claim: str, frame: pd.DataFrame, probes: pd.DataFram
             parts.append("JWT with a blocklist: as immediate as a session delete, at the cost "
                          "shown")
         elif late["series"].str.contains("each node its own").all():
-            parts.append("JWT with a shared or pub/sub-propagated blocklist: as immediate as a "
+            names = sorted({re.sub(r", (log out everywhere|\d+ nodes|\d+ s tokens)", "",
+                                   strategy_of(v)).removeprefix("JWT + ")
+                            for v in immediate["series"] if "each node its own" not in v})
+            parts.append(f"JWT with a {' / '.join(names) or 'blocklist'}: as immediate as a "
                          "session delete, at the cost shown; a blocklist in one node's memory "
                          "does not reach the other nodes")
         else:

@@ -275,6 +275,9 @@ def run_extra(run: RunDir, extra: str, options: RunOptions, progress: Progress) 
         run.update_metadata(extras_failed={extra: f"{type(exc).__name__}: {exc}"})
         return
     write_revocation_json(run.path, result)
+    failed = run.metadata().get("extras_failed", {})
+    if extra in failed:  # measured now, on a resume: the earlier failure no longer holds
+        run.update_metadata(extras_failed={k: v for k, v in failed.items() if k != extra})
 
 
 class RunInterrupted(KeyboardInterrupt):

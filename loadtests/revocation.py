@@ -9,10 +9,11 @@ One trial, by one probe user:
    every node (a per-node memory store knows it only on node k);
 2. log out on node k (AUTHBENCH_LOGOUT=all: log out everywhere, the per-user cutoff);
    t0 is when the logout's answer arrives, the moment the user was told;
-3. every AUTHBENCH_PROBE_INTERVAL_MS (default 20) replay GET /api/me with the old
-   credential on every node that has not rejected it yet, all nodes at once (hybrid:
-   also POST /auth/refresh with the old refresh cookie), until every node rejected
-   it or AUTHBENCH_PROBE_MAX_S (default 10) passed.
+3. replay GET /api/me with the old credential on every node, each node on its own
+   schedule of one replay every AUTHBENCH_PROBE_INTERVAL_MS (default 20; a slot a
+   slow answer overran is skipped), until that node rejects it or
+   AUTHBENCH_PROBE_MAX_S (default 10) passed (hybrid: also POST /auth/refresh with
+   the old refresh cookie).
 
 A probe starts a trial every AUTHBENCH_PROBE_PERIOD_S (default 1) at most: each
 trial logs in, and a real password KDF per login must not become the load itself.
@@ -35,6 +36,7 @@ from __future__ import annotations
 import base64
 import itertools
 import json
+import math
 import os
 import socket
 import time
@@ -73,6 +75,7 @@ class Watch:
     node: int
     credential: str  # "session", "access" or "refresh"
     accepted_before: bool
+    before_status: int | None = None  # the check before logout (None: not checked)
     rejected_after_s: float | None = None
     accepted_after_logout: int = 0
     last_accepted_s: float | None = None
@@ -124,7 +127,9 @@ class RevocationProbe(AuthUser):
 
     def prepare(self) -> None:
         self.number = next(_probe_numbers)
-        self.username = f"user{SEED_USERS - 1 - self.number % PROBE_USERS}"
+        # Workers count their probes from 0 each: the worker's index keeps users apart.
+        worker = getattr(self.environment.runner, "worker_index", 0) or 0
+        self.username = f"user{SEED_USERS - 1 - (worker * PROBES + self.number) % PROBE_USERS}"
         self.nodes = _nodes(self.host or "")
         self.trials = 0
         with self.client.get("/health", name="/health") as answer:
@@ -152,8 +157,7 @@ class RevocationProbe(AuthUser):
             return
         body, cookies = credential
         me_headers = self._me_headers(body, cookies)
-        before = [self._get_me(url, me_headers, "/api/me (probe check)") == 200
-                  for url in self.nodes]
+        before = [self._get_me(url, me_headers, "/api/me (probe check)") for url in self.nodes]
         if not self._logout(self.nodes[node], me_headers, body):
             gevent.sleep(0.5)
             return
@@ -162,7 +166,7 @@ class RevocationProbe(AuthUser):
         trial = Trial(self.number, self.trials, self.mode, LOGOUT, node, t0, INTERVAL, MAX_WAIT,
                       None if exp is None else exp - t0)
         kind = "session" if self.mode == "session" else "access"
-        trial.watches = [Watch(i, kind, ok) for i, ok in enumerate(before)]
+        trial.watches = [Watch(i, kind, code == 200, code) for i, code in enumerate(before)]
         if self.mode == "hybrid" and "rt" in cookies:
             # A refresh token cannot be tried before logout without spending it: it is
             # known where its family is stored (every node, or only the login node).
@@ -222,21 +226,25 @@ class RevocationProbe(AuthUser):
 
     def _watch(self, trial: Trial, me_headers: dict[str, str], cookies: dict[str, str],
                body: dict[str, Any]) -> None:
-        for round_number in itertools.count():
-            pending = [w for w in trial.watches if w.rejected_after_s is None]
-            elapsed = time.time() - trial.logout_at
-            if not pending or elapsed > MAX_WAIT:
-                trial.is_complete = True
-                break
-            if self._is_stopping():
-                break
-            # Every pending node at once: each replay leaves at the round's moment.
-            gevent.joinall([gevent.spawn(self._replay, trial, w, me_headers, cookies, body)
-                            for w in pending])
-            trial.observed_s = time.time() - trial.logout_at
-            next_round = trial.logout_at + (round_number + 1) * INTERVAL
-            gevent.sleep(max(0.0, next_round - time.time()))
+        """Every node on its own schedule, so a slow node never delays the others."""
+        gevent.joinall([gevent.spawn(self._watch_one, trial, watch, me_headers, cookies, body)
+                        for watch in trial.watches])
+        trial.observed_s = time.time() - trial.logout_at
+        trial.is_complete = not self._is_stopping() or all(
+            w.rejected_after_s is not None for w in trial.watches)
 
+    def _watch_one(self, trial: Trial, watch: Watch, me_headers: dict[str, str],
+                   cookies: dict[str, str], body: dict[str, Any]) -> None:
+        next_replay = trial.logout_at
+        while watch.rejected_after_s is None and not self._is_stopping():
+            now = time.time()
+            if now - trial.logout_at > MAX_WAIT:
+                return
+            self._replay(trial, watch, me_headers, cookies, body)
+            # The next slot of the fixed schedule still ahead: a slow answer skips the
+            # slots it overran rather than firing them back to back.
+            next_replay += INTERVAL * max(1, math.ceil((time.time() - next_replay) / INTERVAL))
+            gevent.sleep(max(0.0, next_replay - time.time()))
 
     def _replay(self, trial: Trial, watch: Watch, me_headers: dict[str, str],
                 cookies: dict[str, str], body: dict[str, Any]) -> None:
@@ -293,9 +301,6 @@ def _save(environment: Environment, **_: Any) -> None:
     folder = os.environ.get("AUTHBENCH_HDR_DIR")
     if folder is None or isinstance(environment.runner, MasterRunner) or not TRIALS:
         return
-    for trial in TRIALS:
-        if not trial.is_complete:
-            trial.observed_s = max(trial.observed_s, 0.0)
     body = {"format": FILE_FORMAT, "host": socket.gethostname(), "pid": os.getpid(),
             "trials": [asdict(t) for t in TRIALS]}
     target = Path(folder) / f"probe-{socket.gethostname()}-{os.getpid()}.json"

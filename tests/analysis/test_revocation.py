@@ -107,16 +107,18 @@ def test_lag_table_counts_rejections_censoring_and_leaks(run: Path) -> None:
     # The trial cut before its first replay is left out: it says nothing.
     assert session["watches"] == 4 and session["rejected"] == 4 and session["not_rejected"] == 0
     assert session["p50_ms"] == pytest.approx(2.0) and session["accepted_after_logout"] == 0
+    assert session["at_first_replay"]
     other = table.loc["JWT + blocklist in memory (each node its own), 5 s tokens, 2 nodes "
                       "· other nodes"]
-    # The node that never accepted the token (trial 3) is left out.
-    assert other["watches"] == 2 and other["rejected"] == 1 and other["not_rejected"] == 1
-    assert other["accepted_after_logout"] == 450 and other["max_accepted"] == 300
-    assert other["bound_s"] == pytest.approx(4.5 + 2.0)  # remaining lifetime + leeway
+    # The node that never accepted the token (trial 3) is left out, and so is trial 2,
+    # cut by the end of the run while still accepted: it is neither a lag nor a bound.
+    assert other["watches"] == 1 and other["rejected"] == 1 and other["not_rejected"] == 0
+    assert other["cut_short"] == 1
+    assert other["accepted_after_logout"] == 300 and other["max_accepted"] == 300
     assert other["at_expiry"] == 1  # rejected at 6.0 s of a token with 4.0 s left
     plain = table.loc["JWT, no blocklist"]
     assert plain["rejected"] == 0 and math.isnan(plain["p50_ms"])
-    assert plain["bound_s"] == pytest.approx(892.0)
+    assert plain["bound_s"] == pytest.approx(892.0)  # remaining lifetime + the leeway
 
 
 def test_lag_lines_show_bounds_not_invented_lags(run: Path) -> None:
@@ -129,7 +131,10 @@ def test_lag_lines_show_bounds_not_invented_lags(run: Path) -> None:
            "session in redis, 2 nodes. " in summary
     assert "JWT, no blocklist: never rejected in 10 s watched (bound ~892 s), 500 replays " \
            "accepted after logout" in summary
-    assert "· other nodes: accepted until the token expired (6.0 s), 450 replays" in summary
+    assert "· other nodes: accepted until the token expired (6.0 s), 300 replays" in summary
+    assert "1 more cut short by the end of the run (left out)" in text
+    assert "| session in redis, 2 nodes · other nodes | 4 | rejected at the first replay (it " \
+           "left 2.0 ms after the logout's answer" in text
 
 
 def test_dead_everywhere_is_the_last_node_to_reject(run: Path) -> None:
@@ -137,10 +142,10 @@ def test_dead_everywhere_is_the_last_node_to_reject(run: Path) -> None:
     session = trials[trials["label"] == "session in redis, 2 nodes"]
     assert len(session) == 4 and (session["dead_ms"] == 2.0).all()  # node 1, at 2 ms
     per_node = trials[trials["label"].str.startswith("JWT + blocklist in memory")]
-    # Trial 1: node 1 rejected at exp (6 s); trial 2: node 1 never (censored); trial 3:
+    # Trial 1: node 1 rejected at exp (6 s); trial 2 was cut short (left out); trial 3:
     # only node 0 knew the token, so it was dead everywhere when node 0 rejected it.
-    assert sorted(per_node["dead_ms"].fillna(-1)) == [-1, 1.0, 6000.0]
-    assert per_node["accepted_after_logout"].sum() == 450
+    assert sorted(per_node["dead_ms"]) == [1.0, 6000.0]
+    assert per_node["accepted_after_logout"].sum() == 300
 
 
 def test_lag_cdf_draws_one_step_line_per_strategy(run: Path) -> None:
@@ -149,7 +154,7 @@ def test_lag_cdf_draws_one_step_line_per_strategy(run: Path) -> None:
     lines = figure.axes[0].get_lines()
     assert len(lines) == 3  # session in redis, per-node memory blocklist, JWT without one
     censored = [ln for ln in lines if "still accepted when the watch ended" in str(ln.get_label())]
-    assert len(censored) == 2
+    assert len(censored) == 1  # JWT without a blocklist; the cut trial is left out
     assert all(max(ln.get_ydata()) < 1.0 for ln in censored)  # the CDF does not reach 1
 
 
@@ -188,7 +193,7 @@ def test_report_has_a_revocation_section_with_its_chart(tmp_path: Path) -> None:
     section = markdown[markdown.index("## Revocation"):markdown.index("## Configurations")]
     assert "### How long a logged-out credential keeps working" in section
     assert "| session in memory · node that logged out | 5 |" not in section  # one node
-    assert "| session in memory | 5 | rejected after 1.0 ms (median)" in section
+    assert "| session in memory | 5 | rejected at the first replay (it left 1.0 ms" in section
     assert "never rejected while watched" in section
     assert "![Revocation lag per strategy](charts/revocation-lag.svg)" in section
     assert (run / "charts" / "revocation-lag.png").stat().st_size > 5_000

@@ -121,15 +121,16 @@ def test_a_blocklist_in_one_nodes_memory_does_not_reach_the_other(
     assert {w["node"] != t["login_node"] for t, w in found} == {True, False}
 
 
-def test_pubsub_reaches_every_node_within_a_few_replays(
+def test_pubsub_reaches_every_node_before_the_first_replay(
     start_target: StartTarget, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
     found = run_probe(Case("jwt-pubsub", "jwt", "redis", "pubsub", nodes=2), start_target,
                       tmp_path, request)
-    for trial, watch in found:
-        assert watch["rejected_after_s"] is not None and watch["rejected_after_s"] < 1.0
-        if watch["node"] == trial["login_node"]:
-            assert watch["accepted_after_logout"] == 0
+    # The revocation is published before the logout is answered, and the other node reads
+    # its subscription before a replay sent after that answer: nothing gets through.
+    for _, watch in found:
+        assert watch["accepted_after_logout"] == 0, watch
+        assert watch["rejected_after_s"] is not None and watch["replays"] == 1
     assert {w["node"] for _, w in found} == {0, 1}
 
 
