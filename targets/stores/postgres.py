@@ -76,8 +76,17 @@ class PostgresStore:
                     timeout=wait,
                     command_timeout=self._timeout,
                 )
-                async with pool.acquire(timeout=wait) as conn:
-                    await conn.execute(SCHEMA.format(ns=self._ns), timeout=wait)
+                try:
+                    async with pool.acquire(timeout=wait) as conn, conn.transaction():
+                        # The nodes of a cell start together, and CREATE ... IF NOT EXISTS
+                        # is not safe against a twin running it at the same moment: one
+                        # node at a time creates the schema.
+                        await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))",
+                                           f"authbench-schema:{self._ns}", timeout=wait)
+                        await conn.execute(SCHEMA.format(ns=self._ns), timeout=wait)
+                except BaseException:
+                    await pool.close()  # no half-opened pool left behind
+                    raise
                 self._pool = pool
             return self._pool
 

@@ -520,3 +520,34 @@ def test_a_revocation_run_keeps_probes_and_its_storage_extra(
                                                      redis_url=redis_url),
               resume=RunDir(run.path))
     assert "revocation-storage: already measured" in again.getvalue()
+
+
+def test_a_failed_extra_is_a_warning_and_a_resume_measures_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from authbench import revocationbench
+
+    text = ('name = "extra"\nextras = ["revocation-storage"]\n' + TINY
+            + '[[matrix]]\nmode = "none"\n')
+
+    def broken(*_: object, **__: object) -> dict[str, Any]:
+        raise RuntimeError("the bench broke")
+
+    monkeypatch.setattr(revocationbench, "run_revocation_bench", broken)
+    run = run_suite(tiny_suite(tmp_path, text), RunOptions(results=tmp_path / "results",
+                                                           out=io.StringIO()))
+    meta = read_json(run.path / "metadata.json")
+    assert meta["status"] == "complete"  # the cells were measured
+    assert meta["extras_failed"] == {"revocation-storage": "RuntimeError: the bench broke"}
+    report = write_report(run.path)["markdown"].read_text()
+    assert "the revocation-storage extra failed, so its section is missing" in report
+    # A resume measures the extra (small, memory only) and forgets the failure.
+    monkeypatch.undo()
+    small = revocationbench.RevocationBenchConfig(
+        stores=("memory",), max_entries=1000, checkpoints=(1000,), k=(1,), reps=1, checks=5)
+    run_suite(tiny_suite(tmp_path, text), RunOptions(results=tmp_path / "results",
+                                                     out=io.StringIO(), revocation_bench=small),
+              resume=RunDir(run.path))
+    assert (run.path / "revocation.json").exists()
+    assert read_json(run.path / "metadata.json")["extras_failed"] == {}
+    assert "extra failed" not in write_report(run.path)["markdown"].read_text()

@@ -425,3 +425,17 @@ async def test_clear_empties_only_its_own_namespace(store: Store) -> None:
         assert await store.count_sessions() == 0
     finally:
         await dispose(other)
+
+
+async def test_nodes_starting_together_create_one_schema(postgres_url: str) -> None:
+    """The nodes of a cell open one fresh namespace at the same moment: none may fail."""
+    namespace = unique_namespace()
+    stores = [PostgresStore(postgres_url, namespace, 5.0, 2) for _ in range(6)]
+    try:
+        await asyncio.gather(*(store.open() for store in stores))
+        await stores[0].create_session("k", SessionRecord("u", "c", 0, 2e9, 2e9))
+        assert await stores[5].count_sessions() == 1
+    finally:
+        await stores[0].discard()
+        for store in stores:
+            await store.close()
