@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+import socket
 
 import pytest
 
@@ -43,3 +44,10 @@ def drop_namespace(env: dict[str, str]) -> None:
     asyncio.run(drop())
 
 
+
+
+def closed_port() -> int:
+    """A loopback port nothing listens on (bound for a moment, then released)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])

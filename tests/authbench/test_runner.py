@@ -7,7 +7,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -28,6 +27,7 @@ from authbench.rundir import RunDir
 from authbench.runner import RunOptions, run_suite
 from authbench.suite import SERVICES, Suite, load_suite
 from tests.conftest import StartTarget
+from tests.support import closed_port
 
 ROOT = Path(__file__).resolve().parents[2]
 TINY = "[defaults]\nusers = 2\nduration = 2\nwarmup = 1\n"
@@ -71,13 +71,6 @@ def is_gone(process: psutil.Process) -> bool:
         return not process.is_running() or process.status() == psutil.STATUS_ZOMBIE
     except psutil.NoSuchProcess:
         return True
-
-
-def closed_port() -> int:
-    """A loopback port nothing listens on (bound for a moment, then released)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,6 @@ signing key, as the suite runner's multi-node cells do.
 from __future__ import annotations
 
 import asyncio
-import socket
 import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -22,14 +21,7 @@ from targets.settings import ConfigError, Settings
 from targets.stores import RedisStore, StoreUnavailable
 from targets.stores.resp import RedisAddress, RespConnectionError
 from tests.conftest import StartTarget
-from tests.support import unique_namespace
-
-
-def closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
+from tests.support import closed_port, unique_namespace
 
 PROPAGATION_LIMIT = 2.0  # seconds; the measured lag is in BENCHMARKS.md (milliseconds)
 
