@@ -87,7 +87,9 @@ def scalability(frame: pd.DataFrame) -> Verdict:
     broken = []
     for (mode, store, balance), group in multi.groupby(["mode", "store", "balance"]):
         rate = _median(group, "error_rate")
-        label = f"{mode} ({store})" if mode != "jwt" else "JWT"
+        # JWT keeps nothing in a store unless it keeps a blocklist: name the store then.
+        label = "JWT" if mode == "jwt" and store == "memory" else \
+            f"{'JWT' if mode == 'jwt' else mode} ({store})"
         if balance != "roundrobin":
             label += f", {balance}"
         rows.append(f"{label}: {100 * rate:.1f}% failed on {int(group['nodes'].max())} nodes")

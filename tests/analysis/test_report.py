@@ -60,6 +60,7 @@ def test_verdicts_from_known_inputs() -> None:
     assert performance.verdict.startswith("does not hold")
     assert verdicts["Scalability"].verdict.startswith("holds")
     assert "session (memory): 50.0% failed on 2 nodes" in verdicts["Scalability"].measured
+
     assert "JWT: 0.0% failed" in verdicts["Scalability"].measured
     assert verdicts["Revocation"].verdict.startswith("holds: JWT without a blocklist")
     assert "session cookie 49 B" in verdicts["Cross-Domain"].measured
@@ -135,3 +136,17 @@ def test_an_endpoint_that_only_failed_still_has_a_row(tmp_path: Path) -> None:
     row = frame[(frame["cell"] == "003-jwt-memory-HS256-read-u10-n1-r1")
                 & (frame["endpoint"] == "POST /auth/refresh")].iloc[0]
     assert row["failures"] == 40 and row["requests"] == 0 and row["error_rate"] == 1.0
+
+
+def test_scalability_names_each_multi_node_configuration_once() -> None:
+    from analysis.verdicts import scalability
+
+    def row(mode: str, store: str) -> dict[str, object]:
+        return {"status": "ok", "endpoint": "GET /api/me", "mode": mode, "store": store,
+                "balance": "roundrobin", "nodes": 2, "error_rate": 0.0}
+
+    frame = pd.DataFrame([row("jwt", "memory"), row("jwt", "memory"), row("jwt", "redis"),
+                          row("jwt", "postgres")])
+    assert scalability(frame).measured == ("JWT: 0.0% failed on 2 nodes; JWT (postgres): 0.0% "
+                                           "failed on 2 nodes; JWT (redis): 0.0% failed on 2 "
+                                           "nodes")
