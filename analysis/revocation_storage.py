@@ -84,7 +84,8 @@ def plot_storage_growth(data: dict[str, Any], caption: str) -> Figure:
             axes.scatter([steady["plateau_entries"]], [steady["plateau_bytes"]], marker="*",
                          s=180, color="black", zorder=3,
                          label=f"steady state ({steady['store']}, "
-                               f"{number(steady['rate_per_s'], 0)}/s, T = {steady['ttl_s']:g} s)")
+                               f"{number(steady['rate_per_s'], 0)}/s, T = {steady['ttl_s']:g} s): "
+                               "measured entries x bytes/entry")
     _log_log(axes, "blocklist entries", "bytes")
     return _finish(figure, "What the JWT blocklist takes in each store", caption)
 
