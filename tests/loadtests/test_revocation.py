@@ -66,8 +66,10 @@ def run_probe(case: Case, start_target: StartTarget, tmp_path: Path,
     nodes: list[TargetProcess] = [start_target(**env) for _ in range(case.nodes)]
     folder = tmp_path / "cell"
     folder.mkdir()
+    # Immediate strategies finish a trial a second; waiting for exp takes TTL seconds.
+    duration = 7 if case.ttl else 4
     cell = Cell(mode=case.mode, store=case.store, revocation=case.revocation, nodes=case.nodes,
-                scenario="revocation", logout=case.logout, users=4, duration=7, warmup=1)
+                scenario="revocation", logout=case.logout, users=4, duration=duration, warmup=1)
     outcome = run_locust(cell, nodes[0].url, folder, seed_users=50,
                          node_urls=[n.url for n in nodes])
     assert outcome.exit_code == 0, outcome.log_tail
