@@ -311,6 +311,7 @@ def overhead_table(frame: pd.DataFrame) -> pd.DataFrame:
     hot = frame[(frame["status"] == "ok") & (frame["endpoint"] == HOT)]
     if hot.empty or "scenario" not in hot:
         return pd.DataFrame()
+    hot = hot[hot["mode"] != "none"]  # no credential, nothing to revoke
     if (hot["scenario"] == "read").any():  # plain reads when the run has them: no probes
         hot = hot[hot["scenario"] == "read"]
     rows = []

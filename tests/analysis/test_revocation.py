@@ -164,13 +164,17 @@ def test_overhead_is_relative_to_jwt_without_revocation_on_the_same_load() -> No
                 "nodes": 1, "mode": mode, "revocation": revocation, "store": store,
                 "auth_p50_ms": auth, "auth_p99_ms": 2 * auth, "rps": rps, "p99_ms": 5.0}
 
-    frame = pd.DataFrame([row("jwt", "none", "memory", 0.05, 1000.0),
+    frame = pd.DataFrame([row("none", "none", "memory", 0.001, 1300.0),
+                          row("jwt", "none", "memory", 0.05, 1000.0),
                           row("jwt", "blocklist", "redis", 0.25, 800.0),
                           row("jwt", "pubsub", "redis", 0.06, 980.0)])
     table = overhead_table(frame).set_index("strategy")
     assert table.loc["JWT + blocklist in redis", "extra_us"] == pytest.approx(200.0)
     assert table.loc["JWT + blocklist in redis", "rps_ratio"] == pytest.approx(0.8)
     assert table.loc["JWT, no blocklist", "extra_us"] == pytest.approx(0.0)
+    assert table.loc["JWT + blocklist in node memory via Redis pub/sub", "extra_us"] == \
+        pytest.approx(10.0)
+    assert "none" not in table.index  # no credential: nothing to revoke
 
 
 def add_probes(run: Path) -> None:
