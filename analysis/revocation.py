@@ -251,11 +251,8 @@ def dead_everywhere(probes: pd.DataFrame) -> pd.DataFrame:
         lags = group["rejected_after_ms"]
         rows.append({"trial": trial, "label": _credential_label(strategy, str(credential)),
                      "dead_ms": float(lags.max()) if lags.notna().all() else math.nan,
-                     "accepted_after_logout": int(group["accepted_after_logout"].sum()),
-                     "bound_s": float(group["expires_in_s"].iloc[0] + group["leeway_s"].iloc[0])
-                     if pd.notna(group["expires_in_s"].iloc[0]) else math.nan})
-    return pd.DataFrame(rows, columns=["trial", "label", "dead_ms", "accepted_after_logout",
-                                       "bound_s"])
+                     "accepted_after_logout": int(group["accepted_after_logout"].sum())})
+    return pd.DataFrame(rows, columns=["trial", "label", "dead_ms", "accepted_after_logout"])
 
 
 def plot_lag_cdf(probes: pd.DataFrame, caption: str) -> Figure:

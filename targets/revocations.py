@@ -133,7 +133,7 @@ class PubSubRevocations:
         self.local = RevocationTables()
         self._added = 0
         self.is_listening = False
-        self.heard = 0  # messages received, for tests and /health
+        self.heard = 0  # well-formed messages received (tests watch it)
         self._subscription: _Subscription | None = None
         self._keeper: asyncio.Task[None] | None = None
 
