@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 import asyncpg
 
 from targets.stores.base import RefreshRecord, RevocationState, SessionRecord, StoreUnavailable
+from targets.timing import store_call
 
 SEED_BATCH = 50_000
 SWEEP_INTERVAL = 30.0
@@ -95,19 +96,22 @@ class PostgresStore:
         return pool if pool is not None else await self._connect()
 
     async def _fetchrow(self, query: str, *args: object) -> asyncpg.Record | None:
-        pool = await self._pool_or_connect()
-        async with pool.acquire(timeout=self._timeout) as conn:
-            return await conn.fetchrow(query.format(ns=self._ns), *args)
+        with store_call():
+            pool = await self._pool_or_connect()
+            async with pool.acquire(timeout=self._timeout) as conn:
+                return await conn.fetchrow(query.format(ns=self._ns), *args)
 
     async def _fetch(self, query: str, *args: object) -> list[asyncpg.Record]:
-        pool = await self._pool_or_connect()
-        async with pool.acquire(timeout=self._timeout) as conn:
-            return await conn.fetch(query.format(ns=self._ns), *args)
+        with store_call():
+            pool = await self._pool_or_connect()
+            async with pool.acquire(timeout=self._timeout) as conn:
+                return await conn.fetch(query.format(ns=self._ns), *args)
 
     async def _execute(self, query: str, *args: object, limit: float | None = None) -> str:
-        pool = await self._pool_or_connect()
-        async with pool.acquire(timeout=self._timeout) as conn:
-            return str(await conn.execute(query.format(ns=self._ns), *args, timeout=limit))
+        with store_call():
+            pool = await self._pool_or_connect()
+            async with pool.acquire(timeout=self._timeout) as conn:
+                return str(await conn.execute(query.format(ns=self._ns), *args, timeout=limit))
 
     async def open(self) -> None:
         try:

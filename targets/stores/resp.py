@@ -22,6 +22,8 @@ from urllib.parse import unquote, urlsplit
 
 import hiredis
 
+from targets.timing import store_call
+
 Reply = Any
 
 
@@ -199,14 +201,15 @@ class RespClient:
         """
         conn: _Connection | None = None
         try:
-            async with asyncio.timeout(self.timeout):
-                for attempt in (1, 2):
-                    conn = await self._connection()
-                    try:
-                        return await self._send(conn, list(commands))
-                    except RespConnectionError as exc:
-                        if attempt == 2 or (exc.was_sent and not is_idempotent):
-                            raise
+            with store_call():
+                async with asyncio.timeout(self.timeout):
+                    for attempt in (1, 2):
+                        conn = await self._connection()
+                        try:
+                            return await self._send(conn, list(commands))
+                        except RespConnectionError as exc:
+                            if attempt == 2 or (exc.was_sent and not is_idempotent):
+                                raise
         except TimeoutError:
             if conn is not None:
                 conn.abort()  # a late reply must not reach the next caller
