@@ -1,8 +1,12 @@
-"""Compare two runs cell by cell: throughput and tail latency, with a test over repeats.
+"""Compare two runs configuration by configuration, on what a run can stand behind.
 
-A change counts as a regression when it is larger than the minimum effect size and,
-where both runs have enough repeats, an exact permutation test says it is unlikely
-to be noise. With too few repeats the effect alone decides, and the output says so.
+Metrics: cost per request (target + store CPU, lower is better), p99 latency, and
+req/s only where both runs' windows were target-bound (elsewhere req/s measured
+the load generator). A change is a regression only when it is worse by more than
+the threshold, the two runs' intervals (the range over repeats) do not overlap,
+and, where both runs have enough repeats, a permutation test says it is unlikely
+to be noise. With one repeat in either run there is no interval, and a change is
+reported but not called.
 """
 
 from __future__ import annotations
@@ -16,7 +20,8 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-HOT = "GET /api/me"
+from analysis.costs import Interval, hot_rows
+
 ALPHA = 0.05
 MAX_PERMUTATIONS = 200_000
 
@@ -68,14 +73,16 @@ def min_p_value(n_a: int, n_b: int) -> float:
 
 @dataclass(frozen=True)
 class Change:
-    """One cell's change from run A to run B."""
+    """One configuration's change from run A to run B."""
 
     key: str
-    metric: str  # "rps" or "p99_ms"
+    metric: str  # "cost_us", "rps" or "p99_ms"
     before: float
     after: float
     p_value: float
     is_testable: bool
+    is_separated: bool = True  # the intervals over repeats do not overlap
+    repeats: tuple[int, int] = (2, 2)
 
     @property
     def relative(self) -> float:
@@ -85,26 +92,41 @@ class Change:
     def is_worse(self) -> bool:
         return self.relative < 0 if self.metric == "rps" else self.relative > 0
 
+    @property
+    def has_intervals(self) -> bool:
+        return min(self.repeats) >= 2
+
     def is_regression(self, threshold: float) -> bool:
-        """Worse by more than threshold (a fraction), and significant where testable."""
+        """Worse by more than threshold (a fraction), beyond both runs' spread, and
+        significant where testable."""
         if not self.is_worse or abs(self.relative) < threshold:
             return False
+        if not self.has_intervals or not self.is_separated:
+            return False
         if not self.is_testable or math.isnan(self.p_value):
-            return True  # the effect size alone decides (said in the output)
+            return True  # separated ranges decide (said in the output)
         return self.p_value < ALPHA
 
 
-def compare_frames(before: pd.DataFrame, after: pd.DataFrame) -> list[Change]:
-    """Changes of median req/s and p99 for every configuration both runs measured."""
-    def hot(frame: pd.DataFrame) -> pd.DataFrame:
-        return frame[(frame["status"] == "ok") & (frame["endpoint"] == HOT)]
+METRICS = (("cost_us", "server_cpu_us"), ("rps", "rps"), ("p99_ms", "p99_ms"))
 
-    a, b = hot(before), hot(after)
-    changes = []
+
+def compare_frames(before: pd.DataFrame, after: pd.DataFrame) -> list[Change]:
+    """Changes of the median cost, req/s (target-bound only) and p99 per configuration."""
+    a, b = hot_rows(before), hot_rows(after)
+    changes: list[Change] = []
+    if a.empty or b.empty:
+        return changes
     for key in sorted(set(a["key"]) & set(b["key"])):
-        for metric in ("rps", "p99_ms"):
-            xs = a.loc[a["key"] == key, metric].dropna().tolist()
-            ys = b.loc[b["key"] == key, metric].dropna().tolist()
+        left, right = a[a["key"] == key], b[b["key"] == key]
+        for metric, column in METRICS:
+            if column not in left or column not in right:
+                continue
+            if metric == "rps" and not ((left["bottleneck"] == "target").all()
+                                        and (right["bottleneck"] == "target").all()):
+                continue  # req/s of a window the target did not limit is not its capacity
+            xs = left[column].dropna().tolist()
+            ys = right[column].dropna().tolist()
             if not xs or not ys:
                 continue
             testable = min_p_value(len(xs), len(ys)) < ALPHA
@@ -112,6 +134,8 @@ def compare_frames(before: pd.DataFrame, after: pd.DataFrame) -> list[Change]:
                 key=key, metric=metric, before=statistics.median(xs), after=statistics.median(ys),
                 p_value=permutation_p_value(xs, ys) if testable else math.nan,
                 is_testable=testable,
+                is_separated=not Interval.of(xs).overlaps(Interval.of(ys)),
+                repeats=(len(xs), len(ys)),
             ))
     return changes
 
@@ -121,18 +145,21 @@ def format_changes(changes: list[Change], threshold: float) -> list[str]:
     lines = [f"{'configuration':<44}{'metric':<8}{'before':>10}{'after':>10}{'change':>9}"
              f"{'p':>8}  verdict"]
     for c in changes:
-        if not c.is_testable:
-            p_text, note = "-", " (too few repeats to test: effect size only)"
-        else:
-            p_text, note = f"{c.p_value:.3f}", ""
+        p_text = f"{c.p_value:.3f}" if c.is_testable else "-"
         if c.is_regression(threshold):
-            verdict = "REGRESSION" + note
+            verdict = "REGRESSION" + ("" if c.is_testable else
+                                      " (ranges over repeats do not overlap)")
         elif abs(c.relative) < threshold:
             verdict = "no change beyond the threshold"
+        elif not c.has_intervals:
+            verdict = ("worse" if c.is_worse else "better") + \
+                " (one repeat: no interval, not judged)"
+        elif not c.is_separated:
+            verdict = "within the spread of the repeats (indistinguishable)"
         elif c.is_testable and c.p_value >= ALPHA:
             verdict = "not significant"
         else:
-            verdict = ("worse" if c.is_worse else "better") + note
+            verdict = "worse" if c.is_worse else "better"
         lines.append(f"{c.key:<44}{c.metric:<8}{c.before:>10.2f}{c.after:>10.2f}"
                      f"{100 * c.relative:>+8.1f}%{p_text:>8}  {verdict}")
     return lines

@@ -10,6 +10,13 @@ from hdrh.histogram import HdrHistogram
 
 LOWEST_US, HIGHEST_US, SIGNIFICANT_FIGURES = 1, 60_000_000, 3
 PERCENTILES = (50.0, 90.0, 99.0, 99.9)
+# Server-Timing metrics recorded beside each endpoint as "<metric> METHOD name".
+TIMING_PREFIXES = ("auth ", "auth-cpu ", "store ")
+
+
+def is_timing(name: str) -> bool:
+    """True for a Server-Timing histogram, False for an endpoint's latency."""
+    return name.startswith(TIMING_PREFIXES)
 
 
 def merge_encoded(encoded: Iterable[str]) -> HdrHistogram:

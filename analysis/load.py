@@ -8,10 +8,17 @@
     duration, warmup, balance, topology,
     endpoint, requests, failures, rps, error_rate,
     p50_ms, p90_ms, p99_ms, p99_9_ms, max_ms, mean_ms,
-    auth_p50_ms, auth_p99_ms, auth_mean_ms,        (Server-Timing; NaN where absent)
+    auth_p50_ms, auth_p99_ms, auth_mean_ms,        (Server-Timing auth: wall time)
+    auth_cpu_mean_us, auth_cpu_p50_us, store_wall_p50_us,  (Server-Timing auth-cpu, store)
     cpu_ms_per_request, peak_rss_mb, locust_cpu_warnings, measured_seconds,
+    planned_seconds,
+    target_cpu_us, store_cpu_us, server_cpu_us, generator_cpu_us,  (CPU µs per request,
+        every endpoint of the cell counted, over exactly the histograms' window)
+    target_util, generator_util, store_util,        (share of the CPU each could use)
+    target_core_busy, bottleneck, is_pinned, is_oversubscribed, store_rtt_us,
     verify_passed, revoked_after_logout, credential_bytes,
-    store_used_memory_delta, store_commands_delta, seed_seconds
+    store_used_memory_delta, store_commands_delta, seed_seconds,
+    sign_us                                          (the targets' codec signing, in-process)
 
 Failed cells keep one row with endpoint "" and NaN figures, so a report can say
 why they were not measured. Nothing else in the project reads the raw formats.
@@ -21,6 +28,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import re
 from pathlib import Path
 from typing import Any
@@ -29,7 +37,8 @@ import numpy as np
 import pandas as pd
 from hdrh.histogram import HdrHistogram
 
-from analysis.hdr import load_cell_histograms, measured_bounds
+from analysis.costs import bottleneck
+from analysis.hdr import is_timing, load_cell_histograms, measured_bounds
 
 CELL_COLUMNS = ("mode", "store", "alg", "revocation", "verify_cache", "scenario", "users",
                 "nodes", "workers", "scale", "duration", "warmup", "balance")
@@ -91,10 +100,7 @@ def cpu_ms_per_request(folder: Path, nodes: list[dict[str, Any]],
     """
     timelines = [n.get("cpu_timeline") for n in nodes]
     if bounds is not None and timelines and all(t and len(t) >= 2 for t in timelines):
-        requests = sum(h.get_total_count() for name, h in histograms.items()
-                       if not name.startswith("auth "))
-        requests += sum(count for name, count in failures.items()
-                        if not name.startswith("auth "))
+        requests = window_requests(histograms, failures)
         cpu = sum(cpu_between(t, *bounds) for t in timelines if t)
         return cpu * 1000 / requests if requests else float("nan")
     total = locust_row(folder / "locust_stats.csv", "Aggregated")
@@ -103,7 +109,58 @@ def cpu_ms_per_request(folder: Path, nodes: list[dict[str, Any]],
     return cpu_seconds * 1000 / total_requests if total_requests else float("nan")
 
 
-def _cell_rows(run_id: str, folder: Path) -> list[dict[str, Any]]:
+def window_requests(histograms: dict[str, HdrHistogram], failures: dict[str, int]) -> int:
+    """Every request the window measured, over all endpoints, failed ones included."""
+    counted = sum(int(h.get_total_count()) for name, h in histograms.items()
+                  if not is_timing(name))
+    return counted + sum(count for name, count in failures.items() if not is_timing(name))
+
+
+def _timeline_cpu(series: list[dict[str, Any]], bounds: tuple[float, float]) -> float:
+    timelines = [s.get("cpu_timeline") or [] for s in series]
+    if not timelines or not all(len(t) >= 2 for t in timelines):
+        return float("nan")
+    return sum(cpu_between(t, *bounds) for t in timelines)
+
+
+def usage_columns(record: dict[str, Any], bounds: tuple[float, float] | None, requests: int,
+                  cpu_count: int) -> dict[str, Any]:
+    """CPU per request of target, store and generator; utilisation; the bottleneck."""
+    nan = float("nan")
+    placement = record.get("placement") or {}
+    cell = record["cell"]
+    target_cpus = len(placement.get("target_cpus") or []) or cpu_count
+    generator_cpus = len(placement.get("generator_cpus") or []) or cpu_count
+    out: dict[str, Any] = {"is_pinned": bool(placement.get("is_pinned", False)),
+                           "is_oversubscribed": int(cell.get("nodes", 1)) > target_cpus,
+                           "store_rtt_us": record.get("store_rtt_us", nan)}
+    if bounds is None or not requests:
+        return {**out, "target_util": nan, "generator_util": nan, "store_util": nan,
+                "store_cpu_us": nan, "generator_cpu_us": nan, "target_core_busy": nan,
+                "bottleneck": "unknown"}
+    seconds = bounds[1] - bounds[0]
+    nodes = record.get("nodes", [])
+    target_cpu = _timeline_cpu(nodes, bounds)
+    generator = record.get("generator", [])
+    generator_cpu = _timeline_cpu(generator, bounds) if generator else nan
+    store = record.get("store_cpu") or {}
+    store_cpu = _timeline_cpu([store], bounds) if store else nan
+    store_capacity = 1 if store.get("kind") == "redis" else cpu_count
+    recording = max(1, int(cell.get("workers", 0)))
+    out["target_util"] = target_cpu / seconds / min(len(nodes) or 1, target_cpus)
+    out["generator_util"] = generator_cpu / seconds / min(recording, generator_cpus)
+    out["store_util"] = store_cpu / seconds / store_capacity
+    out["store_cpu_us"] = store_cpu * 1e6 / requests  # NaN: no shared store
+    out["generator_cpu_us"] = generator_cpu * 1e6 / requests
+    busy = record.get("cpu_busy") or []
+    cpus = [c for c in placement.get("target_cpus") or [] if c < len(busy)]
+    out["target_core_busy"] = float(np.mean([busy[c] for c in cpus])) if cpus else nan
+    out["bottleneck"] = bottleneck(out["target_util"], out["generator_util"], out["store_util"],
+                                   out["target_core_busy"] if out["is_pinned"] else nan)
+    return out
+
+
+def _cell_rows(run_id: str, folder: Path, cpu_count: int = 1) -> list[dict[str, Any]]:
     record = json.loads((folder / "cell.json").read_text())
     cell = record["cell"]
     match = _REPEAT.search(folder.name)
@@ -122,6 +179,7 @@ def _cell_rows(run_id: str, folder: Path) -> list[dict[str, Any]]:
         "store_used_memory_delta": record.get("store", {}).get("used_memory_delta"),
         "store_commands_delta": record.get("store", {}).get("total_commands_processed_delta"),
         "seed_seconds": record.get("seed_seconds"),
+        "sign_us": record.get("sign_us", float("nan")),
     }
     if record["status"] != "ok":
         return [{**base, "endpoint": ""}]
@@ -130,13 +188,18 @@ def _cell_rows(run_id: str, folder: Path) -> list[dict[str, Any]]:
     window = bounds[1] - bounds[0] if bounds is not None else float("nan")
     nodes = record.get("nodes", [])
     base["cpu_ms_per_request"] = cpu_ms_per_request(folder, nodes, bounds, histograms, failures)
+    base["target_cpu_us"] = base["cpu_ms_per_request"] * 1000
     base["measured_seconds"] = window
+    base["planned_seconds"] = record.get("window", {}).get("planned_seconds", cell["duration"])
     base["peak_rss_mb"] = max((n["peak_rss_bytes"] for n in nodes), default=0) / 2**20
+    base.update(usage_columns(record, bounds, window_requests(histograms, failures), cpu_count))
+    base["server_cpu_us"] = base["target_cpu_us"] + (
+        0.0 if math.isnan(base["store_cpu_us"]) else base["store_cpu_us"])
     rows = []
     nan = float("nan")
     # Endpoints whose every request failed have no histogram, only a failure count.
     for endpoint in sorted(set(histograms) | set(failures)):
-        if endpoint.startswith("auth "):
+        if is_timing(endpoint):
             continue
         histogram = histograms.get(endpoint)
         failed = failures.get(endpoint, 0)
@@ -165,6 +228,13 @@ def _cell_rows(run_id: str, folder: Path) -> list[dict[str, Any]]:
             row["auth_p50_ms"] = auth.get_value_at_percentile(50) / 1000
             row["auth_p99_ms"] = auth.get_value_at_percentile(99) / 1000
             row["auth_mean_ms"] = auth.get_mean_value() / 1000
+        auth_cpu = histograms.get(f"auth-cpu {endpoint}")
+        if auth_cpu is not None:
+            row["auth_cpu_mean_us"] = auth_cpu.get_mean_value()
+            row["auth_cpu_p50_us"] = float(auth_cpu.get_value_at_percentile(50))
+        store_wall = histograms.get(f"store {endpoint}")
+        if store_wall is not None:
+            row["store_wall_p50_us"] = float(store_wall.get_value_at_percentile(50))
         rows.append(row)
     return rows or [{**base, "endpoint": ""}]
 
@@ -173,14 +243,18 @@ def load_run(path: str | Path) -> pd.DataFrame:
     """Every finished cell of a run as a tidy DataFrame (see the module docstring)."""
     run = Path(path)
     metadata = load_metadata(run)
+    cpu_count = int(metadata.get("machine", {}).get("cpu_count") or 1)
     rows: list[dict[str, Any]] = []
     cells = run / "cells"
     for folder in sorted(cells.iterdir()) if cells.is_dir() else []:
         if folder.is_dir() and not folder.name.startswith(".") and (folder / "cell.json").exists():
-            rows += _cell_rows(metadata["run_id"], folder)
+            rows += _cell_rows(metadata["run_id"], folder, cpu_count)
     frame = pd.DataFrame(rows)
     for column in ("auth_p50_ms", "auth_p99_ms", "auth_mean_ms", "rps", "p50_ms", "p99_ms",
-                   "cpu_ms_per_request"):
+                   "cpu_ms_per_request", "target_cpu_us", "store_cpu_us", "server_cpu_us",
+                   "generator_cpu_us", "auth_cpu_mean_us", "auth_cpu_p50_us",
+                   "store_wall_p50_us", "target_util", "generator_util", "store_util",
+                   "store_rtt_us", "planned_seconds", "measured_seconds"):
         if column not in frame:
             frame[column] = float("nan")
     return frame

@@ -5,7 +5,6 @@ The Agg backend is forced: charts are drawn to files, never to a screen.
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
 import matplotlib
@@ -16,6 +15,9 @@ import matplotlib.pyplot as plt
 import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
+
+from analysis.costs import cost_table
 
 HOT = "GET /api/me"
 PERCENTILE_COLUMNS = {"p50": "p50_ms", "p90": "p90_ms", "p99": "p99_ms", "p99.9": "p99_9_ms"}
@@ -113,36 +115,59 @@ def plot_latency_vs_throughput(frame: pd.DataFrame, caption: str) -> Figure:
 
 
 def plot_scaling(frame: pd.DataFrame, caption: str) -> Figure:
-    """req/s against target nodes, and the error rate (memory sessions break on >1 node)."""
+    """req/s against target nodes, and the error rate (memory sessions break on >1 node).
+
+    Nodes that outnumber the cores the targets ran on share CPUs: those points are
+    drawn hollow and named, so a flat line there reads as "no more cores", not
+    "does not scale".
+    """
     hot = _labelled(frame)
     hot["error_percent"] = 100 * hot["error_rate"]
     figure, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
     _lines(left, hot, "nodes", "nodes", "rps")
     _lines(right, hot, "nodes", "nodes", "error_percent")
-    left.set_xlabel("target nodes")
+    if "is_oversubscribed" in hot:
+        shared = hot[hot["is_oversubscribed"].fillna(False).astype(bool)]
+        points = shared.groupby(["config", "nodes"])["rps"].median().reset_index()
+        if len(points):
+            left.scatter(points["nodes"], points["rps"], s=90, facecolors="none",
+                         edgecolors="#c0504d", zorder=3,
+                         label="more nodes than target cores (shared CPUs)")
+    for axes in (left, right):
+        axes.set_xlabel("target nodes")
+        axes.xaxis.set_major_locator(MaxNLocator(integer=True))
     left.set_ylabel("GET /api/me req/s")
-    right.set_xlabel("target nodes")
     right.set_ylabel("failed requests, %")
     left.legend(fontsize=7)
     return _finish(figure, "Scaling out", caption)
 
 
 def plot_where_time_goes(frame: pd.DataFrame, caption: str) -> Figure:
-    """Median request latency split into server-side auth time and everything else."""
-    hot = _labelled(frame)
-    hot = hot[hot["mode"] != "none"]
-    table = hot.groupby("config")[["p50_ms", "auth_p50_ms"]].median().fillna(0.0)
-    table["rest_ms"] = (table["p50_ms"] - table["auth_p50_ms"]).clip(lower=0)
-    table = table.sort_values("p50_ms")
-    figure, axes = plt.subplots(figsize=(9, 0.4 * len(table) + 1.6))
-    axes.barh(table.index, table["auth_p50_ms"] * 1000, label="auth step (Server-Timing)",
+    """CPU per request, split into the auth step, the rest of the target and the store.
+
+    The floor (no auth) is drawn too: everything it spends is the HTTP server and the
+    framework, which every mode pays as well.
+    """
+    table = cost_table(frame)
+    if table.empty:
+        table = pd.DataFrame(columns=["key", "target_cpu_us", "store_cpu_us", "auth_cpu_us"])
+    table = table.set_index("key")
+    auth = table["auth_cpu_us"].fillna(0.0)
+    rest = (table["target_cpu_us"] - auth).clip(lower=0)
+    store = table["store_cpu_us"].fillna(0.0)
+    order = (rest + auth + store).sort_values().index
+    figure, axes = plt.subplots(figsize=(9, 0.4 * len(table) + 2.2))
+    axes.barh(order, auth[order], label="auth step CPU (Server-Timing auth-cpu)",
               color="#c0504d")
-    axes.barh(table.index, table["rest_ms"] * 1000, left=table["auth_p50_ms"] * 1000,
-              label="everything else (HTTP, framework, queueing)", color="#9bbb59")
-    axes.set_xlabel("median latency of GET /api/me, µs")
-    axes.legend(fontsize=8)
+    axes.barh(order, rest[order], left=auth[order],
+              label="rest of the target (HTTP, framework)", color="#9bbb59")
+    axes.barh(order, store[order], left=auth[order] + rest[order], label="store CPU",
+              color="#4f81bd")
+    axes.set_xlabel("CPU per request, µs (median over repeats)")
     axes.tick_params(axis="y", labelsize=8)
-    return _finish(figure, "Where the time goes", caption)
+    axes.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.25), ncol=3,
+                frameon=False)
+    return _finish(figure, "Where the time goes: CPU per request", caption)
 
 
 def plot_latency_vs_sessions(frame: pd.DataFrame, caption: str) -> Figure:
@@ -191,11 +216,3 @@ def save_figure(figure: Figure, folder: Path, name: str) -> dict[str, Path]:
         paths[kind] = path
     plt.close(figure)
     return paths
-
-
-def figure_png(figure: Figure) -> bytes:
-    """The figure as PNG bytes (for embedding); closes it."""
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=110)
-    plt.close(figure)
-    return buffer.getvalue()

@@ -19,6 +19,8 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from analysis import plots
+from analysis.answer import answer_lines
+from analysis.costs import cost_table
 from analysis.formatting import number
 from analysis.load import load_metadata, load_run
 from analysis.micro import load_micro, micro_lines, plot_crypto_floor
@@ -44,23 +46,11 @@ class Report:
     frame: pd.DataFrame
     probes: pd.DataFrame  # revocation probe watches (analysis.revocation.load_probes)
     configs: pd.DataFrame
-    best: list[dict[str, Any]]
+    costs: pd.DataFrame  # analysis.costs.cost_table: the answer's figures
     verdicts: list[Verdict]
     cells: list[dict[str, Any]]
     warnings: list[str]
     caption: str
-
-
-def best_per_mode(configs: pd.DataFrame) -> list[dict[str, Any]]:
-    """The highest median req/s configuration of each mode, with its tail latency."""
-    rows: list[dict[str, Any]] = []
-    if configs.empty:
-        return rows
-    for mode, group in configs.groupby("mode", sort=False):
-        top = group.sort_values("rps", ascending=False).iloc[0]
-        rows.append({"mode": mode, "key": top["key"], "rps": float(top["rps"]),
-                     "p50_ms": float(top["p50_ms"]), "p99_ms": float(top["p99_ms"])})
-    return sorted(rows, key=lambda r: -r["rps"])
 
 
 def method_warnings(frame: pd.DataFrame) -> list[str]:
@@ -89,6 +79,12 @@ def method_warnings(frame: pd.DataFrame) -> list[str]:
     return warnings
 
 
+def answer_section(report: Report) -> list[str]:
+    """The answer's Markdown lines, from the run's costs and per-cell facts."""
+    facts = report.frame.drop_duplicates("cell") if not report.frame.empty else report.frame
+    return answer_lines(report.costs, facts)
+
+
 def build_report(run: Path) -> Report:
     """Load the run and compute every table of the report."""
     metadata = load_metadata(run)
@@ -99,15 +95,18 @@ def build_report(run: Path) -> Report:
     load = ""
     if not frame.empty and "users" in frame:
         users = sorted({int(u) for u in frame["users"].dropna()})
-        durations = sorted({float(d) for d in frame["duration"].dropna()})
-        load = (f" · {'/'.join(map(str, users))} users · "
-                f"{'/'.join(f'{d:g}' for d in durations)} s measured")
+        windows = frame.drop_duplicates("cell")["measured_seconds"].dropna()
+        measured = (f"{windows.min():.1f} s" if windows.max() - windows.min() < 0.05 else
+                    f"{windows.min():.1f} to {windows.max():.1f} s") if len(windows) else "no"
+        repeats = int(frame.groupby("key")["cell"].nunique().max()) if "key" in frame else 1
+        load = (f" · {'/'.join(map(str, users))} users · {measured} measured per window"
+                f" · {repeats} repeat{'s' if repeats > 1 else ''}")
     caption = (f"run {metadata['run_id']} · suite {metadata['suite']['name']}{load} · "
                f"{machine.get('cpu_count', '?')}x {machine.get('cpu_model', '?')} · "
                f"Python {machine.get('python', '?')} · started {metadata.get('started', '?')}")
     return Report(
         run_id=metadata["run_id"], metadata=metadata, frame=frame, probes=probes,
-        configs=configs, best=best_per_mode(configs), verdicts=article_table(frame, probes),
+        configs=configs, costs=cost_table(frame), verdicts=article_table(frame, probes),
         cells=cell_rows(frame),
         warnings=method_warnings(frame) + [
             f"the {extra} extra failed, so its section is missing: {why} (measure it with "
@@ -135,7 +134,7 @@ def charts_for(report: Report) -> list[tuple[str, str, Figure]]:
                     plots.plot_latency_vs_throughput)]
     if hot["nodes"].nunique() > 1:
         charts.append(("scaling", "Scaling out", plots.plot_scaling))
-    if hot["auth_p50_ms"].notna().any():
+    if hot["target_cpu_us"].notna().any():
         charts.append(("where-time-goes", "Where the time goes", plots.plot_where_time_goes))
     if (hot["scale"] > 0).any():
         charts.append(("latency-vs-sessions", "Latency and store memory against live sessions",
@@ -149,13 +148,8 @@ def charts_for(report: Report) -> list[tuple[str, str, Figure]]:
 def markdown_lines(report: Report, images: dict[str, str]) -> list[str]:
     """report.md; images maps chart names to their relative paths."""
     lines = [f"# authbench report: {report.run_id}", "", f"_{report.caption}_", "",
-             "## The answer", "", "Fastest configuration of each mode (median over repeats, "
-             "GET /api/me):", "", "| mode | configuration | req/s | p50 ms | p99 ms |",
-             "|---|---|---|---|---|"]
-    for b in report.best:
-        lines.append(f"| {b['mode']} | {b['key']} | {number(b['rps'], 0)} | "
-                     f"{number(b['p50_ms'], 2)} | {number(b['p99_ms'], 2)} |")
-    lines += ["", "## The article's table, re-checked", "",
+             "## The answer", "", *answer_section(report)]
+    lines += ["## The article's table, re-checked", "",
               "| row | the article's claim | measured here | verdict |", "|---|---|---|---|"]
     for v in report.verdicts:
         lines.append(f"| {v.row} | {v.claim} | {v.measured} | {v.verdict} |")
@@ -252,11 +246,8 @@ def render_html(report: Report, pngs: dict[str, tuple[str, bytes]],
              f"<style>{_CSS}</style></head><body>",
              f"<h1>authbench report: {html.escape(report.run_id)}</h1>",
              f"<p class=caption>{html.escape(report.caption)}</p>",
-             "<h2 id=answer>The answer</h2><p>Fastest configuration of each mode "
-             "(median over repeats, GET /api/me):</p>",
-             _table(["mode", "configuration", "req/s", "p50 ms", "p99 ms"],
-                    [[b["mode"], b["key"], number(b["rps"], 0), number(b["p50_ms"], 2),
-                      number(b["p99_ms"], 2)] for b in report.best]),
+             "<h2 id=answer>The answer</h2>",
+             markdown_html(answer_section(report)),
              "<h2 id=article>The article's table, re-checked</h2>",
              _table(["row", "the article's claim", "measured here", "verdict"],
                     [[v.row, v.claim, v.measured, v.verdict] for v in report.verdicts]),

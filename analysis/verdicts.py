@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from analysis.costs import Interval, cost_table, interval
+from analysis.formatting import number
 from analysis.revocation import lag_table, overhead_table, revocation_summary, strategy_of
 
 HOT = "GET /api/me"
@@ -44,36 +46,66 @@ def _median(frame: pd.DataFrame, column: str) -> float:
     return float(values.median()) if len(values) else math.nan
 
 
-def performance(frame: pd.DataFrame) -> Verdict:
-    """Sessions pay a lookup per request; JWT pays only crypto: compare the auth step."""
+def _versus(one: Interval, other: Interval) -> str:
+    """'more', 'less' or 'same': one's interval above, below or overlapping other's."""
+    if one.low > other.high:
+        return "more"
+    if one.high < other.low:
+        return "less"
+    return "same"
+
+
+def _cost_text(row: pd.Series) -> str:
+    text = f"{interval(row, 'server_cpu_us').text(1)} µs"
+    store = interval(row, "store_cpu_us")
+    if store.n:
+        text += f" (target {interval(row, 'target_cpu_us').text(1)}, store {store.text(1)})"
+    return text
+
+
+def performance(frame: pd.DataFrame, costs: pd.DataFrame | None = None) -> Verdict:
+    """Sessions pay a lookup per request; JWT pays only crypto: compare CPU per request."""
     claim = "Sessions: a DB/cache lookup on every request. JWT: cryptographic verification only."
-    hot = _hot(frame)
-    sessions = hot[hot["mode"] == "session"]
-    jwts = hot[(hot["mode"] == "jwt") & (hot["revocation"] == "none")]
-    if sessions.empty or jwts.empty or hot["auth_p50_ms"].dropna().empty:
-        return Verdict("Performance", claim, "needs session and JWT cells with Server-Timing",
-                       NOT_MEASURED)
-    by_store = {store: _median(g, "auth_p50_ms") for store, g in sessions.groupby("store")}
-    by_alg = {alg: _median(g, "auth_p50_ms") for alg, g in jwts.groupby("alg")}
-    parts = [f"session in {s}: {_us(v)}" for s, v in sorted(by_store.items())]
-    parts += [f"JWT {a}: {_us(v)}" for a, v in sorted(by_alg.items())]
-    measured = ("median auth step per request (Server-Timing: wall time under this run's load, "
-                "so a store's round trip counts) — " + ", ".join(parts))
-    if any(math.isnan(v) for v in [*by_store.values(), *by_alg.values()]):
-        return Verdict("Performance", claim, measured,
-                       "not measured in this run: some cells carry no Server-Timing")
-    cheapest_jwt = min(by_alg.values())
-    cheaper_sessions = [s for s, v in by_store.items() if v < cheapest_jwt]
-    if not cheaper_sessions:
-        return Verdict("Performance", claim, measured, "holds: every session store cost more "
-                       "per request than JWT verification")
-    if len(cheaper_sessions) == len(by_store):
-        return Verdict("Performance", claim, measured,
-                       "does not hold: every session lookup measured was cheaper than verifying "
-                       "a JWT")
-    return Verdict("Performance", claim, measured,
-                   f"depends on the store: sessions in {', '.join(sorted(cheaper_sessions))} "
-                   "were cheaper than JWT verification, the others were not")
+    table = cost_table(frame) if costs is None else costs
+    if table.empty:
+        return Verdict("Performance", claim, "needs session and JWT cells", NOT_MEASURED)
+    sessions = table[table["mode"] == "session"]
+    jwts = table[(table["mode"] == "jwt") & (table["revocation"] == "none")]
+    if sessions.empty or jwts.empty:
+        return Verdict("Performance", claim, "needs session and JWT cells", NOT_MEASURED)
+    repeats = int(table["repeats"].min())
+    cheapest = jwts.sort_values("server_cpu_us").iloc[0]
+    jwt_cost = interval(cheapest, "server_cpu_us")
+    parts = [f"session in {r['store']}: {_cost_text(r)}" for _, r in sessions.iterrows()]
+    parts += [f"JWT {r['alg']}: {_cost_text(r)}" for _, r in jwts.iterrows()]
+    lookups = [f"{r['store']} {number(r['store_rtt_us'], 0)} µs" for _, r in sessions.iterrows()
+               if not math.isnan(r["store_rtt_us"])]
+    verify = number(float(cheapest["auth_cpu_us"]), 0)
+    measured = (f"CPU per request, target + store (median and range over {repeats} repeats) "
+                "— " + "; ".join(parts) + f". Latency added per request: JWT {cheapest['alg']} "
+                f"verification {verify} µs of CPU"
+                + (f"; one store lookup on an idle store {', '.join(lookups)}" if lookups else ""))
+    outcome = {str(r["store"]): _versus(interval(r, "server_cpu_us"), jwt_cost)
+               for _, r in sessions.iterrows()}
+    dearer = sorted(s for s, o in outcome.items() if o == "more")
+    cheaper = sorted(s for s, o in outcome.items() if o == "less")
+    same = sorted(s for s, o in outcome.items() if o == "same")
+    jwt_name = f"verifying a JWT ({cheapest['alg']})"
+    if len(dearer) == len(outcome):
+        verdict = f"holds: a session lookup in every store cost more per request than {jwt_name}"
+    elif len(cheaper) == len(outcome):
+        verdict = (f"does not hold: a session lookup in every store cost less per request than "
+                   f"{jwt_name}; the crypto is the dearer step")
+    elif len(same) == len(outcome):
+        verdict = (f"indistinguishable in this run: sessions and {jwt_name} cost the same "
+                   "within the spread of the repeats")
+    else:
+        said = [f"sessions in {', '.join(group)} cost {word} than {jwt_name}"
+                for group, word in ((cheaper, "less"), (dearer, "more")) if group]
+        if same:
+            said.append(f"in {', '.join(same)} the same within the spread")
+        verdict = "depends on the store: " + "; ".join(said)
+    return Verdict("Performance", claim, measured, verdict)
 
 
 def scalability(frame: pd.DataFrame) -> Verdict:
@@ -108,7 +140,8 @@ def scalability(frame: pd.DataFrame) -> Verdict:
     return Verdict("Scalability", claim, measured, "does not hold as stated: see the failures")
 
 
-def revocation(frame: pd.DataFrame, probes: pd.DataFrame | None = None) -> Verdict:
+def revocation(frame: pd.DataFrame, probes: pd.DataFrame | None = None,
+               costs: pd.DataFrame | None = None) -> Verdict:
     """Sessions revoke by deleting; JWT needs a blocklist or short expiry.
 
     With probe watches (analysis.revocation), the lag per strategy decides; without,
@@ -126,15 +159,14 @@ def revocation(frame: pd.DataFrame, probes: pd.DataFrame | None = None) -> Verdi
         what = "rejected at once after logout" if revoked else "still accepted after logout"
         suffix = f" + {revocation_kind}" if revocation_kind != "none" else ""
         parts.append(f"{mode}{suffix}: {what}")
-    hot = _hot(frame)
-    plain = _median(hot[(hot["mode"] == "jwt") & (hot["revocation"] == "none")], "auth_p50_ms")
-    listed = _median(hot[(hot["mode"] == "jwt") & (hot["revocation"] == "blocklist")],
-                     "auth_p50_ms")
-    if not math.isnan(plain) and not math.isnan(listed):
-        stores = ", ".join(sorted(set(hot.loc[(hot["mode"] == "jwt")
-                                              & (hot["revocation"] == "blocklist"), "store"])))
-        parts.append(f"median JWT auth step {_us(plain)} without a blocklist, {_us(listed)} with "
-                     f"one in {stores} (wall time under load, incl. the store round trip)")
+    table = cost_table(frame) if costs is None else costs
+    if not table.empty:
+        plain = table[(table["mode"] == "jwt") & (table["revocation"] == "none")]
+        listed = table[(table["mode"] == "jwt") & (table["revocation"] != "none")]
+        if len(plain) and len(listed):
+            parts.append(f"CPU per request: JWT {_cost_text(plain.iloc[0])} without a "
+                         "blocklist; with one: " + "; ".join(
+                             f"in {r['store']} {_cost_text(r)}" for _, r in listed.iterrows()))
     measured = "; ".join(parts)
     has_blocklist = bool((cells["revocation"] != "none").any())
     verdict = ("depends on a blocklist: JWT without one stays valid until exp; with one, "
@@ -151,9 +183,9 @@ def _revocation_from_probes(claim: str, frame: pd.DataFrame, probes: pd.DataFram
         priced = costs[costs["extra_us"].notna()
                        & ~costs["strategy"].str.startswith("JWT, no blocklist")]
         if len(priced):
-            measured += ". Cost of the check at GET /api/me vs JWT without one: " + "; ".join(
-                f"{r['strategy']} {r['extra_us']:+.0f} µs auth step, "
-                f"{r['rps_ratio']:.2f}x req/s" for _, r in priced.iterrows())
+            measured += (". Cost of the check vs JWT without one (CPU per request, target + "
+                         "store): " + "; ".join(f"{r['strategy']} {r['extra_us']:+.0f} µs"
+                                                for _, r in priced.iterrows()))
     is_session = table["series"].str.startswith("session")
     is_plain_jwt = table["series"].str.startswith("JWT, no blocklist")
     is_jwt_listed = table["series"].str.startswith("JWT +")
@@ -249,30 +281,48 @@ def security(frame: pd.DataFrame) -> Verdict:
     return Verdict("Security", claim, measured, verdict)
 
 
-def hybrid(frame: pd.DataFrame) -> Verdict:
-    """Short-lived JWT + rotating refresh token: JWT's speed with revocation of the refresh."""
+def hybrid(frame: pd.DataFrame, costs: pd.DataFrame | None = None) -> Verdict:
+    """Short-lived JWT + rotating refresh token: JWT's cost with revocation of the refresh."""
     claim = ("Hybrid (short-lived JWT + refresh token in an httpOnly cookie + blocklist) gives "
              "JWT's scalability with session-like revocation.")
-    hot = _hot(frame)
-    hybrids = hot[hot["mode"] == "hybrid"]
-    # Compare like with like: JWT with the same revocation setting as the hybrid cells.
-    jwts = hot[(hot["mode"] == "jwt") & hot["revocation"].isin(set(hybrids["revocation"]))]
+    table = cost_table(frame) if costs is None else costs
+    hybrids = table[table["mode"] == "hybrid"] if not table.empty else table
     if hybrids.empty:
         return Verdict("Hybrid", claim, "no measured hybrid cell", NOT_MEASURED)
-    measured = f"hybrid auth p50 {_us(_median(hybrids, 'auth_p50_ms'))}"
-    if not jwts.empty:
-        measured += f" vs JWT {_us(_median(jwts, 'auth_p50_ms'))}"
+    parts, outcomes = [], []
+    for _, row in hybrids.iterrows():
+        twins = table[(table["mode"] == "jwt") & (table["alg"] == row["alg"])
+                      & (table["revocation"] == row["revocation"])
+                      & (table["store"] == row["store"]) & (table["users"] == row["users"])]
+        text = f"hybrid {row['alg']} {_cost_text(row)}"
+        if len(twins):
+            twin = twins.iloc[0]
+            text += f" vs JWT {_cost_text(twin)}"
+            outcomes.append(_versus(interval(row, "server_cpu_us"),
+                                    interval(twin, "server_cpu_us")))
+        parts.append(text)
+    measured = "CPU per request, target + store: " + "; ".join(parts)
     refresh = frame[(frame["status"] == "ok") & (frame["endpoint"] == "POST /auth/refresh")]
     if not refresh.empty:
         measured += f"; a refresh (rotation) takes p50 {_median(refresh, 'p50_ms'):.2f} ms"
+    if outcomes and all(o == "same" for o in outcomes):
+        cost = "the hot path cost the same as JWT within the spread of the repeats"
+    elif outcomes and all(o == "more" for o in outcomes):
+        cost = ("the hot path cost more than JWT (its mix adds refresh rotations, which "
+                "write to the store)")
+    elif outcomes:
+        cost = "the hot path's cost against JWT varied: see the figures"
+    else:
+        cost = "no JWT twin to compare with"
     return Verdict("Hybrid", claim, measured,
-                   "holds for the hot path (same verification as JWT); revocation of the access "
-                   "token waits for its expiry unless a blocklist is on")
+                   f"holds for the hot path ({cost}); revocation of the access token waits for "
+                   "its expiry unless a blocklist is on")
 
 
 def article_table(frame: pd.DataFrame, probes: pd.DataFrame | None = None) -> list[Verdict]:
     """Every row of the article's table, in its order, plus the hybrid approach."""
     state, storage = state_storage(frame)
     cross, mobile = transport(frame)
-    return [state, storage, scalability(frame), revocation(frame, probes), performance(frame),
-            cross, security(frame), mobile, hybrid(frame)]
+    costs = cost_table(frame)
+    return [state, storage, scalability(frame), revocation(frame, probes, costs),
+            performance(frame, costs), cross, security(frame), mobile, hybrid(frame, costs)]

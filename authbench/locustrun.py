@@ -1,10 +1,15 @@
-"""Run Locust for one cell: one local process, or a master and W workers, as processes."""
+"""Locust for one configuration: one process, or a master and W workers, kept up across
+measured windows (loadtests.control), then stopped."""
 
 from __future__ import annotations
 
+import json
 import os
+import signal
 import subprocess
 import sys
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,7 +17,13 @@ from authbench.ports import LOOPBACK, free_port
 from authbench.suite import Cell
 
 LOADTESTS = Path(__file__).resolve().parent.parent / "loadtests"
-GRACE_SECONDS = 90
+STOP_SECONDS = 20
+LEAD_SECONDS = 0.1  # a window is announced this long before it opens (the poll is 10 ms)
+HDR_GRACE = 10.0  # seconds after a window's end to wait for every process's histograms
+
+
+class LocustFailed(RuntimeError):
+    """Locust exited, or its users were not ready in time; the message has its log tail."""
 
 
 @dataclass(frozen=True)
@@ -25,14 +36,28 @@ class LocustOutcome:
     command: list[str]
 
 
-def locust_command(cell: Cell, host: str, folder: Path) -> list[str]:
+@dataclass(frozen=True)
+class Window:
+    """A measured window as announced to Locust (Unix times)."""
+
+    seq: int
+    folder: Path
+    start: float
+    measure_from: float
+    measure_until: float
+
+    @property
+    def seconds(self) -> float:
+        return self.measure_until - self.measure_from
+
+
+def locust_command(cell: Cell, host: str, folder: Path, run_time: float) -> list[str]:
     """The master (or single-process) command line."""
-    users = str(cell.users)
-    rate = str(cell.spawn_rate or cell.users)
     return [
         sys.executable, "-m", "locust", "-f", str(LOADTESTS / f"{cell.scenario}.py"),
-        "--headless", "--host", host, "-u", users, "-r", rate,
-        "-t", f"{round(cell.warmup + cell.duration)}s",
+        "--headless", "--host", host, "-u", str(cell.users),
+        "-r", str(cell.spawn_rate or cell.users),
+        "-t", f"{round(run_time)}s",  # a backstop only: the runner stops it
         "--csv", str(folder / "locust"), "--csv-full-history",
         "--html", str(folder / "locust.html"),
         "--logfile", str(folder / "locust.log"), "--loglevel", "INFO",
@@ -40,66 +65,184 @@ def locust_command(cell: Cell, host: str, folder: Path) -> list[str]:
     ]
 
 
+class LocustProcesses:
+    """Start Locust, wait until its users are ready, run windows, stop it."""
+
+    def __init__(self, cell: Cell, host: str, folder: Path, run_time: float,
+                 nodes: list[str] | None = None, node_urls: list[str] | None = None,
+                 seed_users: int = 1000, external_workers: int = 0,
+                 master_bind_host: str = LOOPBACK, master_bind_port: int = 5557,
+                 on_spawn: Callable[[int], None] | None = None) -> None:
+        self.cell = cell
+        self.folder = folder
+        self.control = folder / "control.json"
+        self.status = folder / "locust-status"
+        self.env = {
+            **os.environ,
+            "AUTHBENCH_CONTROL": str(self.control),
+            "AUTHBENCH_STATUS": str(self.status),
+            "AUTHBENCH_HDR_DIR": str(folder),  # files written at exit (revocation probes)
+            "AUTHBENCH_SEED_USERS": str(seed_users),
+            "AUTHBENCH_NODES": ",".join(nodes or []),
+            "AUTHBENCH_NODE_URLS": ",".join(node_urls or []),
+            "AUTHBENCH_LOGOUT": cell.logout,
+        }
+        self.command = locust_command(cell, host, folder, run_time)
+        self.external_workers = external_workers
+        self.master_bind_host = master_bind_host
+        self.master_bind_port = master_bind_port
+        self.on_spawn = on_spawn or (lambda pid: None)
+        self.master: subprocess.Popen[bytes] | None = None
+        self.workers: list[subprocess.Popen[bytes]] = []
+        self._seq = 0
+
+    @property
+    def pids(self) -> list[int]:
+        return [p.pid for p in [*([self.master] if self.master else []), *self.workers]]
+
+    @property
+    def recording_processes(self) -> int:
+        """How many local processes write histograms per window."""
+        distributed = self.cell.workers or self.external_workers
+        return self.cell.workers if distributed else 1
+
+    def start(self) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        command = list(self.command)
+        total_workers = self.cell.workers + self.external_workers
+        if total_workers:
+            # Workers started elsewhere need a port they can know; local ones take any free one.
+            port = self.master_bind_port if self.external_workers else \
+                free_port(self.master_bind_host)
+            command += ["--master", "--expect-workers", str(total_workers),
+                        "--master-bind-host", self.master_bind_host,
+                        "--master-bind-port", str(port)]
+            for index in range(self.cell.workers):
+                self.workers.append(self._spawn(
+                    [sys.executable, "-m", "locust", "-f",
+                     str(LOADTESTS / f"{self.cell.scenario}.py"), "--worker",
+                     "--master-host", LOOPBACK, "--master-port", str(port)],
+                    self.folder / f"locust-worker-{index + 1}.log"))
+        self.command = command
+        self.master = self._spawn(command, self.folder / "locust.stdout")
+
+    def _spawn(self, command: list[str], log_path: Path) -> subprocess.Popen[bytes]:
+        with log_path.open("wb") as log:
+            process = subprocess.Popen(command, env=self.env, stdout=log,
+                                       stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        self.on_spawn(process.pid)
+        return process
+
+    def ready_users(self) -> int:
+        """Users logged in and waiting at the gate, over every process."""
+        total = 0
+        for path in self.status.glob("status-*.json"):
+            try:
+                total += int(json.loads(path.read_text())["ready"])
+            except (OSError, ValueError, KeyError):
+                continue
+        return total
+
+    def dead(self) -> str | None:
+        """Why Locust cannot go on (a process exited), or None."""
+        for process in [*([self.master] if self.master else []), *self.workers]:
+            if process.poll() is not None:
+                return f"locust exited with {process.returncode}: {self.log_tail()}"
+        return None
+
+    def wait_ready(self, timeout: float) -> None:
+        """Until every user has logged in (the load phase); LocustFailed otherwise."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if (why := self.dead()) is not None:
+                raise LocustFailed(why)
+            if self.ready_users() >= self.cell.users:
+                return
+            time.sleep(0.05)
+        raise LocustFailed(f"only {self.ready_users()} of {self.cell.users} users were "
+                           f"logged in after {timeout:.0f} s: {self.log_tail()}")
+
+    def announce(self, folder: Path, warmup: float, duration: float) -> Window:
+        """Open a window: warm-up, then `duration` measured seconds, into folder."""
+        self._seq += 1
+        start = time.time() + LEAD_SECONDS
+        window = Window(self._seq, folder, start, start + warmup, start + warmup + duration)
+        partial = self.control.with_suffix(".part")
+        partial.write_text(json.dumps({
+            "seq": window.seq, "folder": str(folder), "start": window.start,
+            "measure_from": window.measure_from, "measure_until": window.measure_until}))
+        partial.replace(self.control)
+        return window
+
+    def collect(self, window: Window) -> list[Path]:
+        """The window's histogram files, once every local recording process wrote one."""
+        deadline = window.measure_until + HDR_GRACE
+        while True:
+            found = [p for p in window.folder.glob("hdr-*.json") if _window_of(p) == window.seq]
+            if len(found) >= self.recording_processes or time.time() > deadline:
+                return found
+            if (why := self.dead()) is not None:
+                raise LocustFailed(why)
+            time.sleep(0.02)
+
+    def stop(self) -> LocustOutcome:
+        """SIGTERM (Locust then writes its stats and files), SIGKILL if it hangs."""
+        code = -1
+        for process in [*([self.master] if self.master else []), *self.workers]:
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+        for process in [*([self.master] if self.master else []), *self.workers]:
+            try:
+                process.wait(STOP_SECONDS)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(10)
+        if self.master is not None:
+            code = self.master.returncode
+        log_text = self._log_text()
+        return LocustOutcome(exit_code=code,
+                             cpu_warnings=log_text.count("CPU usage above"),
+                             log_tail=self.log_tail(), command=self.command)
+
+    def _log_text(self) -> str:
+        text = ""
+        for path in [self.folder / "locust.stdout", self.folder / "locust.log",
+                     *sorted(self.folder.glob("locust-worker-*.log"))]:
+            if path.exists():
+                text += path.read_text(errors="replace")
+        return text
+
+    def log_tail(self, lines: int = 15) -> str:
+        return "\n".join(self._log_text().splitlines()[-lines:])
+
+
+def _window_of(path: Path) -> int | None:
+    try:
+        return int(json.loads(path.read_text())["window"])
+    except (OSError, ValueError, KeyError):
+        return None
+
+
 def run_locust(cell: Cell, host: str, folder: Path, nodes: list[str] | None = None,
                seed_users: int = 1000, external_workers: int = 0,
                master_bind_host: str = LOOPBACK, master_bind_port: int = 5557,
                node_urls: list[str] | None = None) -> LocustOutcome:
-    """Run the cell's scenario; W local workers plus any external ones that connect.
+    """One cell's load, start to end: log every user in, one window of the cell's warm-up
+    and duration into folder, stop. (The suite runner keeps Locust up across windows.)"""
+    locust = LocustProcesses(cell, host, folder, ready_timeout(cell) + cell.warmup
+                             + cell.duration + 60, nodes, node_urls, seed_users,
+                             external_workers, master_bind_host, master_bind_port)
+    locust.start()
+    try:
+        locust.wait_ready(ready_timeout(cell))
+        window = locust.announce(folder, cell.warmup, cell.duration)
+        time.sleep(max(0.0, window.measure_until - time.time()))
+        locust.collect(window)
+    finally:
+        outcome = locust.stop()
+    return outcome
 
-    nodes: spread users over these URLs from the client side (no balancer in front).
-    node_urls: every node's own URL, for scenarios that address nodes one by one.
-    """
-    env = {
-        **os.environ,
-        "AUTHBENCH_HDR_DIR": str(folder),
-        "AUTHBENCH_WARMUP": str(cell.warmup),
-        "AUTHBENCH_SEED_USERS": str(seed_users),
-        "AUTHBENCH_NODES": ",".join(nodes or []),
-        "AUTHBENCH_NODE_URLS": ",".join(node_urls or []),
-        "AUTHBENCH_LOGOUT": cell.logout,
-    }
-    command = locust_command(cell, host, folder)
-    workers: list[subprocess.Popen[bytes]] = []
-    total_workers = cell.workers + external_workers
-    if total_workers:
-        # Workers started elsewhere need a port they can know; local ones take any free one.
-        port = master_bind_port if external_workers else free_port(master_bind_host)
-        command += ["--master", "--expect-workers", str(total_workers),
-                    "--master-bind-host", master_bind_host, "--master-bind-port", str(port)]
-        for index in range(cell.workers):
-            log = (folder / f"locust-worker-{index + 1}.log").open("wb")
-            workers.append(subprocess.Popen(
-                [sys.executable, "-m", "locust", "-f", str(LOADTESTS / f"{cell.scenario}.py"),
-                 "--worker", "--master-host", LOOPBACK, "--master-port", str(port)],
-                env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL))
-            log.close()
-    limit = cell.warmup + cell.duration + GRACE_SECONDS
-    with (folder / "locust.stdout").open("wb") as out:
-        master = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT,
-                                  stdin=subprocess.DEVNULL)
-        try:
-            code = master.wait(limit)
-        except subprocess.TimeoutExpired:
-            master.kill()
-            code = master.wait(10)
-        finally:
-            if master.poll() is None:
-                master.kill()
-                master.wait(10)
-            for worker in workers:
-                try:
-                    worker.wait(15)
-                except subprocess.TimeoutExpired:
-                    worker.kill()
-                    worker.wait(10)
-    log_text = ""
-    for path in [folder / "locust.log", *sorted(folder.glob("locust-worker-*.log"))]:
-        if path.exists():
-            log_text += path.read_text(errors="replace")
-    stdout = (folder / "locust.stdout").read_text(errors="replace")
-    return LocustOutcome(
-        exit_code=code,
-        cpu_warnings=log_text.count("CPU usage above") + stdout.count("CPU usage above"),
-        log_tail="\n".join((stdout + log_text).splitlines()[-15:]),
-        command=command,
-    )
+
+def ready_timeout(cell: Cell) -> float:
+    """How long users may take to log in: the KDF makes each login ~0.2 s of server CPU."""
+    return 60.0 + cell.users * 1.0

@@ -1,4 +1,16 @@
-"""Server-side figures for a cell: each node's CPU seconds and peak RSS, the store's counters."""
+"""What a measured window cost: CPU of the targets, the load generator and the store.
+
+A WindowSampler takes its first sample at the window's first measured instant and
+its last at the window's end, with samples between (a timeline, so analysis counts
+CPU over exactly the span its latency histograms cover). It reads:
+
+- each target node and each Locust process: CPU seconds (psutil) and peak RSS;
+- the store: Redis's own `INFO cpu` (used_cpu_user + used_cpu_sys, the whole server),
+  or the CPU of every local PostgreSQL process (backends included);
+- every core's busy share over the window, so a shared core can be seen.
+
+The store counters (Redis INFO, PostgreSQL table sizes) are read around a cell.
+"""
 
 from __future__ import annotations
 
@@ -6,71 +18,175 @@ import asyncio
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
+from urllib.parse import urlsplit
 
 import psutil
 
 SAMPLE_INTERVAL = 0.25
+LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1", None}
+
+
+class StoreCpu(Protocol):
+    """Cumulative CPU seconds of a store server, or None when it cannot be read."""
+
+    kind: str
+
+    def read(self) -> float | None: ...
+    def close(self) -> None: ...
+
+
+class RedisCpu:
+    """Redis's CPU as the server itself counts it (INFO cpu)."""
+
+    kind = "redis"
+
+    def __init__(self, url: str) -> None:
+        import redis
+
+        self.client = redis.Redis.from_url(url, socket_timeout=2)
+
+    def read(self) -> float | None:
+        try:
+            info = self.client.info("cpu")
+        except Exception:
+            return None
+        return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
+
+    def close(self) -> None:
+        self.client.close()
+
+
+class PostgresCpu:
+    """The CPU of every local `postgres` process; a process that starts mid-window
+    counts from zero, one that ends keeps what it had."""
+
+    kind = "postgres"
+
+    def __init__(self) -> None:
+        self._base: dict[int, float] = {}
+        self._last: dict[int, float] = {}
+
+    def read(self) -> float | None:
+        is_first = not self._base
+        for process in psutil.process_iter(["name", "cpu_times"]):
+            if process.info["name"] != "postgres" or process.info["cpu_times"] is None:
+                continue
+            times = process.info["cpu_times"]
+            cpu = times.user + times.system
+            self._base.setdefault(process.pid, cpu if is_first else 0.0)
+            self._last[process.pid] = cpu
+        return sum(self._last[pid] - self._base[pid] for pid in self._last)
+
+    def close(self) -> None:
+        return None
+
+
+def store_cpu_source(store: str, url: str) -> StoreCpu | None:
+    """How to read the store's CPU, or None (memory; a PostgreSQL on another host)."""
+    if store == "redis":
+        return RedisCpu(url)
+    if store == "postgres" and urlsplit(url).hostname in LOCAL_HOSTS:
+        return PostgresCpu()
+    return None
 
 
 @dataclass
-class NodeUsage:
+class _Series:
     pid: int
+    start: float | None = None
     cpu_seconds: float = 0.0
     peak_rss_bytes: int = 0
-    _start_cpu: float | None = None
-    # (Unix time, CPU seconds since the first sample): lets analysis count the CPU of
-    # exactly the window its latency histograms cover.
     timeline: list[tuple[float, float]] = field(default_factory=list)
 
-
-@dataclass
-class NodeSampler:
-    """Samples every node process in a thread while the measured phase runs."""
-
-    pids: list[int]
-    usage: dict[int, NodeUsage] = field(default_factory=dict)
-    _stop: threading.Event = field(default_factory=threading.Event)
-    _thread: threading.Thread | None = None
-
-    def _sample(self, final: bool = False) -> None:
-        for pid in self.pids:
-            entry = self.usage.setdefault(pid, NodeUsage(pid))
-            try:
-                process = psutil.Process(pid)
-                with process.oneshot():
-                    times = process.cpu_times()
-                    rss = process.memory_info().rss
-            except psutil.Error:
-                continue  # a dead node is reported by the runner
-            cpu = times.user + times.system
-            if entry._start_cpu is None:
-                entry._start_cpu = cpu
-            entry.cpu_seconds = cpu - entry._start_cpu
-            entry.timeline.append((round(time.time(), 3), round(entry.cpu_seconds, 4)))
-            entry.peak_rss_bytes = max(entry.peak_rss_bytes, rss)
-
-    def _loop(self, delay: float) -> None:
-        if self._stop.wait(delay):
+    def add(self, now: float, cpu: float | None, rss: int = 0) -> None:
+        if cpu is None:
             return
-        self._sample()  # the first sample marks the start of the measured phase
-        while not self._stop.wait(SAMPLE_INTERVAL):
+        if self.start is None:
+            self.start = cpu
+        self.cpu_seconds = cpu - self.start
+        self.timeline.append((round(now, 4), round(self.cpu_seconds, 5)))
+        self.peak_rss_bytes = max(self.peak_rss_bytes, rss)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"pid": self.pid, "cpu_seconds": round(self.cpu_seconds, 5),
+                "peak_rss_bytes": self.peak_rss_bytes, "cpu_timeline": self.timeline}
+
+
+def _process_cpu(pid: int) -> tuple[float | None, int]:
+    try:
+        process = psutil.Process(pid)
+        with process.oneshot():
+            times = process.cpu_times()
+            rss = process.memory_info().rss
+    except psutil.Error:
+        return None, 0  # a dead process is reported by the runner
+    return times.user + times.system, rss
+
+
+class WindowSampler:
+    """Samples targets, generator and store from `start` to `end` (Unix times) in a thread."""
+
+    def __init__(self, start: float, end: float, targets: list[int], generator: list[int],
+                 store: StoreCpu | None = None) -> None:
+        self.start_at, self.end_at = start, end
+        self.targets = [_Series(pid) for pid in targets]
+        self.generator = [_Series(pid) for pid in generator]
+        self.store = store
+        self.store_series = _Series(0)
+        self._cores_before: list[Any] = []
+        self._cores_after: list[Any] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="window-sampler", daemon=True)
+
+    def _sample(self) -> None:
+        now = time.time()
+        for series in [*self.targets, *self.generator]:
+            series.add(now, *_process_cpu(series.pid))
+        if self.store is not None:
+            self.store_series.add(now, self.store.read())
+
+    def _loop(self) -> None:
+        if self._stop.wait(max(0.0, self.start_at - time.time())):
+            return
+        self._cores_before = psutil.cpu_times(percpu=True)
+        self._sample()
+        while not self._stop.wait(min(SAMPLE_INTERVAL, max(0.0, self.end_at - time.time()))):
             self._sample()
+            if time.time() >= self.end_at:
+                break
+        self._cores_after = psutil.cpu_times(percpu=True)
 
-    def start(self, delay: float = 0.0) -> None:
-        """Begin counting CPU after delay seconds (the warm-up is not counted)."""
-        self._thread = threading.Thread(target=self._loop, args=(delay,), name="node-sampler",
-                                        daemon=True)
+    def start(self) -> WindowSampler:
         self._thread.start()
+        return self
 
-    def stop(self) -> list[dict[str, Any]]:
+    def finish(self, cancel: bool = False) -> dict[str, Any]:
+        """Wait for the window's end (or cancel now) and return what cell.json keeps."""
+        if cancel:
+            self._stop.set()
+        self._thread.join(max(0.0, self.end_at - time.time()) + 10)
         self._stop.set()
-        if self._thread is not None:
-            self._thread.join(5)
-        self._sample(final=True)
-        return [{"pid": u.pid, "cpu_seconds": round(u.cpu_seconds, 4),
-                 "peak_rss_bytes": u.peak_rss_bytes, "cpu_timeline": u.timeline}
-                for u in self.usage.values()]
+        record: dict[str, Any] = {
+            "nodes": [s.as_dict() for s in self.targets],
+            "generator": [s.as_dict() for s in self.generator],
+            "cpu_busy": _busy(self._cores_before, self._cores_after),
+        }
+        if self.store is not None:
+            record["store_cpu"] = {"kind": self.store.kind,
+                                   "cpu_seconds": round(self.store_series.cpu_seconds, 5),
+                                   "cpu_timeline": self.store_series.timeline}
+        return record
+
+
+def _busy(before: list[Any], after: list[Any]) -> list[float]:
+    """Each core's busy share between two psutil.cpu_times(percpu=True) readings."""
+    shares = []
+    for a, b in zip(before, after, strict=False):
+        total = sum(b) - sum(a)
+        idle = (b.idle + getattr(b, "iowait", 0.0)) - (a.idle + getattr(a, "iowait", 0.0))
+        shares.append(round(1 - idle / total, 4) if total > 0 else float("nan"))
+    return shares
 
 
 INFO_FIELDS = ("total_commands_processed", "used_memory", "connected_clients",

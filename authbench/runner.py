@@ -1,35 +1,35 @@
-"""The suite runner: for each cell, start the topology, seed, verify, load, measure, keep."""
+"""The suite runner: the cells of a suite, each measured by a rig, into one run folder.
+
+Two ways to run (the suite's `interleave`):
+- "cells": each cell (configuration x repeat) gets a rig of its own: start, load
+  phase, one measured window, stop;
+- "windows": every configuration's rig comes up once (one login storm for the whole
+  run), then short measured windows rotate over the configurations, repeat after
+  repeat, so slow drift of the machine falls on every configuration alike.
+"""
 
 from __future__ import annotations
 
-import asyncio
-import hashlib
+import os
 import socket
-import time
-from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 from urllib.parse import urlsplit
 
 from authbench.haproxy import haproxy_path
-from authbench.launcher import TargetFailed
-from authbench.locustrun import run_locust
-from authbench.metrics import NodeSampler, counter_delta, store_counters
+from authbench.locustrun import ready_timeout
+from authbench.placement import Placement, plan_placement
 from authbench.ports import LOOPBACK
 from authbench.progress import Progress
+from authbench.rig import CellFailed, Rig
 from authbench.rundir import RunDir, cell_folder_name, now_iso
 from authbench.suite import Cell, Suite
-from authbench.topology import Topology
-from authbench.verify import verify_target
-from targets.keys import generate_key, write_key
-from targets.settings import DEFAULT_STORE_URLS, Settings
+from targets.settings import DEFAULT_STORE_URLS
 
 if TYPE_CHECKING:
     from authbench.revocationbench import RevocationBenchConfig
-
-SEED_USERS = 1000
-STORE_TIMEOUT = "1.0"  # seconds; generous under heavy load, still fails closed
 
 
 @dataclass
@@ -43,6 +43,7 @@ class RunOptions:
     master_bind_host: str = LOOPBACK
     master_bind_port: int = 5557  # fixed, so workers started elsewhere can find the master
     use_haproxy: bool = True
+    pin: bool = True  # targets and load generator on disjoint CPUs (authbench.placement)
     out: TextIO | None = None
     notes: list[str] = field(default_factory=list)
     revocation_bench: RevocationBenchConfig | None = None  # the extra's sizes; None: defaults
@@ -52,7 +53,7 @@ class RunOptions:
 
 
 RECORDED_OPTIONS = ("redis_url", "postgres_url", "external_workers", "master_bind_host",
-                    "master_bind_port", "use_haproxy")
+                    "master_bind_port", "use_haproxy", "pin")
 
 
 def recorded_options(options: RunOptions) -> dict[str, Any]:
@@ -101,152 +102,114 @@ def plan(suite: Suite) -> list[tuple[str, Cell, int]]:
     return order
 
 
-def cell_seconds(cell: Cell) -> float:
+def cell_seconds(cell: Cell, interleave: str = "cells") -> float:
     """A rough wall-clock estimate of one cell, for the time-left figure."""
-    return cell.warmup + cell.duration + 4 + 2 * cell.nodes + cell.scale / 50_000
+    if interleave == "windows":
+        return cell.warmup + cell.duration + 0.5
+    return (cell.warmup + cell.duration + 6 + 2 * cell.nodes + cell.scale / 50_000
+            + cell.users * 0.2)
 
 
-def namespace_for(run: RunDir, index: int) -> str:
-    """A store namespace (Redis prefix, PostgreSQL schema) private to one cell."""
-    digest = hashlib.sha256(run.path.name.encode()).hexdigest()[:8]
-    return f"ab_{digest}_{index:03d}"
+def _record(name: str, cell: Cell) -> dict[str, Any]:
+    return {"name": name, "cell": cell.as_dict(), "started": now_iso(), "status": "failed",
+            "reason": ""}
 
 
-def target_env(cell: Cell, namespace: str, store_url: str, keys_dir: Path | None) -> dict[str, str]:
-    """The environment of every node of a cell: identical, so nodes are interchangeable."""
-    env = {
-        "AUTH_MODE": cell.mode,
-        "STORE": cell.store,
-        "STORE_NAMESPACE": namespace,
-        "STORE_TIMEOUT": STORE_TIMEOUT,
-        "JWT_ALG": cell.alg,
-        "JWT_LIB": cell.lib,
-        "JWT_REVOCATION": cell.revocation,
-        "VERIFY_CACHE": str(cell.verify_cache),
-        "SEED_USERS": str(SEED_USERS),
-    }
-    if cell.access_ttl:
-        env["ACCESS_TTL"] = str(cell.access_ttl)
-    if cell.store != "memory":
-        env["STORE_URL"] = store_url
-    elif cell.scale:
-        env["SEED_SESSIONS"] = str(cell.scale)  # each process fills its own memory store
-    if keys_dir is not None:
-        env["JWT_KEYS_DIR"] = str(keys_dir)
-    return env
+def _finish(run: RunDir, folder: Path, name: str, record: dict[str, Any]) -> dict[str, Any]:
+    record["ended"] = now_iso()
+    final = run.cells / name
+    command = record.get("locust", {}).get("command")
+    if command:  # the command ran in the scratch folder: name the final one
+        record["locust"]["command"] = [part.replace(str(folder), str(final)) for part in command]
+    run.finish_cell(folder, name, record)
+    return record
 
 
-def shared_keys(run: RunDir, alg: str) -> Path:
-    """One key per algorithm per run, on disk, so every node verifies every token."""
-    folder = run.path / "keys" / alg
-    if not folder.is_dir():
-        write_key(folder, alg, generate_key(alg))
-    return folder
-
-
-async def _with_store(env: dict[str, str], action: Callable[[Any], Any]) -> Any:
-    from targets.stores import make_store
-
-    store = make_store(Settings.from_env(env))
-    await store.open()
+def _measure(rig: Rig, folder: Path, cell: Cell, record: dict[str, Any]) -> None:
+    """One window of rig into folder; the cell's status and reason into record."""
     try:
-        return await action(store)
-    finally:
-        await store.close()
+        record.update(rig.measure(folder, cell.warmup, cell.duration))
+        record["status"] = "ok"
+    except CellFailed as exc:
+        record.update({k: v for k, v in rig.facts.items() if k not in record})
+        record["reason"] = str(exc)
 
 
-def seed_shared_store(env: dict[str, str], count: int) -> float:
-    """The load phase: bulk-seed a shared store; return the seconds it took."""
-    from targets.seeding import seed_sessions
-
-    settings = Settings.from_env(env)
-    started = time.perf_counter()
-    asyncio.run(_with_store(env, lambda store: seed_sessions(store, count, settings)))
-    return time.perf_counter() - started
-
-
-def drop_namespace(env: dict[str, str]) -> None:
-    """Remove what the cell left in a shared store."""
-    asyncio.run(_with_store(env, lambda store: store.discard()))
-
-
-class CellFailed(Exception):
-    """The cell could not be measured; the message is the reason kept in cell.json."""
+def _make_rig(run: RunDir, index: int, cell: Cell, options: RunOptions, placement: Placement,
+              folder: Path, run_time: float) -> Rig:
+    return Rig(run, index, cell, options.store_url(cell.store), folder, placement, run_time,
+               use_haproxy=options.use_haproxy, external_workers=options.external_workers,
+               master_bind_host=options.master_bind_host,
+               master_bind_port=options.master_bind_port)
 
 
 def run_cell(run: RunDir, index: int, name: str, cell: Cell, options: RunOptions,
-             progress: Progress) -> dict[str, Any]:
-    """Run one cell into its scratch folder and move it into place; return its record."""
+             placement: Placement, progress: Progress) -> dict[str, Any]:
+    """One cell with a rig of its own: up, one window, down; return its record."""
     folder = run.start_cell(name)
-    record: dict[str, Any] = {"name": name, "cell": cell.as_dict(), "started": now_iso(),
-                              "status": "failed", "reason": ""}
-    namespace = namespace_for(run, index)
-    keys = shared_keys(run, cell.alg) if cell.mode in ("jwt", "hybrid") else None
-    env = target_env(cell, namespace, options.store_url(cell.store), keys)
-    record["target_env"] = env
-    shared = cell.store != "memory" and cell.mode != "none"
+    record = _record(name, cell)
+    run_time = ready_timeout(cell) + cell.warmup + cell.duration + 60
+    rig = _make_rig(run, index, cell, options, placement, folder, run_time)
     try:
-        if shared:
-            drop_namespace(env)
-            if cell.scale:
-                progress.note(f"seeding {cell.scale:,} sessions into {cell.store}")
-                record["seed_seconds"] = round(seed_shared_store(env, cell.scale), 3)
-        with Topology(env, cell.nodes, folder, cell.balance, options.use_haproxy) as topology:
-            record["topology"] = topology.describe()
-            checks = [verify_target(url) for url in topology.node_urls]
-            record["verify"] = [c.as_dict() for c in checks]
-            failed = [c for c in checks if not c.is_passed]
-            if failed:
-                raise CellFailed(f"verification failed on {failed[0].url}: {failed[0].reason}")
-            before = store_counters(cell.store, options.store_url(cell.store), namespace)
-            sampler = NodeSampler([t.pid for t in topology.targets])
-            sampler.start(delay=cell.warmup)
+        rig.up(progress.note)
+        progress.measuring(cell.warmup + cell.duration)
+        try:
+            _measure(rig, folder, cell, record)
+        finally:
+            progress.measured()
+    finally:
+        ended = rig.down()
+    record["locust"] = {**record.get("locust", {}), **ended["locust"]}
+    if ended["warnings"]:
+        record.setdefault("warnings", []).extend(ended["warnings"])
+    if record["status"] == "ok" and ended["locust"].get("exit_code") not in (0, None):
+        record["status"] = "failed"
+        record["reason"] = f"locust exited with {ended['locust']['exit_code']}"
+    return _finish(run, folder, name, record)
+
+
+def run_windows(run: RunDir, todo: list[tuple[int, tuple[str, Cell, int]]],
+                options: RunOptions, placement: Placement, progress: Progress) -> None:
+    """Every configuration up at once, logged in once; their windows interleaved."""
+    first_index: dict[Cell, int] = {}
+    for index, (_, cell, _) in todo:
+        first_index.setdefault(cell, index)
+    run_time = sum(c.warmup + c.duration + 2 for _, (_, c, _) in todo) + 300
+    rigs = {cell: _make_rig(run, index, cell, options, placement,
+                            run.path / "rigs" / cell.key, run_time)
+            for cell, index in first_index.items()}
+    for rig in rigs.values():
+        rig.folder.mkdir(parents=True, exist_ok=True)
+    progress.note(f"load phase: {len(rigs)} configurations start, are verified and log "
+                  "their users in, once for the whole run")
+    try:
+        with ThreadPoolExecutor(max_workers=len(rigs)) as pool:
+            for future in [pool.submit(rig.up, progress.note) for rig in rigs.values()]:
+                future.result()
+        for rig in rigs.values():
+            if rig.failure:
+                progress.note(f"{rig.cell.key}: {rig.failure[:300]}")
+        if placement.is_pinned:  # the runner's own sampling stays off the targets' CPUs
+            os.sched_setaffinity(0, placement.generator_cpus)
+        for _index, (name, cell, _repeat) in todo:
+            progress.start_cell(name, cell_seconds(cell, "windows"))
+            folder = run.start_cell(name)
+            record = _record(name, cell)
             progress.measuring(cell.warmup + cell.duration)
             try:
-                outcome = run_locust(
-                    cell, topology.entry_url, folder,
-                    nodes=topology.node_urls if topology.kind == "client-side" else None,
-                    node_urls=topology.node_urls,
-                    seed_users=SEED_USERS, external_workers=options.external_workers,
-                    master_bind_host=options.master_bind_host,
-                    master_bind_port=options.master_bind_port,
-                )
-            finally:  # also on Ctrl-C or an error: no sampler or progress bar left running
+                _measure(rigs[cell], folder, cell, record)
+            finally:
                 progress.measured()
-                record["nodes"] = sampler.stop()
-            after = store_counters(cell.store, options.store_url(cell.store), namespace)
-            record["store"] = counter_delta(before, after) if before or after else {}
-            record["locust"] = {"exit_code": outcome.exit_code,
-                                "cpu_warnings": outcome.cpu_warnings,
-                                "command": outcome.command}
-            dead = topology.dead_nodes()
-            if dead:
-                raise CellFailed("target died during the cell: " + " | ".join(dead))
-            if outcome.exit_code != 0:
-                raise CellFailed(f"locust exited with {outcome.exit_code}: {outcome.log_tail}")
-            if not list(folder.glob("hdr-*.json")):
-                if not options.external_workers:
-                    raise CellFailed(f"locust wrote no latency histograms: {outcome.log_tail}")
-                record.setdefault("warnings", []).append(
-                    "latency histograms were written on the external workers' hosts")
-        record["status"] = "ok"
-    except (CellFailed, TargetFailed) as exc:
-        record["reason"] = str(exc)
-    except Exception as exc:  # one broken cell never stops the suite (Ctrl-C still does)
-        record["reason"] = f"{type(exc).__name__}: {exc}"
+            record["rig"] = str(rigs[cell].folder.relative_to(run.path))
+            _finish(run, folder, name, record)
+            progress.end_cell(record["status"], record.get("reason", ""))
     finally:
-        if shared:
-            try:
-                drop_namespace(env)
-            except Exception as exc:
-                record.setdefault("warnings", []).append(f"store clean-up failed: {exc}")
-    record["ended"] = now_iso()
-    final = run.cells / name
-    if "locust" in record:  # the command ran in the scratch folder: name the final one
-        record["locust"]["command"] = [part.replace(str(folder), str(final))
-                                       for part in record["locust"]["command"]]
-    run.finish_cell(folder, name, record)
-    return record
+        os.sched_setaffinity(0, placement.target_cpus + placement.generator_cpus
+                             if placement.is_pinned else placement.target_cpus)
+        for rig in rigs.values():
+            ended = rig.down()
+            for warning in ended["warnings"]:
+                progress.note(f"{rig.cell.key}: {warning}")
 
 
 EXTRA_FILES = {"revocation-storage": "revocation.json"}
@@ -291,10 +254,13 @@ class RunInterrupted(KeyboardInterrupt):
 def run_suite(suite: Suite, options: RunOptions, resume: RunDir | None = None) -> RunDir:
     """Run every cell not yet finished; Ctrl-C keeps finished cells (resume later)."""
     order = plan(suite)
+    placement = plan_placement(options.pin)
     if resume is None:
         run = RunDir.create(options.results, suite, {
             "topology": {"load_balancer": "haproxy" if options.use_haproxy and haproxy_path()
                          else "client-side", "external_workers": options.external_workers},
+            "placement": placement.describe(),
+            "interleave": suite.interleave,
             "notes": options.notes,
             "options": recorded_options(options),
         })
@@ -304,13 +270,16 @@ def run_suite(suite: Suite, options: RunOptions, resume: RunDir | None = None) -
         run.update_metadata(status="running", resumed=now_iso())
     done = run.finished_cells()
     todo = [(i, item) for i, item in enumerate(order, 1) if item[0] not in done]
-    progress = Progress(len(order), len(done), sum(cell_seconds(c) for _, (_, c, _) in todo),
+    progress = Progress(len(order), len(done),
+                        sum(cell_seconds(c, suite.interleave) for _, (_, c, _) in todo),
                         options.out)
     progress.note(f"run folder: {run.path}")
     try:
-        for index, (name, cell, _repeat) in todo:
+        if suite.interleave == "windows" and todo:
+            run_windows(run, todo, options, placement, progress)
+        for index, (name, cell, _repeat) in todo if suite.interleave == "cells" else []:
             progress.start_cell(name, cell_seconds(cell))
-            record = run_cell(run, index, name, cell, options, progress)
+            record = run_cell(run, index, name, cell, options, placement, progress)
             progress.end_cell(record["status"], record.get("reason", ""))
         for extra in suite.extras:
             run_extra(run, extra, options, progress)

@@ -91,7 +91,12 @@ class Cell:
 
 
 CELL_KEYS = {f.name: f.type for f in fields(Cell)}
-SUITE_KEYS = {"name", "description", "repeats", "defaults", "matrix", "extras"}
+SUITE_KEYS = {"name", "description", "repeats", "interleave", "defaults", "matrix", "extras"}
+# "cells": a rig per cell; "windows": every configuration up at once, windows interleaved.
+INTERLEAVES = ("cells", "windows")
+# Scenarios whose users can wait at the gate between windows without changing what is
+# measured (a revocation probe's trials run across window boundaries).
+WINDOWED_SCENARIOS = ("read", "floor", "login", "lifecycle")
 # Measurements a suite may add after its cells, each writing its own file in the run.
 EXTRAS = ("revocation-storage",)
 BLOCK_EXTRA = {"requires"}
@@ -117,6 +122,7 @@ class Suite:
     skipped: tuple[str, ...] = ()  # why blocks were left out (missing services)
     source: str = ""
     extras: tuple[str, ...] = ()  # EXTRAS run after the cells
+    interleave: str = "cells"  # INTERLEAVES
 
 
 def _check_value(where: str, key: str, value: Any) -> Any:
@@ -213,8 +219,18 @@ def parse_suite(text: str, source: str, available: Iterable[str] = SERVICES) -> 
     extras = data.get("extras", [])
     if not isinstance(extras, list) or not all(e in EXTRAS for e in extras):
         raise SuiteError(f"{source}: extras must list some of {', '.join(EXTRAS)}")
+    interleave = data.get("interleave", "cells")
+    if interleave not in INTERLEAVES:
+        raise SuiteError(f"{source}: interleave = {interleave!r}; expected one of "
+                         f"{', '.join(INTERLEAVES)}")
+    if interleave == "windows":
+        for cell in cells:
+            if cell.scenario not in WINDOWED_SCENARIOS:
+                raise SuiteError(f"{source}: interleave = \"windows\" keeps users waiting "
+                                 f"between windows; scenario {cell.scenario!r} of {cell.key} "
+                                 "needs interleave = \"cells\"")
     return Suite(name, str(data.get("description", "")), repeats, tuple(cells),
-                 tuple(skipped), text, tuple(extras))
+                 tuple(skipped), text, tuple(extras), interleave)
 
 
 def _check_unique_keys(source: str, cells: list[Cell]) -> None:

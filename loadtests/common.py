@@ -18,23 +18,14 @@ from typing import Any
 
 from locust import FastHttpUser
 
+from loadtests.control import Readiness, wait_at_gate
+
 SEED_USERS = int(os.environ.get("AUTHBENCH_SEED_USERS", "1000"))
 # The last PROBE_USERS seeded users are kept for loadtests/revocation.py's probes, so a
 # probe logging out everywhere never logs a load user out.
 PROBE_USERS = 8
 _NODES = [url for url in os.environ.get("AUTHBENCH_NODES", "").split(",") if url]
 _next_node = itertools.count()
-
-
-class Readiness:
-    """How many of this process's users have finished on_start (e.g. their login).
-
-    The measured phase starts only when every user is ready: with a real password
-    KDF, a login storm can outlast a short warm-up, and reads measured while other
-    users still log in would not be the steady state the scenario claims to measure.
-    """
-
-    ready = 0
 
 
 def seed_password(username: str) -> str:
@@ -60,7 +51,15 @@ class AuthUser(FastHttpUser):
                 answer.failure(f"/health answered {answer.status_code}")
         self.headers = {}
         self.prepare()
+        # The measured phase starts only when every user is ready: with a real password
+        # KDF, a login storm must not run inside a measured window.
         Readiness.ready += 1
+        wait_at_gate()
+
+    def wait_time(self) -> float:
+        """No think time; between the runner's measured windows, wait at the gate."""
+        wait_at_gate()
+        return 0.0
 
     def prepare(self) -> None:
         """What a user does once before its tasks (scenarios override: e.g. log in)."""

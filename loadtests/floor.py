@@ -5,19 +5,22 @@ By hand:  locust -f loadtests/floor.py --host http://127.0.0.1:8000
 
 from __future__ import annotations
 
-from locust import FastHttpUser, constant, task
+from locust import FastHttpUser, task
 
 from loadtests import hdr  # noqa: F401
-from loadtests.common import Readiness
+from loadtests.control import Readiness, wait_at_gate
 
 
 class FloorUser(FastHttpUser):
     """Hammers the unauthenticated twin of /api/me."""
 
-    wait_time = constant(0)
-
     def on_start(self) -> None:
         Readiness.ready += 1  # nothing to prepare
+        wait_at_gate()
+
+    def wait_time(self) -> float:
+        wait_at_gate()
+        return 0.0
 
     @task
     def floor(self) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 
-from locust import constant, task
+from locust import task
 
 from loadtests import hdr  # noqa: F401
 from loadtests.common import AuthUser
@@ -19,8 +19,6 @@ REQUESTS_PER_SESSION = int(os.environ.get("AUTHBENCH_REQUESTS_PER_SESSION", "10"
 
 class LifecycleUser(AuthUser):
     """One whole session per task: login, K reads, logout."""
-
-    wait_time = constant(0)
 
     @task
     def one_session(self) -> None:

@@ -5,7 +5,7 @@ By hand:  locust -f loadtests/login.py --host http://127.0.0.1:8000
 
 from __future__ import annotations
 
-from locust import constant, task
+from locust import task
 
 from loadtests import hdr  # noqa: F401
 from loadtests.common import AuthUser
@@ -13,8 +13,6 @@ from loadtests.common import AuthUser
 
 class LoginUser(AuthUser):
     """Logs in over and over; each login replaces the previous credential."""
-
-    wait_time = constant(0)
 
     @task
     def login_again(self) -> None:

@@ -7,7 +7,7 @@ By hand:  locust -f loadtests/read.py --host http://127.0.0.1:8000
 
 from __future__ import annotations
 
-from locust import constant, task
+from locust import task
 
 from loadtests import hdr  # noqa: F401  (exact latency histograms when the runner asks)
 from loadtests.common import AuthUser
@@ -15,8 +15,6 @@ from loadtests.common import AuthUser
 
 class ReadUser(AuthUser):
     """Logged in once; reads /api/me, writes now and then."""
-
-    wait_time = constant(0)
 
     def prepare(self) -> None:
         self.login()

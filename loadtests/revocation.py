@@ -46,12 +46,13 @@ from typing import Any
 
 import gevent
 import orjson
-from locust import constant, events, task
+from locust import events, task
 from locust.env import Environment
 from locust.runners import MasterRunner
 from locust.user.task import LOCUST_STATE_STOPPING
 
 from loadtests import (
+    control,
     hdr,  # noqa: F401  (exact latency histograms when the runner asks)
     read,  # the module, not its class: Locust would run ReadUser too
 )
@@ -64,7 +65,6 @@ MAX_WAIT = float(os.environ.get("AUTHBENCH_PROBE_MAX_S", "10"))
 PERIOD = float(os.environ.get("AUTHBENCH_PROBE_PERIOD_S", "1"))
 RENEW_MARGIN = 1.0  # background readers renew an access token this long before its exp
 LOGOUT = os.environ.get("AUTHBENCH_LOGOUT", "one")
-WARMUP = float(os.environ.get("AUTHBENCH_WARMUP", "0"))
 _probe_numbers = itertools.count()
 
 
@@ -123,7 +123,6 @@ class RevocationProbe(AuthUser):
     """Runs trials back to back; each watches one logged-out credential on every node."""
 
     fixed_count = PROBES
-    wait_time = constant(0)
 
     def prepare(self) -> None:
         self.number = next(_probe_numbers)
@@ -145,8 +144,10 @@ class RevocationProbe(AuthUser):
 
     @task
     def trial(self) -> None:
-        # After the warm-up, and at most one trial per PERIOD.
-        gevent.sleep(max(0.0, self.started + WARMUP + self.trials * PERIOD - time.time()))
+        # Once the window is measured (after its warm-up), and one trial per PERIOD at most.
+        window = control.current
+        first = window.measure_from if window is not None else self.started
+        gevent.sleep(max(0.0, first + self.trials * PERIOD - time.time()))
         if self._is_stopping():
             return
         node = self.trials % len(self.nodes)

@@ -1,0 +1,212 @@
+"""What a request costs the server, with its spread: the figures the answer rests on.
+
+Cost is CPU, not wall time: under load, the time around an awaited store call
+includes waiting behind other requests. A configuration's cost per request is the
+target's CPU plus the store's CPU, each divided by the requests of the same window.
+
+Every figure is the median over repeats with an interval, the range [min, max]
+over repeats: with n repeats it covers the true median with probability
+1 - 2 / 2^n (75 % for 3, 94 % for 5). Two configurations whose intervals overlap
+are indistinguishable in this run. Ratios to the floor (mode none) are taken per
+repeat, whose windows ran seconds apart, so slow drift of the machine cancels.
+
+Pure functions of analysis.load.load_run's tidy frame.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import pandas as pd
+
+from analysis.formatting import number
+
+HOT_PATHS = ("GET /api/me", "GET /noauth")
+SATURATED = 0.85  # utilisation at which a component is the bottleneck
+CORE_BUSY = 0.95  # a pinned target's cores this busy are saturated, whoever shares them
+BOTTLENECKS = ("target", "load generator", "store", "none")
+
+
+def bottleneck(target: float, generator: float, store: float,
+               target_core_busy: float = math.nan) -> str:
+    """Which component limited a window: the most utilised one at or above SATURATED.
+
+    "none": nothing was saturated, so the closed loop's users (or the store's round
+    trips) set the pace. A pinned target whose cores were busy with its own work and
+    another process's (e.g. a store) counts as saturated when it used at least half.
+    """
+    utilisation = {"target": target, "load generator": generator, "store": store}
+    if not math.isnan(target_core_busy) and target_core_busy >= CORE_BUSY and target >= 0.5:
+        utilisation["target"] = max(target, SATURATED)
+    known = {k: v for k, v in utilisation.items() if not math.isnan(v)}
+    if not known:
+        return "unknown"
+    name, top = max(known.items(), key=lambda item: item[1])
+    return name if top >= SATURATED else "none"
+
+
+@dataclass(frozen=True)
+class Interval:
+    """A median over repeats and the range [low, high] around it."""
+
+    median: float
+    low: float
+    high: float
+    n: int
+
+    @classmethod
+    def of(cls, values: Iterable[float]) -> Interval:
+        clean = sorted(v for v in values if not math.isnan(v))
+        if not clean:
+            return cls(math.nan, math.nan, math.nan, 0)
+        return cls(float(pd.Series(clean).median()), clean[0], clean[-1], len(clean))
+
+    @property
+    def coverage(self) -> float:
+        """How often [min, max] of n repeats holds the true median: 1 - 2 / 2^n."""
+        return 1 - 2 * 0.5 ** self.n if self.n else math.nan
+
+    def overlaps(self, other: Interval) -> bool:
+        return self.low <= other.high and other.low <= self.high
+
+    def text(self, digits: int = 0, scale: float = 1.0) -> str:
+        """'123 (118 to 130)'; one repeat gives no range."""
+        if self.n == 0:
+            return "-"
+        middle = number(self.median * scale, digits)
+        if self.n == 1:
+            return middle
+        low, high = number(self.low * scale, digits), number(self.high * scale, digits)
+        return f"{middle} ({low} to {high})"
+
+
+def hot_rows(frame: pd.DataFrame) -> pd.DataFrame:
+    """One row per measured window: the endpoint the scenario is about."""
+    if frame.empty or "endpoint" not in frame:
+        return frame
+    ok = frame[frame["status"] == "ok"]
+    picked = []
+    for _, group in ok.groupby("cell", sort=True):
+        for endpoint in HOT_PATHS:
+            rows = group[group["endpoint"] == endpoint]
+            if len(rows):
+                picked.append(rows.iloc[0])
+                break
+    return pd.DataFrame(picked) if picked else ok.iloc[0:0]
+
+
+def _floor_by_repeat(hot: pd.DataFrame, users: int, nodes: int,
+                     scenario: str) -> dict[int, float]:
+    floor = hot[(hot["mode"] == "none") & (hot["users"] == users) & (hot["nodes"] == nodes)
+                & (hot["scenario"] == scenario)]
+    return {int(r["repeat"]): float(r["server_cpu_us"]) for _, r in floor.iterrows()}
+
+
+def interval(row: pd.Series, column: str) -> Interval:
+    """The Interval stored flat in a cost_table row as column, column_low, column_high."""
+    return Interval(float(row[column]), float(row[f"{column}_low"]),
+                    float(row[f"{column}_high"]), int(row["repeats"]))
+
+
+def _flat(name: str, value: Interval) -> dict[str, float]:
+    return {name: value.median, f"{name}_low": value.low, f"{name}_high": value.high}
+
+
+def cost_table(frame: pd.DataFrame) -> pd.DataFrame:
+    """One row per configuration: cost per request and the rest, each with its interval.
+
+    Columns: key, mode, store, alg, lib, revocation, scenario, users, nodes, scale,
+    repeats; target_cpu_us, store_cpu_us, server_cpu_us, floor_ratio, rps, p50_ms,
+    p99_ms (each with _low and _high); per_core_rps (1e6 / server µs), auth_cpu_us,
+    store_rtt_us, store_wall_p50_us, bottleneck (the most common over repeats),
+    bottleneck_share, is_target_bound (every repeat), is_oversubscribed.
+    """
+    hot = hot_rows(frame)
+    if hot.empty or "server_cpu_us" not in hot:
+        return pd.DataFrame()
+    rows = []
+    for key, group in hot.groupby("key", sort=False):
+        first = group.iloc[0]
+        floor = _floor_by_repeat(hot, int(first["users"]), int(first["nodes"]),
+                                 str(first["scenario"]))
+        floor_median = float(pd.Series(list(floor.values())).median()) if floor else math.nan
+        ratios = [floor.get(int(r["repeat"]), floor_median) / float(r["server_cpu_us"])
+                  for _, r in group.iterrows()]
+        labels = group["bottleneck"].fillna("unknown").value_counts()
+        server = Interval.of(group["server_cpu_us"])
+        row = {
+            "key": key, **{c: first.get(c) for c in ("mode", "store", "alg", "lib", "revocation",
+                                                      "scenario", "users", "nodes", "scale")},
+            "repeats": len(group),
+            **_flat("target_cpu_us", Interval.of(group["target_cpu_us"])),
+            **_flat("store_cpu_us", Interval.of(group["store_cpu_us"])),  # NaN: no store
+            **_flat("server_cpu_us", server),
+            **_flat("floor_ratio", Interval.of(ratios)),
+            **_flat("rps", Interval.of(group["rps"])),
+            **_flat("p50_ms", Interval.of(group["p50_ms"])),
+            **_flat("p99_ms", Interval.of(group["p99_ms"])),
+            "per_core_rps": 1e6 / server.median if server.median else math.nan,
+            "auth_cpu_us": _median(group, "auth_cpu_mean_us"),
+            "store_rtt_us": _median(group, "store_rtt_us"),
+            "store_wall_p50_us": _median(group, "store_wall_p50_us"),
+            "bottleneck": str(labels.index[0]),
+            "bottleneck_share": float(labels.iloc[0] / len(group)),
+            "is_target_bound": bool((group["bottleneck"] == "target").all()),
+            "is_oversubscribed": bool(group.get("is_oversubscribed", pd.Series([False])).any()),
+            "measured_seconds": _median(group, "measured_seconds"),
+        }
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _median(group: pd.DataFrame, column: str) -> float:
+    if column not in group:
+        return math.nan
+    values = group[column].dropna()
+    return float(values.median()) if len(values) else math.nan
+
+
+def cost_order(table: pd.DataFrame) -> list[list[str]]:
+    """Configurations from cheapest to dearest, neighbours whose intervals overlap grouped."""
+    if table.empty:
+        return []
+    ordered = table.sort_values("server_cpu_us")
+    groups: list[list[str]] = []
+    previous: Interval | None = None
+    for _, row in ordered.iterrows():
+        current = interval(row, "server_cpu_us")
+        if previous is not None and current.overlaps(previous):
+            groups[-1].append(str(row["key"]))
+        else:
+            groups.append([str(row["key"])])
+        previous = current
+    return groups
+
+
+def order_text(groups: list[list[str]]) -> str:
+    """'a < b ≈ c < d': ≈ joins configurations this run cannot tell apart."""
+    return " < ".join(" ≈ ".join(group) for group in groups)
+
+
+def sanity_warnings(table: pd.DataFrame) -> list[str]:
+    """A mode that costs less than no auth at all, beyond noise, makes the run unreliable."""
+    warnings: list[str] = []
+    if table.empty:
+        return warnings
+    for _, group in table.groupby(["users", "nodes", "scenario"]):
+        floor = group[group["mode"] == "none"]
+        if floor.empty:
+            continue
+        floor_cost = interval(floor.iloc[0], "server_cpu_us")
+        for _, row in group[group["mode"] != "none"].iterrows():
+            cost = interval(row, "server_cpu_us")
+            if cost.high < floor_cost.low:
+                warnings.append(
+                    f"UNRELIABLE RUN: {row['key']} cost {cost.text(1)} µs per request, less "
+                    f"than no auth at all ({floor_cost.text(1)} µs) beyond the spread of the "
+                    "repeats; an auth step cannot be cheaper than none, so something else "
+                    "(another load on the machine, CPU frequency, a noisy neighbour) moved "
+                    "the figures during this run")
+    return warnings
