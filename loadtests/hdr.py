@@ -1,10 +1,12 @@
 """Exact latency: every measured request's unrounded time into an HDR histogram.
 
-Imported by each locustfile; active only when the runner announces measured windows
-(loadtests.control), so the files still run by hand with plain `locust -f`. For each
-window, every process that runs users writes hdr-<host>-<pid>.json into the window's
-folder as the window closes: the requests that ended inside [measure_from,
-measure_until), so the measured seconds are exactly the planned ones.
+Imported by each locustfile. Under the suite runner, which announces measured windows
+(loadtests.control), every process that runs users writes hdr-<host>-<pid>.json into
+each window's folder as the window closes: the requests that ended inside
+[measure_from, measure_until), so the measured seconds are exactly the planned ones.
+Without the runner (by hand, docker compose, workers on other hosts) set
+AUTHBENCH_HDR_DIR (and AUTHBENCH_WARMUP, seconds discarded from the start) to record
+the whole run into one file written when Locust quits.
 
 Histograms hold microseconds from 1 us to 60 s with 3 significant digits; they are
 saved encoded (HdrHistogram's compressed base64 form), so workers' files merge
@@ -17,9 +19,11 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import socket
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +47,7 @@ class Recorder:
 
     def __init__(self) -> None:
         self.window: control.Window | None = None
+        self.save_at_exit: Callable[..., None] = lambda **_: None
         self.histograms: dict[str, HdrHistogram] = {}
         self.failures: dict[str, int] = {}
 
@@ -119,11 +124,34 @@ def server_timing(header: str) -> dict[str, float]:
     return found
 
 
+def _free_running(recorder: Recorder, folder: str, warmup: float) -> None:
+    """Without the runner: one window from the test's start plus the warm-up to the end."""
+    now = time.time()
+    window = control.Window(0, folder, now, now + warmup, math.inf)
+    recorder.window = window
+
+    def save(**_: Any) -> None:
+        if recorder.window is window:
+            recorder.window = control.Window(0, folder, now, now + warmup, time.time())
+            recorder.save(recorder.window)
+
+    recorder.save_at_exit = save
+
+
 @events.init.add_listener
 def _install(environment: Environment, **_: Any) -> None:
-    if os.environ.get("AUTHBENCH_CONTROL") is None or isinstance(environment.runner,
-                                                                  MasterRunner):
-        return  # run by hand, or a master: its workers record
+    if isinstance(environment.runner, MasterRunner):
+        return  # its workers record
     recorder = Recorder()
-    control.on_window(recorder.on_window)
     environment.events.request.add_listener(recorder.on_request)
+    if os.environ.get("AUTHBENCH_CONTROL") is not None:
+        control.on_window(recorder.on_window)
+        return
+    folder = os.environ.get("AUTHBENCH_HDR_DIR")
+    if folder is None:
+        environment.events.request.remove_listener(recorder.on_request)
+        return  # run by hand: nothing recorded
+    warmup = float(os.environ.get("AUTHBENCH_WARMUP", "0"))
+    environment.events.test_start.add_listener(
+        lambda **_: _free_running(recorder, folder, warmup))
+    environment.events.quitting.add_listener(lambda **kw: recorder.save_at_exit(**kw))
