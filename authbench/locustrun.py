@@ -150,11 +150,13 @@ class LocustProcesses:
                 return f"locust exited with {process.returncode}: {self.log_tail()}"
         return None
 
-    def wait_ready(self, timeout: float) -> None:
-        """Until every user has logged in (the load phase); LocustFailed otherwise."""
+    def wait_ready(self, timeout: float,
+                   broken: Callable[[], str | None] = lambda: None) -> None:
+        """Until every user has logged in (the load phase); LocustFailed otherwise, at once
+        when Locust exits or `broken` names a reason (e.g. a target died)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if (why := self.dead()) is not None:
+            if (why := self.dead() or broken()) is not None:
                 raise LocustFailed(why)
             if self.ready_users() >= self.cell.users:
                 return
@@ -186,17 +188,20 @@ class LocustProcesses:
             time.sleep(0.02)
 
     def stop(self) -> LocustOutcome:
-        """SIGTERM (Locust then writes its stats and files), SIGKILL if it hangs."""
+        """SIGINT, as Ctrl-C would (Locust then writes its stats, HTML report and files;
+        on SIGTERM it skips the HTML report); SIGKILL if it hangs."""
         code = -1
-        for process in [*([self.master] if self.master else []), *self.workers]:
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-        for process in [*([self.master] if self.master else []), *self.workers]:
-            try:
-                process.wait(STOP_SECONDS)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(10)
+        # The master first: it tells its workers to quit and takes their last stats.
+        for group in ([self.master] if self.master else [], self.workers):
+            for process in group:
+                if process.poll() is None:
+                    process.send_signal(signal.SIGINT)
+            for process in group:
+                try:
+                    process.wait(STOP_SECONDS)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait(10)
         if self.master is not None:
             code = self.master.returncode
         log_text = self._log_text()

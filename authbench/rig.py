@@ -180,7 +180,7 @@ class Rig:
                 master_bind_port=self.master_bind[1], on_spawn=self.placement.pin_generator)
             self.locust.start()
             self.facts["locust"] = {"command": self.locust.command}
-            self.locust.wait_ready(ready_timeout(self.cell))
+            self.locust.wait_ready(ready_timeout(self.cell), self._dead_targets)
             for pid in self._target_pids():
                 self.placement.pin_target(pid)
             if self.is_shared:
@@ -198,10 +198,13 @@ class Rig:
             pids.append(self.topology.haproxy.pid)
         return pids
 
-    def _why_broken(self) -> str | None:
+    def _dead_targets(self) -> str | None:
         dead = self.topology.dead_nodes()
-        if dead:
-            return "target died during the cell: " + " | ".join(dead)
+        return "target died during the cell: " + " | ".join(dead) if dead else None
+
+    def _why_broken(self) -> str | None:
+        if (dead := self._dead_targets()) is not None:
+            return dead
         if self.locust is not None and (why := self.locust.dead()) is not None:
             return why
         return None

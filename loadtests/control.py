@@ -124,8 +124,8 @@ def _watch(environment: Environment, control: Path, status: Path | None) -> None
     worker_ready: dict[str, int] = {}
     runner = environment.runner
     if isinstance(runner, MasterRunner):
-        runner.register_message(READY_MESSAGE, lambda message, **_: worker_ready.__setitem__(
-            message.data["client_id"], int(message.data["ready"])))
+        runner.register_message(READY_MESSAGE, lambda msg, **_: worker_ready.__setitem__(
+            msg.data["client_id"], int(msg.data["ready"])))
     while True:
         if os.getppid() != parent:  # the runner is gone: nobody will stop us
             if runner is not None:
@@ -165,8 +165,7 @@ def _install(environment: Environment, **_: Any) -> None:
         return  # run by hand: no gate, no windows
     if isinstance(runner, WorkerRunner):  # its master forwards the windows
         GATE.clear()
-        runner.register_message(WINDOW_MESSAGE, lambda message, **_: apply(Window(
-            **message.data)))
+        runner.register_message(WINDOW_MESSAGE, lambda msg, **_: apply(Window(**msg.data)))
         environment.events.test_start.add_listener(
             lambda **_: gevent.spawn(_report_ready, runner))
         return

@@ -2,7 +2,7 @@
 
 Docker is not available on the project's CI machines, so nothing here starts a
 container: the files are checked against the code they stand for (the serve and run
-entry points, targets.settings, the runner's target_env, the Locust files), HAProxy
+entry points, targets.settings, the rig's target_env, the Locust files), HAProxy
 checks the generated config with `haproxy -c`, and `docker compose config` validates
 the compose file where a Docker client with the compose plugin is installed.
 """
@@ -36,8 +36,8 @@ from authbench.compose import (
     target_service,
 )
 from authbench.haproxy import DnsBackend, haproxy_config, haproxy_dns_config
+from authbench.rig import target_env
 from authbench.runcmd import cmd_run
-from authbench.runner import target_env
 from authbench.suite import Cell, load_suite
 from targets.keys import KeySet
 from targets.settings import (
@@ -204,7 +204,7 @@ def test_target_environment_is_what_the_local_runner_sets() -> None:
         # The runner shares keys with the nodes of a jwt or hybrid cell (runner.run_cell).
         keys = Path(env["JWT_KEYS_DIR"]) if cell.mode in ("jwt", "hybrid") else None
         expected = target_env(cell, env["STORE_NAMESPACE"], env.get("STORE_URL", ""), keys)
-        assert env == expected, f"{name}: differs from authbench.runner.target_env"
+        assert env == expected, f"{name}: differs from authbench.rig.target_env"
 
 
 def test_targets_use_the_compose_stores_in_namespaces_of_their_own() -> None:
@@ -345,7 +345,7 @@ def test_locust_services_run_the_loadtests_as_master_and_workers() -> None:
 def test_locust_services_set_only_variables_the_loadtests_read() -> None:
     known = _loadtest_variables()
     assert {"AUTHBENCH_SEED_USERS", "AUTHBENCH_HDR_DIR", "AUTHBENCH_WARMUP",
-            "AUTHBENCH_NODES"} <= known  # what authbench/locustrun.py sets
+            "AUTHBENCH_NODES", "AUTHBENCH_CONTROL", "AUTHBENCH_STATUS"} <= known
     users = {_env(s)["SEED_USERS"] for s in _targets().values()}
     for name in ("locust-master", "locust-worker"):
         env = _env(_services()[name])

@@ -242,9 +242,9 @@ def test_a_node_that_dies_mid_cell_fails_that_cell_only(tmp_path: Path) -> None:
     def kill_first_node() -> None:
         try:
             def measuring() -> bool:
-                return any(results.glob("*/cells/.001-*.partial/locust.stdout"))
+                return any(results.glob("*/cells/.001-*.partial/control.json"))
 
-            wait_for(measuring, 60, "the first cell to start Locust")
+            wait_for(measuring, 60, "the first cell's measured window")
             time.sleep(1.5)  # into the measured phase
             nodes = serve_children()
             assert len(nodes) == 1, [n.cmdline() for n in nodes]

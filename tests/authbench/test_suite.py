@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pytest
 
+from authbench.rig import target_env
 from authbench.runner import (
     RunOptions,
     cell_seconds,
     plan,
     recorded_options,
     restore_options,
-    target_env,
 )
 from authbench.suite import (
     CELL_KEYS,
@@ -71,7 +71,7 @@ def test_every_cell_takes_the_suites_defaults(name: str) -> None:
 
 def test_quick_is_every_mode_on_memory_plus_redis_cells() -> None:
     suite = load_suite("quick", SERVICES)
-    assert suite.repeats == 1
+    assert suite.repeats == 5 and suite.interleave == "windows"
     assert keys(suite) == [
         "none-read-u20-n1",
         "session-memory-read-u20-n1",
@@ -102,7 +102,8 @@ def test_quick_without_redis_has_four_cells_and_says_why() -> None:
 @pytest.mark.parametrize("available", [(), SERVICES])
 def test_quick_is_estimated_under_three_minutes(available: tuple[str, ...]) -> None:
     suite = load_suite("quick", available)
-    estimate = suite.repeats * sum(cell_seconds(c) for c in suite.cells)
+    assert suite.interleave == "windows" and suite.repeats >= 3
+    estimate = suite.repeats * sum(cell_seconds(c, suite.interleave) for c in suite.cells)
     assert 0 < estimate < 180
 
 
@@ -416,3 +417,21 @@ def test_bad_revocation_keys_are_named(text: str, fragment: str) -> None:
 def test_unknown_extras_are_refused() -> None:
     with pytest.raises(SuiteError, match="extras must list some of revocation-storage"):
         parse_suite('name = "t"\nextras = ["x"]\n[[matrix]]\nmode = "jwt"\n', "t.toml")
+
+
+def test_windows_interleave_is_checked() -> None:
+    text = """name = "w"
+interleave = "windows"
+[defaults]
+scenario = "revocation"
+[[matrix]]
+mode = "jwt"
+"""
+    with pytest.raises(SuiteError, match=r"scenario .revocation.*needs interleave"):
+        parse_suite(text, "w.toml")
+    with pytest.raises(SuiteError, match=r"interleave = 'sideways'"):
+        parse_suite(text.replace('"windows"', '"sideways"'), "w.toml")
+    suite = parse_suite(text.replace('"revocation"', '"read"'), "w.toml")
+    assert suite.interleave == "windows"
+    assert parse_suite(text.replace('interleave = "windows"\n', ""), "w.toml").interleave == \
+        "cells"

@@ -37,10 +37,13 @@ def test_read_scenario_runs_clean_in_every_mode(
     histograms, failures = load_cell_histograms(tmp_path)
     assert histograms["GET /api/me"].get_total_count() > 50
     assert failures == {}
-    # Every /api/me answer carried Server-Timing: the auth step's own time, per request.
+    # Every /api/me answer carried Server-Timing: the auth step's wall time and own CPU.
+    count = histograms["GET /api/me"].get_total_count()
     auth = histograms["auth GET /api/me"]
-    assert auth.get_total_count() == histograms["GET /api/me"].get_total_count()
+    assert auth.get_total_count() == histograms["auth-cpu GET /api/me"].get_total_count() == count
     assert auth.get_value_at_percentile(50) < histograms["GET /api/me"].get_value_at_percentile(50)
+    # The store metric is there exactly when the step awaited a store (none in memory).
+    assert "store GET /api/me" not in histograms
 
 
 @pytest.mark.parametrize("scenario", ["login", "lifecycle"])
@@ -74,7 +77,7 @@ def test_master_and_workers_merge_their_histograms(
     me = locust_row(tmp_path / "locust_stats.csv", "/api/me")
     assert me is not None
     # The merged histograms count what Locust's own (master) stats counted, less the
-    # few requests made before every user of a worker had logged in (not measured).
+    # requests outside the measured window (each user's first, before the window opened).
     locust_count = int(me["Request Count"])
     assert 0.9 * locust_count <= histograms["GET /api/me"].get_total_count() <= locust_count
 
@@ -88,7 +91,7 @@ def test_external_workers_join_a_known_port(start_target: StartTarget, tmp_path:
     worker = subprocess.Popen(
         [sys.executable, "-m", "locust", "-f", str(LOADTESTS / "read.py"), "--worker",
          "--master-host", "127.0.0.1", "--master-port", str(port)],
-        env={**os.environ, "AUTHBENCH_HDR_DIR": str(worker_dir), "AUTHBENCH_WARMUP": "0"},
+        env={**os.environ, "AUTHBENCH_CONTROL": "remote"},  # its master forwards windows
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
     try:
@@ -102,5 +105,22 @@ def test_external_workers_join_a_known_port(start_target: StartTarget, tmp_path:
         if worker.poll() is None:
             worker.kill()
             worker.wait(10)
-    histograms, _ = load_cell_histograms(worker_dir)  # the remote worker measured the load
+    # The remote worker measured the load, into the folder its master named (on another
+    # host, that folder is created there and its files copied back).
+    histograms, _ = load_cell_histograms(tmp_path)
     assert histograms["GET /api/me"].get_total_count() > 20
+    assert not list(worker_dir.iterdir())
+
+
+def test_by_hand_run_records_the_whole_run(start_target: StartTarget, tmp_path: Path) -> None:
+    """Without the runner (compose, by hand), AUTHBENCH_HDR_DIR records everything after
+    AUTHBENCH_WARMUP into one file at exit."""
+    target = start_target(AUTH_MODE="none")
+    done = subprocess.run(
+        [sys.executable, "-m", "locust", "-f", str(LOADTESTS / "floor.py"), "--headless",
+         "--host", target.url, "-u", "2", "-r", "2", "-t", "3s"],
+        env={**os.environ, "AUTHBENCH_HDR_DIR": str(tmp_path), "AUTHBENCH_WARMUP": "1"},
+        capture_output=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    histograms, _ = load_cell_histograms(tmp_path)
+    assert histograms["GET /noauth"].get_total_count() > 20
