@@ -159,7 +159,8 @@ def run_cell(run: RunDir, index: int, name: str, cell: Cell, options: RunOptions
             progress.measured()
     finally:
         ended = rig.down()
-    record["locust"] = {**record.get("locust", {}), **ended["locust"]}
+    if ended["locust"]:  # Locust ran (not for a cell that failed before it)
+        record["locust"] = {**record.get("locust", {}), **ended["locust"]}
     if ended["warnings"]:
         record.setdefault("warnings", []).extend(ended["warnings"])
     if record["status"] == "ok" and ended["locust"].get("exit_code") not in (0, None):
