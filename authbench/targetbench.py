@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
@@ -18,6 +19,7 @@ import httpx
 import psutil
 
 from authbench.launcher import TargetProcess
+from authbench.placement import plan_placement
 from authbench.wrk import WrkResult, run_wrk
 
 # name -> (target environment, the bar on req/s(/api/me) / req/s(/noauth) from issue #2)
@@ -123,12 +125,17 @@ def cmd_bench_targets(args: argparse.Namespace) -> int:
     }
     cpu: dict[str, dict[str, list[float]]] = {n: {"noauth": [], "me": []} for n in chosen}
     targets: dict[str, tuple[TargetProcess, dict[str, str]]] = {}
+    # As in `authbench run`: the target on its CPUs, wrk (a child of this process) on the rest.
+    placement = plan_placement(not args.no_pin)
     try:
         for name, (env, _) in chosen.items():
             target = TargetProcess(env, log_path=folder / f"{name}.log")
             target.start()
             target.wait_ready()
             targets[name] = (target, credential_headers(target.url, env["AUTH_MODE"]))
+            placement.pin_target(target.pid)
+        if placement.is_pinned:
+            os.sched_setaffinity(0, placement.generator_cpus)
         for round_number in range(1, args.rounds + 1):
             for name, (target, headers) in targets.items():
                 for path, key in (("/noauth", "noauth"), ("/api/me", "me")):
@@ -149,6 +156,7 @@ def cmd_bench_targets(args: argparse.Namespace) -> int:
                     run_wrk(target.url + "/api/me", args.warmup, 1, headers=headers)
                 )
     finally:
+        os.sched_setaffinity(0, set(placement.target_cpus) | set(placement.generator_cpus))
         for target, _ in targets.values():
             target.stop()
     rows = [
@@ -157,6 +165,7 @@ def cmd_bench_targets(args: argparse.Namespace) -> int:
     ]
     record: dict[str, Any] = {
         "connections": args.connections, "seconds": args.seconds, "rounds": args.rounds,
+        "placement": placement.describe(),
         "raw": {n: {k: [asdict(r) for r in v] for k, v in d.items()} for n, d in raw.items()},
         "target_cpu_us_per_request": cpu,
         "summary": [asdict(r) for r in rows],
@@ -177,4 +186,6 @@ def add_parser(sub: Any) -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--results", default="results")
+    parser.add_argument("--no-pin", action="store_true",
+                        help="let the target and wrk share every CPU (default: disjoint CPUs)")
     parser.set_defaults(handler=cmd_bench_targets)
