@@ -1,27 +1,35 @@
-"""compare and recommend on the checked-in fixture runs."""
+"""compare: cost per request, p99 and (target-bound only) req/s, judged over repeats."""
 
 from __future__ import annotations
 
 import math
+import shutil
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
-from analysis.compare import Change, compare_frames, min_p_value, permutation_p_value
+from analysis.compare import (
+    Change,
+    compare_frames,
+    format_changes,
+    min_p_value,
+    permutation_p_value,
+)
 from analysis.load import load_run
-from analysis.recommend import format_recommendation, recommend
 from authbench.cli import main
-from tests.analysis.fixtures import ROOT, build_pair
+from tests.analysis.fixtures import PAIR_KEY, ROOT, Config, build_pair, write_run
 
-BEFORE, AFTER, TINY = ROOT / "before", ROOT / "after", ROOT / "tiny"
+BEFORE, AFTER = ROOT / "before", ROOT / "after"
 
 
 def test_pair_fixture_is_what_the_builder_makes(tmp_path: Path) -> None:
     built_before, built_after = build_pair(tmp_path)
     for built, stored in ((built_before, BEFORE), (built_after, AFTER)):
-        for path in built.rglob("*"):
-            if path.is_file():
-                assert path.read_bytes() == (stored / path.relative_to(built)).read_bytes()
+        files = sorted(p.relative_to(built) for p in built.rglob("*") if p.is_file())
+        assert files == sorted(p.relative_to(stored) for p in stored.rglob("*") if p.is_file())
+        for path in files:
+            assert (built / path).read_bytes() == (stored / path).read_bytes(), path
 
 
 def test_permutation_test_on_known_samples() -> None:
@@ -34,44 +42,143 @@ def test_permutation_test_on_known_samples() -> None:
     assert math.isnan(permutation_p_value([], [1.0]))
 
 
-def test_compare_finds_the_regression() -> None:
-    changes = {c.metric: c for c in compare_frames(load_run(BEFORE), load_run(AFTER))}
+@pytest.fixture(scope="module")
+def pair() -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The checked-in pair, loaded once."""
+    return load_run(BEFORE), load_run(AFTER)
+
+
+def by_metric(before: Path | pd.DataFrame, after: Path | pd.DataFrame) -> dict[str, Change]:
+    frames = [run if isinstance(run, pd.DataFrame) else load_run(run) for run in (before, after)]
+    changes = compare_frames(*frames)
+    assert {c.key for c in changes} == {PAIR_KEY}
+    return {c.metric: c for c in changes}
+
+
+def test_compare_finds_the_regression(pair: tuple[pd.DataFrame, pd.DataFrame]) -> None:
+    changes = by_metric(*pair)
+    cost = changes["cost_us"]
+    assert cost.before == pytest.approx(9025.0)  # median of 9,000 9,100 8,900 9,050 µs
+    assert cost.after == pytest.approx(11732.5)  # each repeat x 1.3
+    assert cost.relative == pytest.approx(0.30)
+    assert cost.repeats == (4, 4) and cost.is_separated
+    assert cost.is_testable and cost.p_value == pytest.approx(2 / 70)
+    assert cost.is_regression(0.10)
+    assert not cost.is_regression(0.35)  # 30 % more is under a 35 % threshold
+    # Every window was target-bound, so req/s measured the target: compared too.
     rps = changes["rps"]
     assert rps.before == pytest.approx(100.5)  # median of 100, 102, 98, 101 req/s
-    assert rps.after == pytest.approx(79.5)
-    assert rps.relative == pytest.approx(79.5 / 100.5 - 1)
-    assert rps.is_testable and rps.p_value == pytest.approx(2 / 70)
+    assert rps.after == pytest.approx(77.25)  # median of 77, 78, 76, 77.5
     assert rps.is_regression(0.10)
-    assert not rps.is_regression(0.25)  # a 21% drop is under a 25% threshold
     assert not changes["p99_ms"].is_regression(0.10)  # latency did not change
+    # The other way round it is cheaper: better, never a regression.
+    backwards = by_metric(pair[1], pair[0])
+    assert backwards["cost_us"].relative == pytest.approx(9025 / 11732.5 - 1)
+    assert not any(c.is_regression(0.0) for c in backwards.values())
+    (_, line, *_) = format_changes(list(backwards.values()), 0.10)
+    assert " cost_us " in line and line.endswith("better")
 
 
 def test_compare_command_exits_1_on_regression(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["compare", str(BEFORE), str(AFTER)]) == 1
     out = capsys.readouterr().out
-    assert "REGRESSION" in out and "-20.9%" in out
-    assert main(["compare", str(BEFORE), str(AFTER), "--fail-over", "25"]) == 0
-    assert main(["compare", str(AFTER), str(BEFORE)]) == 0  # faster is not a regression
+    cost_line = next(line for line in out.splitlines() if " cost_us " in line)
+    assert "+30.0%" in cost_line and "0.029" in cost_line
+    assert cost_line.endswith("REGRESSION")
+    assert main(["compare", str(BEFORE), str(AFTER), "--fail-over", "35"]) == 0
+    assert "REGRESSION" not in capsys.readouterr().out
     assert main(["compare", str(BEFORE), "/nonexistent"]) == 2
 
 
-def test_recommend_picks_the_most_headroom() -> None:
-    candidates = recommend(load_run(TINY), p99_ms=2.5, rps=85)
-    meeting = [c.key for c in candidates if c.is_meeting]
-    # none (100 req/s, p99 0.99 ms) and session on 1 node (90 req/s, p99 2 ms) meet it;
-    # session on 2 nodes fails half its requests; JWT's p99 of 3 ms is over 2.5.
-    assert meeting == ["none-read-u10-n1", "session-memory-read-u10-n1"]
-    lines = format_recommendation(candidates, 2.5, 85)
-    assert lines[1].startswith("recommended: none-read-u10-n1")
-    assert any("session-memory-read-u10-n2" in line and "50.0% of requests failed" in line
-               for line in lines)
-    assert any("jwt-memory-HS256-read-u10-n1" in line and "p99 3.00 ms is over 2.5 ms" in line
-               for line in lines)
+def test_an_a_a_pair_is_no_regression(tmp_path: Path, pair: tuple[pd.DataFrame, pd.DataFrame],
+                                      capsys: pytest.CaptureFixture[str]) -> None:
+    again = tmp_path / "again"
+    shutil.copytree(BEFORE, again)
+    changes = by_metric(pair[0], again)
+    assert all(c.relative == 0 and not c.is_separated for c in changes.values())
+    assert not any(c.is_regression(0.0) for c in changes.values())
+    assert main(["compare", str(BEFORE), str(again)]) == 0
+    out = capsys.readouterr().out
+    assert "REGRESSION" not in out
+    assert out.count("no change beyond the threshold") == 3  # cost, req/s, p99
 
 
-def test_recommend_command_when_nothing_meets(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["recommend", str(TINY), "--p99-ms", "0.1", "--rps", "10"]) == 1
-    assert "nothing measured in this run meets the target" in capsys.readouterr().out
+def noisy(costs: tuple[float, ...], generator_s: float = 9.5) -> Config:
+    """Windows limited by the load generator (95 % busy), 500 requests each."""
+    return Config(PAIR_KEY, {"mode": "jwt"}, counts=(500,) * len(costs), target_us=costs,
+                  generator_s=generator_s)
+
+
+def test_medians_apart_within_the_spread_are_indistinguishable(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # An A/A pair with noisy repeats: the medians differ by 13.7 %, but the ranges
+    # [8,000, 11,000] and [9,000, 10,500] overlap.
+    a = write_run(tmp_path / "a", [noisy((8000.0, 8500.0, 9000.0, 11000.0))])
+    b = write_run(tmp_path / "b", [noisy((9000.0, 9900.0, 10000.0, 10500.0))])
+    cost = by_metric(a, b)["cost_us"]
+    assert cost.relative == pytest.approx(9950 / 8750 - 1)
+    assert not cost.is_separated and not cost.is_regression(0.10)
+    assert main(["compare", str(a), str(b)]) == 0
+    out = capsys.readouterr().out
+    assert "within the spread of the repeats (indistinguishable)" in out
+    assert "REGRESSION" not in out
+
+
+def test_rps_is_not_compared_when_the_windows_were_not_target_bound(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # The same cost, 30 % fewer requests: in 'slow' the generator limited the windows
+    # (96 %), so its req/s is the generator's, not the target's. 'fast' was target-bound.
+    fast = write_run(tmp_path / "fast", [Config(
+        PAIR_KEY, {"mode": "jwt"}, counts=(1000,) * 4,
+        target_us=(9000.0, 9100.0, 8900.0, 9050.0))])
+    slow = write_run(tmp_path / "slow", [Config(
+        PAIR_KEY, {"mode": "jwt"}, counts=(700,) * 4,
+        target_us=(9000.0, 9100.0, 8900.0, 9050.0), generator_s=9.6)])
+    fast_frame, slow_frame = load_run(fast), load_run(slow)
+    assert set(by_metric(fast_frame, slow_frame)) == {"cost_us", "p99_ms"}
+    assert set(by_metric(slow_frame, slow_frame)) == {"cost_us", "p99_ms"}
+    assert set(by_metric(fast_frame, fast_frame)) == {"cost_us", "rps", "p99_ms"}
+    assert main(["compare", str(fast), str(slow)]) == 0
+    assert " rps " not in capsys.readouterr().out
+
+
+def test_one_repeat_is_reported_but_never_called(tmp_path: Path,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    a = write_run(tmp_path / "a", [noisy((8000.0,))])
+    b = write_run(tmp_path / "b", [noisy((12000.0,))])
+    cost = by_metric(a, b)["cost_us"]
+    assert cost.relative == pytest.approx(0.5) and cost.repeats == (1, 1)
+    assert not cost.has_intervals and not cost.is_testable
+    assert not cost.is_regression(0.10)
+    assert main(["compare", str(a), str(b)]) == 0
+    cost_line = next(line for line in capsys.readouterr().out.splitlines()
+                     if " cost_us " in line)
+    assert cost_line.endswith("+50.0%       -  worse (one repeat: no interval, not judged)")
+
+
+def test_three_separated_repeats_are_called_by_their_ranges(tmp_path: Path) -> None:
+    # 3 repeats cannot reach p < 0.05 (min p 0.1): the separated ranges decide.
+    a = write_run(tmp_path / "a", [noisy((9000.0, 9100.0, 8900.0))])
+    b = write_run(tmp_path / "b", [noisy((11700.0, 11830.0, 11570.0))])
+    changes = compare_frames(load_run(a), load_run(b))
+    cost = next(c for c in changes if c.metric == "cost_us")
+    assert not cost.is_testable and math.isnan(cost.p_value) and cost.is_separated
+    assert cost.is_regression(0.10)
+    (line,) = [x for x in format_changes(changes, 0.10) if " cost_us " in x]
+    assert line.endswith("REGRESSION (ranges over repeats do not overlap)")
+    assert main(["compare", str(a), str(b)]) == 1
+
+
+def test_a_significant_change_within_the_spread_is_no_regression() -> None:
+    change = Change("k", "cost_us", before=100.0, after=150.0, p_value=0.01,
+                    is_testable=True, is_separated=False, repeats=(6, 6))
+    assert not change.is_regression(0.10)
+    assert change.is_worse
+    not_significant = Change("k", "cost_us", before=100.0, after=150.0, p_value=0.2,
+                             is_testable=True, is_separated=True, repeats=(6, 6))
+    assert not not_significant.is_regression(0.10)
+    (_, line) = format_changes([not_significant], 0.10)
+    assert line.endswith("not significant")
 
 
 def test_unequal_sizes_and_many_repeats() -> None:
@@ -85,9 +192,9 @@ def test_unequal_sizes_and_many_repeats() -> None:
     assert permutation_p_value(before, after) == p  # seeded: the same answer twice
 
 
-def test_a_regression_over_many_repeats_is_caught(tmp_path: Path) -> None:
+def test_a_regression_over_many_repeats_is_caught() -> None:
     change = Change("k", "rps", before=100.0, after=50.0,
                     p_value=permutation_p_value([100.0] * 6 + [101.0] * 6,
                                                 [50.0] * 6 + [51.0] * 6),
-                    is_testable=True)
+                    is_testable=True, repeats=(12, 12))
     assert change.is_regression(0.10)

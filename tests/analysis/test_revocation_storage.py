@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import matplotlib.pyplot as plt
+import numpy as np
 import pytest
 
 from analysis.revocation_storage import (
@@ -98,7 +99,7 @@ def test_storage_chart_has_a_line_per_store_and_the_plateau() -> None:
     assert [line.get_label() for line in axes.get_lines()] == list(STORES)
     assert axes.get_xscale() == "log" and axes.get_yscale() == "log"
     (plateau,) = axes.collections
-    assert list(plateau.get_offsets()[0]) == [6100.0, 610_000.0]
+    assert np.asarray(plateau.get_offsets())[0].tolist() == [6100.0, 610_000.0]
 
 
 def test_logout_chart_has_a_line_per_store_and_the_cutoff_reference() -> None:
