@@ -161,6 +161,8 @@ def axis_lines(table: pd.DataFrame, column: str, title: str) -> list[str]:
 
 def answer_lines(table: pd.DataFrame, facts: pd.DataFrame) -> list[str]:
     """The whole answer section (without its heading)."""
+    if table.empty:
+        return cost_lines(table)
     return [*cost_lines(table), *latency_lines(table), *algorithm_lines(table, facts),
             *store_lines(table), *axis_lines(table, "users", "Users"),
             *axis_lines(table, "nodes", "Nodes"),

@@ -106,8 +106,9 @@ def _floor_by_repeat(hot: pd.DataFrame, users: int, nodes: int,
 
 def interval(row: pd.Series, column: str) -> Interval:
     """The Interval stored flat in a cost_table row as column, column_low, column_high."""
-    return Interval(float(row[column]), float(row[f"{column}_low"]),
-                    float(row[f"{column}_high"]), int(row["repeats"]))
+    median = float(row[column])
+    repeats = 0 if math.isnan(median) else int(row["repeats"])  # NaN: not measured
+    return Interval(median, float(row[f"{column}_low"]), float(row[f"{column}_high"]), repeats)
 
 
 def _flat(name: str, value: Interval) -> dict[str, float]:

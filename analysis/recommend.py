@@ -1,8 +1,9 @@
 """Which mode, store and algorithm meet a latency and throughput target on a run's data.
 
 Capacity is the measured req/s where the target was the bottleneck; elsewhere it is
-estimated from CPU per request (10^6 / target µs per node), since req/s then
-measured the load generator. Of the configurations that meet the target, the
+estimated from CPU per request, since req/s then measured something else: 10^6 /
+target µs per node, or 10^6 / store µs when the store (one Redis thread) would
+run out first. Of the configurations that meet the target, the
 cheapest per request is recommended, together with every other one this run
 cannot tell apart from it (overlapping ranges over repeats). The floor (mode none)
 is no auth at all, so it is never recommended.
@@ -55,8 +56,12 @@ def recommend(frame: pd.DataFrame, p99_ms: float, rps: float) -> list[Candidate]
     candidates = []
     for _, row in table[table["mode"] != "none"].iterrows():
         estimated = not row["is_target_bound"]
-        capacity = (1e6 / row["target_cpu_us"] * int(row["nodes"]) if estimated
-                    else float(row["rps"]))
+        capacity = float(row["rps"])
+        if estimated:  # what the target could serve, unless its store serves less
+            capacity = 1e6 / row["target_cpu_us"] * int(row["nodes"])
+            store_us = float(row["store_cpu_us"])
+            if not math.isnan(store_us) and store_us > 0:
+                capacity = min(capacity, 1e6 / store_us)
         got_p99 = float(row["p99_ms"])
         error = errors.get(str(row["key"]), 0.0)
         reasons = []

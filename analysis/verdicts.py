@@ -64,33 +64,48 @@ def _cost_text(row: pd.Series) -> str:
 
 
 def performance(frame: pd.DataFrame, costs: pd.DataFrame | None = None) -> Verdict:
-    """Sessions pay a lookup per request; JWT pays only crypto: compare CPU per request."""
+    """Sessions pay a lookup per request; JWT pays only crypto: compare CPU per request,
+    each session configuration against the cheapest JWT at the same load."""
     claim = "Sessions: a DB/cache lookup on every request. JWT: cryptographic verification only."
     table = cost_table(frame) if costs is None else costs
     if table.empty:
         return Verdict("Performance", claim, "needs session and JWT cells", NOT_MEASURED)
-    sessions = table[table["mode"] == "session"]
-    jwts = table[(table["mode"] == "jwt") & (table["revocation"] == "none")]
-    if sessions.empty or jwts.empty:
-        return Verdict("Performance", claim, "needs session and JWT cells", NOT_MEASURED)
-    repeats = int(table["repeats"].min())
-    cheapest = jwts.sort_values("server_cpu_us").iloc[0]
-    jwt_cost = interval(cheapest, "server_cpu_us")
-    parts = [f"session in {r['store']}: {_cost_text(r)}" for _, r in sessions.iterrows()]
-    parts += [f"JWT {r['alg']}: {_cost_text(r)}" for _, r in jwts.iterrows()]
-    lookups = [f"{r['store']} {number(r['store_rtt_us'], 0)} µs" for _, r in sessions.iterrows()
-               if not math.isnan(r["store_rtt_us"])]
-    verify = number(float(cheapest["auth_cpu_us"]), 0)
-    measured = (f"CPU per request, target + store (median and range over {repeats} repeats) "
-                "— " + "; ".join(parts) + f". Latency added per request: JWT {cheapest['alg']} "
-                f"verification {verify} µs of CPU"
-                + (f"; one store lookup on an idle store {', '.join(lookups)}" if lookups else ""))
-    outcome = {str(r["store"]): _versus(interval(r, "server_cpu_us"), jwt_cost)
-               for _, r in sessions.iterrows()}
+    parts: list[str] = []
+    latency: list[str] = []
+    algs: set[str] = set()
+    outcome: dict[str, str] = {}  # "<store>" or "<store> at N users": more / less / same
+    loads = table.groupby(["users", "nodes", "scenario"], sort=True)
+    for (users, nodes_, _scenario), group in loads:
+        sessions = group[group["mode"] == "session"]
+        jwts = group[(group["mode"] == "jwt") & (group["revocation"] == "none")]
+        if sessions.empty or jwts.empty:
+            continue
+        cheapest = jwts.sort_values("server_cpu_us").iloc[0]
+        at = "".join(f" at {value} {name}" for name, value in (("users", users),
+                                                               ("nodes", nodes_))
+                     if table[name].nunique() > 1)
+        parts += [f"session in {r['store']}{at}: {_cost_text(r)}" for _, r in sessions.iterrows()]
+        parts += [f"JWT {r['alg']}{at}: {_cost_text(r)}" for _, r in jwts.iterrows()]
+        lookups = [f"{r['store']} {number(r['store_rtt_us'], 0)} µs"
+                   for _, r in sessions.iterrows() if not math.isnan(r["store_rtt_us"])]
+        algs.add(str(cheapest["alg"]))
+        latency.append(f"Latency added per request{at}: JWT {cheapest['alg']} verification "
+                       f"{number(float(cheapest['auth_cpu_us']), 0)} µs of CPU"
+                       + (f"; one store lookup on an idle store {', '.join(lookups)}"
+                          if lookups else ""))
+        for _, r in sessions.iterrows():
+            outcome[f"{r['store']}{at}"] = _versus(interval(r, "server_cpu_us"),
+                                                   interval(cheapest, "server_cpu_us"))
+    if not outcome:
+        return Verdict("Performance", claim, "needs session and JWT cells at the same load",
+                       NOT_MEASURED)
+    measured = (f"CPU per request, target + store (median and range over "
+                f"{int(table['repeats'].min())} repeats) — " + "; ".join(parts) + ". "
+                + ". ".join(latency))
     dearer = sorted(s for s, o in outcome.items() if o == "more")
     cheaper = sorted(s for s, o in outcome.items() if o == "less")
     same = sorted(s for s, o in outcome.items() if o == "same")
-    jwt_name = f"verifying a JWT ({cheapest['alg']})"
+    jwt_name = f"verifying a JWT ({algs.pop()})" if len(algs) == 1 else "verifying a JWT"
     if len(dearer) == len(outcome):
         verdict = f"holds: a session lookup in every store cost more per request than {jwt_name}"
     elif len(cheaper) == len(outcome):

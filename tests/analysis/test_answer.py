@@ -113,16 +113,11 @@ def test_store_choice_table(stores: list[str]) -> None:
     assert row.endswith("| 50.0 | 45.0 | load generator |")
 
 
-@pytest.mark.xfail(strict=True, reason="analysis.costs.interval() gives a NaN column the row's "
-                   "repeats as n, so a configuration without a store shows '- (- to -)' in "
-                   "the store µs column instead of '-'")
 def test_a_configuration_without_a_store_shows_no_store_cost(stores: list[str]) -> None:
     memory = next(line for line in stores
                   if line.startswith("| session-memory-read-u10-n1 | memory |"))
     assert memory.split(" | ")[4] == "-"
 
 
-@pytest.mark.xfail(strict=True, reason="analysis.answer.algorithm_lines() indexes table['mode'] "
-                   "on cost_table's column-less empty frame (nothing measured): KeyError 'mode'")
 def test_an_empty_run_says_nothing_was_measured() -> None:
     assert answer_lines(pd.DataFrame(), pd.DataFrame()) == ["No configuration was measured."]

@@ -85,9 +85,6 @@ def test_interval_reads_the_flat_columns_of_a_cost_table_row() -> None:
     assert interval(row, "server_cpu_us") == Interval(50.0, 40.0, 70.0, 3)
 
 
-@pytest.mark.xfail(strict=True, reason="analysis.costs.interval() takes n from the row's "
-                   "repeats even when the column is NaN (no store measured), so the text is "
-                   "'- (- to -)' and the interval claims 3 repeats of nothing")
 def test_an_unmeasured_column_reads_as_no_interval() -> None:
     row = pd.Series({"store_cpu_us": NAN, "store_cpu_us_low": NAN, "store_cpu_us_high": NAN,
                      "repeats": 3})

@@ -49,10 +49,6 @@ def test_recommend_on_the_tiny_run(tiny: pd.DataFrame) -> None:
             "80 req/s is under 85") in lines
 
 
-@pytest.mark.xfail(strict=True, reason="analysis.recommend.recommend() estimates the capacity of "
-                   "every window the target did not limit as 10^6 / target µs, also when the "
-                   "store limited it: Redis at 88 % of its thread for 200 req/s is credited "
-                   "with 667 req/s")
 def test_a_store_bound_configuration_is_not_credited_with_the_targets_capacity(
         tiny: pd.DataFrame) -> None:
     by_key = {c.key: c for c in recommend(tiny, p99_ms=2.5, rps=500)}

@@ -6,7 +6,6 @@ import math
 from typing import Any
 
 import pandas as pd
-import pytest
 
 from analysis.verdicts import NOT_MEASURED, hybrid, performance
 
@@ -98,9 +97,6 @@ def test_not_measured_without_sessions_or_plain_jwt() -> None:
     assert performance(NO_FRAME, pd.DataFrame()).verdict == NOT_MEASURED
 
 
-@pytest.mark.xfail(strict=True, reason="analysis.verdicts.performance() compares every session "
-                   "configuration with the cheapest JWT of any user count, and keys the "
-                   "outcome by store alone, so the last session row of a store decides")
 def test_a_run_varying_users_compares_each_load_with_its_own() -> None:
     # At both 10 and 50 users a memory session costs a tenth of a JWT.
     _, verdict = verdict_of(config("session", "memory", (5.0, 4.0, 6.0), users=10),
@@ -110,9 +106,6 @@ def test_a_run_varying_users_compares_each_load_with_its_own() -> None:
     assert verdict.startswith("does not hold")
 
 
-@pytest.mark.xfail(strict=True, reason="analysis.costs.interval() gives the NaN store column "
-                   "n = repeats, so verdicts._cost_text's `if store.n` always appends "
-                   "'(target ..., store - (- to -))' to a configuration without a store")
 def test_a_configuration_without_a_store_is_not_split_into_target_and_store() -> None:
     measured, _ = verdict_of(config("session", "memory", (200.0, 190.0, 215.0)), JWT)
     assert "session in memory: 200.0 (190.0 to 215.0) µs; " in measured
