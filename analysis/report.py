@@ -20,7 +20,7 @@ from matplotlib.figure import Figure
 
 from analysis import plots
 from analysis.answer import answer_lines
-from analysis.costs import cost_table
+from analysis.costs import cost_table, sanity_warnings
 from analysis.formatting import number
 from analysis.load import load_metadata, load_run
 from analysis.micro import load_micro, micro_lines, plot_crypto_floor
@@ -91,6 +91,7 @@ def build_report(run: Path) -> Report:
     frame = load_run(run)
     probes = load_probes(run)
     configs = config_table(run, frame)
+    costs = cost_table(frame)
     machine = metadata.get("machine", {})
     load = ""
     if not frame.empty and "users" in frame:
@@ -106,9 +107,9 @@ def build_report(run: Path) -> Report:
                f"Python {machine.get('python', '?')} · started {metadata.get('started', '?')}")
     return Report(
         run_id=metadata["run_id"], metadata=metadata, frame=frame, probes=probes,
-        configs=configs, costs=cost_table(frame), verdicts=article_table(frame, probes),
+        configs=configs, costs=costs, verdicts=article_table(frame, probes),
         cells=cell_rows(frame),
-        warnings=method_warnings(frame) + [
+        warnings=sanity_warnings(costs) + method_warnings(frame) + [
             f"the {extra} extra failed, so its section is missing: {why} (measure it with "
             f"`authbench bench-revocation --into {run}`)"
             for extra, why in metadata.get("extras_failed", {}).items()],

@@ -180,7 +180,10 @@ class Rig:
                 master_bind_port=self.master_bind[1], on_spawn=self.placement.pin_generator)
             self.locust.start()
             self.facts["locust"] = {"command": self.locust.command}
+            started = time.monotonic()
             self.locust.wait_ready(ready_timeout(self.cell), self._dead_targets)
+            note(f"{self.cell.key}: verified, {self.cell.users} users logged in "
+                 f"({time.monotonic() - started:.1f} s)")
             for pid in self._target_pids():
                 self.placement.pin_target(pid)
             if self.is_shared:
