@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import signal
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -30,8 +31,13 @@ def _overrides(args: argparse.Namespace) -> dict[str, str]:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     """Run one target in the foreground (configured by environment variables and flags)."""
+    from authbench.children import die_with_parent
     from authbench.serve import serve
 
+    if not die_with_parent():
+        print("authbench serve: the process that started this target has exited",
+              file=sys.stderr)
+        return 1
     serve(_overrides(args), args.host, args.port)
     return 0
 
@@ -129,6 +135,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ConfigError, PortBusy, StoreUnreachable, SuiteError) as exc:
         print(f"authbench {args.command}: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as stop:
         print(f"authbench {args.command}: interrupted", file=sys.stderr)
-        return 130
+        return 128 + getattr(stop, "signum", signal.SIGINT)  # 130, or 143 for SIGTERM

@@ -13,6 +13,7 @@ from types import TracebackType
 
 import httpx
 
+from authbench.children import die_with_parent_env
 from authbench.ports import LOOPBACK, free_port
 
 READY_TIMEOUT = 30.0
@@ -30,6 +31,18 @@ def tail(path: Path, lines: int = 15) -> str:
     except OSError:
         return ""
     return "\n".join(text.splitlines()[-lines:])
+
+
+def stop_process(process: subprocess.Popen[bytes], timeout: float = 10.0) -> int:
+    """SIGTERM, then SIGKILL after timeout; reap it and return its exit code."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout)
+    return process.returncode
 
 
 class TargetProcess:
@@ -62,18 +75,21 @@ class TargetProcess:
         return self.process.pid
 
     def start(self) -> None:
-        """Spawn the process; does not wait (see wait_ready)."""
-        env = {**os.environ, **self.env}
-        log = self.log_path.open("wb")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "authbench", "serve", "--host", self.host,
-             "--port", str(self.port)],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-        )
-        log.close()
+        """Spawn the process; does not wait (see wait_ready).
+
+        Started from the main thread on Linux, the target stops by itself when this
+        process dies, even by SIGKILL: a killed runner leaves no target holding a port.
+        """
+        env = {**os.environ, **self.env, **die_with_parent_env()}
+        with self.log_path.open("wb") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "authbench", "serve", "--host", self.host,
+                 "--port", str(self.port)],
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+            )
 
     def is_alive(self) -> bool:
         """True while the process runs."""
@@ -110,14 +126,7 @@ class TargetProcess:
         """SIGTERM, then SIGKILL after timeout; return the exit code."""
         if self.process is None:
             return None
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout)
-        return self.process.returncode
+        return stop_process(self.process, timeout)
 
     def __enter__(self) -> TargetProcess:
         self.start()

@@ -10,6 +10,7 @@ from typing import Any
 
 from analysis.report import write_report
 from analysis.summary import format_summary, summarize_run
+from authbench.children import StopOnSignals
 from authbench.haproxy import haproxy_path
 from authbench.rundir import RunDir, list_runs
 from authbench.runner import (
@@ -74,12 +75,19 @@ def cmd_run(args: argparse.Namespace) -> int:
                    "side (install haproxy for a real load balancer)")
         print(f"note: {message}", file=sys.stderr)
         options.notes.append(message)
+    # SIGTERM and SIGHUP stop the run as Ctrl-C does, and no process it started outlives it.
+    stopping = StopOnSignals()
     try:
-        run = run_suite(suite, options, resume)
+        with stopping:
+            run = run_suite(suite, options, resume)
     except RunInterrupted as stop:
         print("\ninterrupted: finished cells are kept; continue with "
               f"`authbench run --resume {stop.run.path}`", file=sys.stderr)
-        return 130
+        return stopping.exit_code
+    finally:
+        if stopping.leftovers:
+            print(f"note: stopped {stopping.leftovers} process(es) the run left running",
+                  file=sys.stderr)
     rows = summarize_run(run.path)
     print("\n".join(format_summary(rows)))
     written = write_report(run.path)

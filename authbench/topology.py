@@ -6,6 +6,7 @@ import resource
 import subprocess
 import time
 from collections.abc import Mapping
+from contextlib import ExitStack
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -13,7 +14,7 @@ from typing import Any
 import httpx
 
 from authbench.haproxy import haproxy_config, haproxy_path, start_haproxy
-from authbench.launcher import READY_TIMEOUT, TargetFailed, TargetProcess, tail
+from authbench.launcher import READY_TIMEOUT, TargetFailed, TargetProcess, stop_process, tail
 from authbench.ports import LOOPBACK, free_port
 
 MAXCONN = 10_000
@@ -112,15 +113,16 @@ class Topology:
         return dead
 
     def stop(self) -> None:
-        if self.haproxy is not None and self.haproxy.poll() is None:
-            self.haproxy.terminate()
-            try:
-                self.haproxy.wait(10)
-            except subprocess.TimeoutExpired:
-                self.haproxy.kill()
-                self.haproxy.wait(10)
-        for target in self.targets:
-            target.stop()
+        """Stop the balancer and every node; they shut down together, and a failure
+        to stop one still stops the rest."""
+        processes = [p for p in (self.haproxy, *(t.process for t in self.targets))
+                     if p is not None]
+        for process in processes:
+            if process.poll() is None:
+                process.terminate()
+        with ExitStack() as stack:
+            for process in processes:
+                stack.callback(stop_process, process)
 
     def __enter__(self) -> Topology:
         try:
