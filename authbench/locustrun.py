@@ -108,6 +108,17 @@ class LocustProcesses:
 
     def start(self) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
+        # A resumed run reuses the folder: an old window or readiness must not be read.
+        self.control.unlink(missing_ok=True)
+        for stale in self.status.glob("status-*.json"):
+            stale.unlink()
+        try:
+            self._spawn_all()
+        except BaseException:
+            self.stop()  # no worker left behind when a later spawn fails
+            raise
+
+    def _spawn_all(self) -> None:
         command = list(self.command)
         total_workers = self.cell.workers + self.external_workers
         if total_workers:

@@ -40,7 +40,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                          postgres_url=args.postgres_url, external_workers=args.external_workers,
                          master_bind_host=args.master_bind_host,
                          master_bind_port=args.master_bind_port,
-                         use_haproxy=not args.no_haproxy)
+                         use_haproxy=not args.no_haproxy, pin=not args.no_pin)
     resume = None
     if args.resume:
         try:
@@ -180,6 +180,9 @@ def add_parsers(sub: Any) -> None:
                      help="interface the Locust master listens on for workers")
     run.add_argument("--master-bind-port", type=int, default=5557,
                      help="port the master listens on when --external-workers is set")
+    run.add_argument("--no-pin", action="store_true",
+                     help="let targets and Locust share every CPU (default: targets on the "
+                          "first half of the CPUs, Locust and the runner on the rest)")
     run.add_argument("--no-haproxy", action="store_true",
                      help="spread users over nodes from the client side even if HAProxy exists")
     run.set_defaults(handler=cmd_run)

@@ -245,7 +245,8 @@ def run_extra(run: RunDir, extra: str, options: RunOptions, progress: Progress) 
 
 
 class RunInterrupted(KeyboardInterrupt):
-    """Ctrl-C during a run; carries the run folder so the CLI can say how to resume."""
+    """Ctrl-C (or SIGTERM, SIGHUP) during a run; carries the run folder so the CLI can say
+    how to resume."""
 
     def __init__(self, run: RunDir) -> None:
         super().__init__(str(run.path))

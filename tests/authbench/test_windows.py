@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ import pytest
 from analysis.costs import BOTTLENECKS, cost_table
 from analysis.load import load_run
 from analysis.report import write_report
+from authbench.rundir import RunDir
 from authbench.runner import RunOptions, run_suite
 from authbench.suite import SERVICES, load_suite
 
@@ -93,3 +95,25 @@ def test_analysis_reads_cost_and_bottleneck(windows_run: tuple[Path, str]) -> No
     paths = write_report(run)
     text = paths["markdown"].read_text()
     assert "Cost per request" in text and "Cheapest to dearest" in text
+
+
+def test_a_resumed_windows_run_measures_what_is_missing(
+    windows_run: tuple[Path, str], tmp_path: Path
+) -> None:
+    """A resume starts the rigs again in the same folders, where the first session left
+    its control file and readiness reports: they must not be read as the new ones."""
+    run, _ = windows_run
+    copy = tmp_path / run.name
+    shutil.copytree(run, copy)
+    assert (copy / "rigs" / "jwt-memory-HS256-read-u3-n1" / "control.json").exists()
+    shutil.rmtree(copy / "cells" / "004-jwt-memory-HS256-read-u3-n1-r2")
+    resumed = RunDir.open(copy)
+    resumed.update_metadata(status="interrupted")
+    out = io.StringIO()
+    run_suite(load_suite(str(copy / "suite.toml"), SERVICES),
+              RunOptions(results=tmp_path, out=out), resume=resumed)
+    record = read_json(copy / "cells" / "004-jwt-memory-HS256-read-u3-n1-r2" / "cell.json")
+    assert record["status"] == "ok", record["reason"]
+    assert record["window"]["seq"] == 1  # the new Locust's first window
+    assert "load phase: 1 configurations" in out.getvalue()
+    assert read_json(copy / "metadata.json")["status"] == "complete"
