@@ -99,17 +99,14 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
             await store.open()
         if settings.seed_sessions:
             await seed_sessions(store, settings.seed_sessions, settings)
-        pubsub = mode.pubsub if isinstance(mode, JwtAuth) else None
-        if pubsub is not None:
-            await pubsub.open()
+        await mode.start()
         # Everything built at start (modules, app, keys) never becomes garbage: keep the
         # collector from re-scanning it on every full collection during the run.
         gc.freeze()
         try:
             yield
         finally:
-            if pubsub is not None:
-                await pubsub.close()
+            await mode.stop()
             await store.close()
 
     app = FastAPI(title=f"authbench target ({settings.auth_mode})", lifespan=lifespan)
@@ -225,8 +222,6 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     async def health(request: Request) -> Response:
         if settings.needs_store:
             await store.ping()
-        if isinstance(mode, JwtAuth) and mode.pubsub is not None and not mode.pubsub.is_listening:
-            raise StoreUnavailable("revocation channel down")
         return json_response(
             {
                 "status": "ok",
@@ -235,6 +230,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
                 "jwt_alg": settings.jwt_alg,
                 "jwt_revocation": settings.jwt_revocation,
                 "pid": os.getpid(),
+                **await mode.health(),
             }
         )
 

@@ -15,6 +15,11 @@ and keeps trying to resubscribe (SECURITY.md, Faults). A subscription that went
 silent (a half-open connection) is found by a PING every HEARTBEAT seconds that must
 be answered within STORE_TIMEOUT: that bounds how long a node can miss revocations
 without knowing it.
+
+A Redis that comes back empty (or restarted, or evicted keys) has lost revocations the
+other nodes and later starts would load: the EpochGuard (targets/stores/epochs.py)
+checks its marker at every resubscription, before the node listens again, and every
+heartbeat; a loss revokes every token issued before it was found (a global cutoff).
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ import hiredis
 import orjson
 
 from targets.stores.base import RevocationState, StoreUnavailable
+from targets.stores.epochs import EpochGuard
 from targets.stores.memory import RevocationTables
 from targets.stores.redis_store import OPEN_TIMEOUT, RedisStore
 from targets.stores.resp import RespConnectionError, RespError, pack
@@ -125,8 +131,10 @@ class _Subscription(asyncio.Protocol):
 class PubSubRevocations:
     """Revocations checked in memory, written to Redis and broadcast to every node."""
 
-    def __init__(self, store: RedisStore, namespace: str) -> None:
+    def __init__(self, store: RedisStore, namespace: str,
+                 guard: EpochGuard | None = None) -> None:
         self.store = store
+        self.guard = guard
         self.channel = f"{namespace}:revocations"
         self._blocked_prefix = f"{namespace}:bl:"
         self._cutoff_prefix = f"{namespace}:cut:"
@@ -225,6 +233,10 @@ class PubSubRevocations:
                 raise
         try:
             await self._load()
+            if self.guard is not None:
+                # Redis may be back empty (a restart drops the subscription): know that
+                # before listening again, not at the next heartbeat.
+                await self.guard.check()
         except BaseException:
             sub.close()
             raise
@@ -284,7 +296,8 @@ class PubSubRevocations:
                 attempt = 0
                 log.warning("revocation channel back: blocklist reloaded")
             except Exception as exc:  # whatever it was, keep trying: never stay down for good
-                if not isinstance(exc, RespConnectionError | RespError | OSError | TimeoutError):
+                if not isinstance(exc, RespConnectionError | RespError | OSError | TimeoutError
+                                  | StoreUnavailable):
                     log.exception("revocation channel: unexpected error while resubscribing")
                 await asyncio.sleep(RETRY_SECONDS[min(attempt, len(RETRY_SECONDS) - 1)])
                 attempt += 1

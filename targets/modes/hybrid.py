@@ -63,9 +63,15 @@ class HybridAuth(JwtAuth):
         if len(family) != FAMILY_ID_LENGTH or not OPAQUE_TOKEN.fullmatch(secret):
             raise Unauthorized("no valid refresh cookie")
         now = time.time()
+        if self.guard is not None:
+            self.guard.ensure_checked()
         record = await self.store.get_session(family, now)
-        if record is None:
+        if record is None:  # also when the store lost it: a lost family just logs out
             raise Unauthorized("refresh family revoked or expired")
+        # A family the store kept through a loss may have been revoked and come back (a
+        # reloaded snapshot): a login from before the loss is not renewed.
+        if self.guard is not None and self.guard.is_revoked(record.created):
+            raise Unauthorized("refresh family started before the revocation state was lost")
         # The refresh cookie is sent by the browser on its own: require the CSRF token
         # before the refresh token is spent.
         check_csrf(request, record.csrf)

@@ -13,12 +13,16 @@ from targets.modes.base import Principal, bearer_token
 from targets.responses import json_response
 from targets.revocations import PubSubRevocations, Revocations
 from targets.settings import Settings
-from targets.stores import RedisStore, Store
+from targets.stores import EpochGuard, RedisStore, Store, StoreUnavailable
 from targets.tokens import InvalidToken, TokenCodec
 
 
 class JwtAuth:
-    """Stateless JWT; JWT_REVOCATION=blocklist reads the store per request, pubsub a local copy."""
+    """Stateless JWT; JWT_REVOCATION=blocklist reads the store per request, pubsub a local copy.
+
+    With revocation on, an EpochGuard watches the store for lost revocation state and
+    holds the global cutoff: a token issued before a loss was detected is revoked.
+    """
 
     name = "jwt"
     is_bearer = True
@@ -29,12 +33,35 @@ class JwtAuth:
         self.codec = codec
         self.is_revocable = settings.jwt_revocation != "none"
         self.revocations: Revocations = store
+        self.guard: EpochGuard | None = None
+        if self.is_revocable:
+            self.guard = EpochGuard(store, settings.store_timeout)
         self.pubsub: PubSubRevocations | None = None
         if settings.jwt_revocation == "pubsub":
             assert isinstance(store, RedisStore)  # Settings.from_env insists on STORE=redis
-            self.pubsub = PubSubRevocations(store, settings.store_namespace)
+            self.pubsub = PubSubRevocations(store, settings.store_namespace, self.guard)
             self.revocations = self.pubsub
         self._max_bytes = settings.max_credential_bytes
+
+    async def start(self) -> None:
+        if self.guard is not None:
+            await self.guard.open()  # before pub/sub loads the list: a loss is known first
+        if self.pubsub is not None:
+            await self.pubsub.open()
+
+    async def stop(self) -> None:
+        if self.pubsub is not None:
+            await self.pubsub.close()
+        if self.guard is not None:
+            await self.guard.close()
+
+    async def health(self) -> dict[str, Any]:
+        if self.pubsub is not None and not self.pubsub.is_listening:
+            raise StoreUnavailable("revocation channel down")
+        if self.guard is None:
+            return {"revocation_state": None}
+        self.guard.ensure_checked()
+        return {"revocation_state": self.guard.describe()}
 
     def token_body(self, token: str) -> dict[str, Any]:
         """The login/refresh answer of RFC 6749 section 5.1."""
@@ -50,10 +77,15 @@ class JwtAuth:
             claims = self.codec.verify(token)
         except InvalidToken as exc:
             raise Unauthorized(str(exc)) from None
-        if self.is_revocable:
+        guard = self.guard
+        if guard is not None:
+            guard.ensure_checked()
             state = await self.revocations.revocation_state(claims.jti, claims.sub, time.time())
             if state.is_blocked:
                 raise Unauthorized("token revoked")
+            # Read after the store answered: a loss found meanwhile counts for this token.
+            if guard.is_revoked(claims.iat):
+                raise Unauthorized("token issued before the revocation state was lost")
             if state.cutoff is not None and claims.iat <= state.cutoff:
                 raise Unauthorized("token issued before the user's logout-everywhere")
         return Principal(claims.sub, session_key=claims.family, jti=claims.jti, expires=claims.exp)

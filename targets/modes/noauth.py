@@ -21,6 +21,15 @@ class NoAuth:
     name = "none"
     is_bearer = True
 
+    async def start(self) -> None:
+        return None
+
+    async def stop(self) -> None:
+        return None
+
+    async def health(self) -> dict[str, Any]:
+        return {}
+
     async def login(self, request: Request, user: str) -> Response:
         return json_response({"user": user})
 

@@ -52,6 +52,15 @@ class SessionAuth:
             self.cookie, sid, path="/", httponly=True, samesite="lax", secure=self.settings.is_tls
         )
 
+    async def start(self) -> None:
+        return None
+
+    async def stop(self) -> None:
+        return None
+
+    async def health(self) -> dict[str, Any]:
+        return {}
+
     async def login(self, request: Request, user: str) -> Response:
         now = time.time()
         old = request.cookies.get(self.cookie)

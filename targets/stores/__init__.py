@@ -2,17 +2,22 @@
 
 from targets.settings import Settings
 from targets.stores.base import (
+    Epoch,
     RefreshRecord,
     RevocationState,
     SessionRecord,
     Store,
+    StoreFacts,
     StoreUnavailable,
 )
+from targets.stores.epochs import EpochGuard
 from targets.stores.memory import MemoryStore
 from targets.stores.postgres import PostgresStore
 from targets.stores.redis_store import RedisStore
 
 __all__ = [
+    "Epoch",
+    "EpochGuard",
     "MemoryStore",
     "PostgresStore",
     "RedisStore",
@@ -20,6 +25,7 @@ __all__ = [
     "RevocationState",
     "SessionRecord",
     "Store",
+    "StoreFacts",
     "StoreUnavailable",
     "make_store",
 ]

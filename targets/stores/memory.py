@@ -7,7 +7,14 @@ import time
 from collections.abc import Iterable
 from dataclasses import replace
 
-from targets.stores.base import RefreshRecord, RevocationState, SessionRecord, StoreUnavailable
+from targets.stores.base import (
+    Epoch,
+    RefreshRecord,
+    RevocationState,
+    SessionRecord,
+    StoreFacts,
+    StoreUnavailable,
+)
 
 _NOT_BLOCKED = RevocationState(is_blocked=False, cutoff=None)
 
@@ -82,6 +89,7 @@ class MemoryStore:
         self._by_user: dict[str, set[str]] = {}
         self._revoked = RevocationTables()
         self._refresh = ExpiringDict()
+        self._epoch: Epoch | None = None  # none at start: a new process has lost everything
         self._writes = 0
 
     async def open(self) -> None:
@@ -200,3 +208,20 @@ class MemoryStore:
         if not record.is_used:
             self._refresh.values[key] = (record.expires, replace(record, is_used=True))
         return record
+
+    async def facts(self) -> StoreFacts:
+        return StoreFacts()
+
+    async def read_epoch(self) -> tuple[Epoch | None, StoreFacts]:
+        return self._epoch, StoreFacts()
+
+    async def replace_epoch(self, expected: Epoch | None, new: Epoch) -> Epoch | None:
+        if self._epoch == expected:
+            self._epoch = new
+        return self._epoch
+
+    async def raise_epoch_cutoff(self, epoch: str, cutoff: float) -> Epoch | None:
+        current = self._epoch
+        if current is not None and current.epoch == epoch and current.cutoff < cutoff:
+            self._epoch = replace(current, cutoff=cutoff)
+        return self._epoch

@@ -12,7 +12,14 @@ from urllib.parse import urlsplit
 
 import asyncpg
 
-from targets.stores.base import RefreshRecord, RevocationState, SessionRecord, StoreUnavailable
+from targets.stores.base import (
+    Epoch,
+    RefreshRecord,
+    RevocationState,
+    SessionRecord,
+    StoreFacts,
+    StoreUnavailable,
+)
 from targets.timing import store_call
 
 SEED_BATCH = 50_000
@@ -36,6 +43,31 @@ CREATE TABLE IF NOT EXISTS {ns}.cutoffs (
 CREATE TABLE IF NOT EXISTS {ns}.refresh (
     key text PRIMARY KEY, family text NOT NULL, user_id text NOT NULL,
     expires double precision NOT NULL, used boolean NOT NULL DEFAULT false);
+CREATE TABLE IF NOT EXISTS {ns}.revocation_epoch (
+    singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton),
+    epoch text NOT NULL, created double precision NOT NULL);
+"""
+
+# The revocation marker is three rows: the epoch itself, and a row under a reserved key
+# ('#epoch': never a real jti or user name) that never expires in each revocation table.
+# A TRUNCATE or a wholesale DELETE of either table takes its row, so the loss shows; the
+# row in cutoffs also holds the global cutoff.
+READ_EPOCH = """
+SELECT e.epoch, e.created, c.cutoff,
+       EXISTS (SELECT 1 FROM {ns}.blocklist WHERE jti = '#epoch')
+FROM (SELECT 1) AS one
+LEFT JOIN {ns}.revocation_epoch e ON true
+LEFT JOIN {ns}.cutoffs c ON c.user_id = '#epoch'
+"""
+WRITE_EPOCH = """
+WITH epoch AS (
+    INSERT INTO {ns}.revocation_epoch (epoch, created) VALUES ($1, $2)
+    ON CONFLICT (singleton) DO UPDATE SET epoch = EXCLUDED.epoch, created = EXCLUDED.created),
+blocked AS (
+    INSERT INTO {ns}.blocklist VALUES ('#epoch', 'Infinity')
+    ON CONFLICT (jti) DO UPDATE SET expires = 'Infinity')
+INSERT INTO {ns}.cutoffs VALUES ('#epoch', $3, 'Infinity')
+ON CONFLICT (user_id) DO UPDATE SET cutoff = EXCLUDED.cutoff, expires = 'Infinity'
 """
 
 SEED_BLOCKLIST = ("INSERT INTO {ns}.blocklist SELECT * FROM unnest($1::text[],"
@@ -286,3 +318,41 @@ class PostgresStore:
             key, now,
         )
         return None if row is None else RefreshRecord(*row)
+
+    async def facts(self) -> StoreFacts:
+        return StoreFacts()  # a committed row survives a restart: nothing to watch here
+
+    @staticmethod
+    def _epoch_from(row: asyncpg.Record | None) -> Epoch | None:
+        if row is None or row[0] is None or row[2] is None or not row[3]:
+            return None  # absent, or a part of it gone: the same loss
+        return Epoch(row[0], row[1], row[2])
+
+    async def read_epoch(self) -> tuple[Epoch | None, StoreFacts]:
+        return self._epoch_from(await self._fetchrow(READ_EPOCH)), StoreFacts()
+
+    async def replace_epoch(self, expected: Epoch | None, new: Epoch) -> Epoch | None:
+        with store_call():
+            pool = await self._pool_or_connect()
+            async with pool.acquire(timeout=self._timeout) as conn, conn.transaction():
+                # Nodes that saw the loss together take turns: the first writes, the
+                # others then find its marker.
+                await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))",
+                                   f"authbench-epoch:{self._ns}")
+                current = self._epoch_from(await conn.fetchrow(READ_EPOCH.format(ns=self._ns)))
+                is_expected = (current is None and expected is None) or (
+                    current is not None and expected is not None
+                    and current.epoch == expected.epoch)
+                if not is_expected:
+                    return current
+                await conn.execute(WRITE_EPOCH.format(ns=self._ns),
+                                   new.epoch, new.created, new.cutoff)
+                return new
+
+    async def raise_epoch_cutoff(self, epoch: str, cutoff: float) -> Epoch | None:
+        await self._execute(
+            "UPDATE {ns}.cutoffs SET cutoff = $2 WHERE user_id = '#epoch' AND cutoff < $2"
+            " AND EXISTS (SELECT 1 FROM {ns}.revocation_epoch WHERE epoch = $1)",
+            epoch, cutoff,
+        )
+        return self._epoch_from(await self._fetchrow(READ_EPOCH))

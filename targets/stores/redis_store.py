@@ -8,8 +8,23 @@ from collections.abc import Iterable, Iterator
 
 import orjson
 
-from targets.stores.base import RefreshRecord, RevocationState, SessionRecord, StoreUnavailable
+from targets.stores.base import (
+    Epoch,
+    RefreshRecord,
+    RevocationState,
+    SessionRecord,
+    StoreFacts,
+    StoreUnavailable,
+)
 from targets.stores.redis_bulk import BulkLoadError, chunked, send_commands
+from targets.stores.redis_epoch import (
+    INFO_SECTIONS,
+    RAISE_CUTOFF_LUA,
+    REPLACE_EPOCH_LUA,
+    MarkerWatch,
+    epoch_from,
+    facts_from,
+)
 from targets.stores.resp import RespClient, RespConnectionError, RespError, pack
 
 _USED = b"used"
@@ -64,6 +79,10 @@ class RedisStore:
         self._seeded = 0
         # Connections are shared by pipelining, so a few serve many concurrent requests.
         self.client = RespClient(url, timeout, size=min(pool_size, 4))
+        self.epoch_key = f"{namespace}:epoch"
+        # Set by the revocation epoch guard: the marker then rides along in every
+        # revocation check (one more key in the same MGET, no extra round trip).
+        self.marker_watch: MarkerWatch | None = None
 
     def key(self, kind: str, key: str) -> str:
         """The Redis key of one record: '<namespace>:<kind>:<key>'."""
@@ -234,9 +253,18 @@ class RedisStore:
                                   repr(float(cutoff)), _ttl_ms(expires, time.time()))
 
     async def revocation_state(self, jti: str, user: str, now: float) -> RevocationState:
-        blocked, cutoff = await self.client.execute(
-            "MGET", self.key("bl", jti), self.key("cut", user)
-        )
+        watch = self.marker_watch
+        if watch is None:
+            blocked, cutoff = await self.client.execute(
+                "MGET", self.key("bl", jti), self.key("cut", user)
+            )
+        else:
+            blocked, cutoff, marker = await self.client.execute(
+                "MGET", self.key("bl", jti), self.key("cut", user), self.epoch_key
+            )
+            if not watch.trusts(marker):
+                # The store lost (or replaced) its marker: its "not blocked" proves nothing.
+                return RevocationState(True, None)
         return RevocationState(blocked is not None, None if cutoff is None else float(cutoff))
 
     async def put_refresh(self, key: str, record: RefreshRecord) -> None:
@@ -255,3 +283,34 @@ class RedisStore:
         is_used = old.startswith(_USED)
         family, user, expires = orjson.loads(old[len(_USED):] if is_used else old)
         return RefreshRecord(family, user, expires, is_used=is_used)
+
+    async def facts(self) -> StoreFacts:
+        replies = await self.client.pipeline(*(("INFO", name) for name in INFO_SECTIONS))
+        return facts_from(*replies)
+
+    async def read_epoch(self) -> tuple[Epoch | None, StoreFacts]:
+        raw, *sections = await self.client.pipeline(
+            ("GET", self.epoch_key), *(("INFO", name) for name in INFO_SECTIONS)
+        )
+        return epoch_from(raw, self.epoch_key), facts_from(*sections)
+
+    async def replace_epoch(self, expected: Epoch | None, new: Epoch) -> Epoch | None:
+        # Not retried on a lost connection: had it run, a retry would see `new` and fail.
+        stored = await self.client.execute(
+            "EVAL", REPLACE_EPOCH_LUA, 1, self.epoch_key,
+            b"" if expected is None else expected.to_json(), new.to_json(),
+            is_idempotent=False,
+        )
+        return epoch_from(stored, self.epoch_key)
+
+    async def raise_epoch_cutoff(self, epoch: str, cutoff: float) -> Epoch | None:
+        current = epoch_from(await self.client.execute("GET", self.epoch_key), self.epoch_key)
+        if current is None or current.epoch != epoch or current.cutoff >= cutoff:
+            return current
+        # Within an epoch only the cutoff changes: the script checks the epoch and that
+        # the stored cutoff is lower, then stores the raised marker, atomically.
+        raised = Epoch(epoch, current.created, cutoff, current.server_id, current.evicted)
+        stored = await self.client.execute(
+            "EVAL", RAISE_CUTOFF_LUA, 1, self.epoch_key, epoch, repr(cutoff), raised.to_json(),
+        )
+        return epoch_from(stored, self.epoch_key)

@@ -10,6 +10,7 @@ import functools
 import hashlib
 import hmac
 import json
+import math
 import secrets
 import time
 from collections.abc import Callable
@@ -105,13 +106,15 @@ class Forger:
         return _apply({"alg": self.alg, "typ": TYP, "kid": self.kid}, changes)
 
     def claims(self, **changes: Any) -> dict[str, Any]:
-        now = int(time.time())
+        now = time.time()
         base = {
             "iss": self.issuer,
             "aud": self.audience,
             "sub": self.sub,
-            "iat": now,
-            "exp": now + 600,
+            # In ms, rounded down, as the server issues it: a whole second rounded down
+            # may predate a memory store's start, which revokes every earlier token.
+            "iat": math.floor(now * 1000) / 1000,
+            "exp": int(now) + 600,
             "jti": secrets.token_urlsafe(16),
         }
         return _apply(base, changes)
