@@ -25,26 +25,31 @@ from analysis.formatting import number
 
 HOT_PATHS = ("GET /api/me", "GET /noauth")
 SATURATED = 0.85  # utilisation at which a component is the bottleneck
-CORE_BUSY = 0.95  # a pinned target's cores this busy are saturated, whoever shares them
-BOTTLENECKS = ("target", "load generator", "store", "none")
+CORE_BUSY = 0.90  # a pinned target's cores this busy were full, whoever filled them
+SHARED_CORE = "target's cores, shared"
+BOTTLENECKS = ("target", "load generator", "store", SHARED_CORE, "none")
 
 
 def bottleneck(target: float, generator: float, store: float,
                target_core_busy: float = math.nan) -> str:
     """Which component limited a window: the most utilised one at or above SATURATED.
 
-    "none": nothing was saturated, so the closed loop's users (or the store's round
-    trips) set the pace. A pinned target whose cores were busy with its own work and
-    another process's (e.g. a store) counts as saturated when it used at least half.
+    When none is, but a pinned target's cores were full anyway, other work shared
+    them (a store or another process scheduled there, the kernel's network work):
+    SHARED_CORE, and the window's req/s is not the target's capacity. "none":
+    nothing was saturated, so the closed loop's users (or the store's round trips)
+    set the pace.
     """
     utilisation = {"target": target, "load generator": generator, "store": store}
-    if not math.isnan(target_core_busy) and target_core_busy >= CORE_BUSY and target >= 0.5:
-        utilisation["target"] = max(target, SATURATED)
     known = {k: v for k, v in utilisation.items() if not math.isnan(v)}
     if not known:
         return "unknown"
     name, top = max(known.items(), key=lambda item: item[1])
-    return name if top >= SATURATED else "none"
+    if top >= SATURATED:
+        return name
+    if not math.isnan(target_core_busy) and target_core_busy >= CORE_BUSY:
+        return SHARED_CORE
+    return "none"
 
 
 @dataclass(frozen=True)

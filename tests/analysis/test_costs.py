@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from analysis.costs import (
+    SHARED_CORE,
     Interval,
     bottleneck,
     cost_order,
@@ -34,16 +35,15 @@ def test_bottleneck_is_the_most_utilised_component_at_or_above_85_percent() -> N
     assert bottleneck(NAN, NAN, NAN) == "unknown"
 
 
-def test_a_pinned_target_whose_cores_were_busy_is_saturated_if_it_used_half() -> None:
+def test_a_pinned_target_whose_cores_were_full_of_other_work_is_named() -> None:
     # Core busy 97 %, the target's own work 60 % of it (the rest another process's).
-    assert bottleneck(0.6, 0.3, NAN, target_core_busy=0.97) == "target"
-    assert bottleneck(0.5, 0.3, NAN, target_core_busy=0.95) == "target"  # both edges count
-    assert bottleneck(0.4, 0.3, NAN, target_core_busy=0.99) == "none"  # under half: not it
-    assert bottleneck(0.6, 0.3, NAN, target_core_busy=0.94) == "none"  # cores not full
+    assert bottleneck(0.6, 0.3, NAN, target_core_busy=0.97) == SHARED_CORE
+    assert bottleneck(0.4, 0.3, NAN, target_core_busy=0.90) == SHARED_CORE  # the edge counts
+    assert bottleneck(0.6, 0.3, NAN, target_core_busy=0.89) == "none"  # cores not full
     assert bottleneck(0.6, 0.3, NAN) == "none"  # unpinned: no core rule
-    # The rule lifts the target to 85 %; a busier generator is still the bottleneck.
+    # A saturated component is named first, whatever shared the target's cores.
+    assert bottleneck(0.9, 0.3, NAN, target_core_busy=0.99) == "target"
     assert bottleneck(0.6, 0.9, NAN, target_core_busy=0.97) == "load generator"
-    assert bottleneck(0.6, 0.84, NAN, target_core_busy=0.97) == "target"
 
 
 def test_interval_of_repeats_is_median_and_range() -> None:

@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from analysis.costs import interval
+from analysis.costs import SHARED_CORE, interval
 from analysis.load import load_run
 from analysis.report import Report, answer_section, build_report, method_warnings, write_report
 from analysis.summaries import config_table
@@ -77,10 +77,10 @@ def test_loader_figures_from_known_histograms(tiny: Report) -> None:
         ("002-session-memory-read-u10-n1-r1", 4000.0, 0.36, 0.4, 0.38, "none", False),
         ("003-jwt-memory-HS256-read-u10-n1-r1", 11000.0, 0.88, 0.3, 0.9, "target", False),
         # 2 nodes x 1.5 s over 500 answered + 500 failed requests, on the 1 target core;
-        # the core was 97 % busy but the targets used 30 %: not them.
-        ("004-session-memory-read-u10-n2-r1", 3000.0, 0.3, 0.2, 0.97, "none", True),
-        # 72 % is under 85 %, but the pinned core was 98 % busy and the target used most.
-        ("005-jwt-memory-HS256-read-u10-n2-r1", 4500.0, 0.72, 0.55, 0.98, "target", True),
+        # the core was 97 % busy but the targets used 30 %: other work filled it.
+        ("004-session-memory-read-u10-n2-r1", 3000.0, 0.3, 0.2, 0.97, SHARED_CORE, True),
+        # 72 % is under 85 %; the pinned core was 98 % busy: full, and not only of targets.
+        ("005-jwt-memory-HS256-read-u10-n2-r1", 4500.0, 0.72, 0.55, 0.98, SHARED_CORE, True),
         # Redis's one thread was 88 % busy: the store limited this window.
         ("007-session-redis-read-u10-n1-r1", 1500.0, 0.3, 0.4, 0.31, "store", False),
     ])
@@ -152,11 +152,14 @@ def test_answer_orders_configurations_by_cost_and_warns(tiny: Report) -> None:
     assert "| session-memory-read-u10-n1 | 4,000.0 | 4,000.0 | - | 0.62 | 250 | 4.0 | - | none |" \
         in lines
     # req/s where the target was the bottleneck; the rest say what limited them.
-    assert "| jwt-memory-HS256-read-u10-n2 | 10 | 3.00 | 3.00 | 160 | target |" in lines
+    assert ("| jwt-memory-HS256-read-u10-n2 | 10 | 3.00 | 3.00 | (160: not the target's "
+            "capacity) | target's cores, shared |") in lines
+    assert "| jwt-memory-HS256-read-u10-n1 | 10 | 3.00 | 3.00 | 80 | target |" in lines
     assert ("| none-read-u10-n1 | 10 | 0.50 | 0.99 | (100: not the target's capacity) "
             "| load generator |") in lines
     assert ("| session-memory-read-u10-n2 | 2 (more nodes than the targets' cores: they shared "
-            "CPUs) | 3,000.0 | 50 (not target-bound) | 2.00 | 2.00 | none |") in lines
+            "CPUs) | 3,000.0 | 50 (not target-bound) | 2.00 | 2.00 | target's cores, shared |") \
+        in lines
     # Redis: target 1,500 + store 4,400 µs; the floor's 2,500 over 5,900; 10^6 / 5,900.
     assert ("| session-redis-read-u10-n1 | 5,900.0 | 1,500.0 | 4,400.0 | 0.42 | 169 | 6.0 | 45.5 "
             "| store |") in lines
