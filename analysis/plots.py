@@ -5,6 +5,7 @@ The Agg backend is forced: charts are drawn to files, never to a screen.
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 
 import matplotlib
@@ -60,7 +61,8 @@ def _lines(axes: Axes, hot: pd.DataFrame, by: str, x: str, y: str) -> None:
 
 def _finish(figure: Figure, title: str, caption: str) -> Figure:
     figure.suptitle(title, fontsize=11, x=0.01, ha="left")
-    figure.text(0.01, 0.005, caption, fontsize=7, color="#555555", ha="left", va="bottom")
+    figure.text(0.01, 0.005, "\n".join(textwrap.wrap(caption, 170)), fontsize=7,
+                color="#555555", ha="left", va="bottom")
     figure.tight_layout(rect=(0, 0.04, 1, 0.95))
     return figure
 
@@ -160,7 +162,7 @@ def plot_where_time_goes(frame: pd.DataFrame, caption: str) -> Figure:
     axes.barh(order, auth[order], label="auth step CPU (Server-Timing auth-cpu)",
               color="#c0504d")
     axes.barh(order, rest[order], left=auth[order],
-              label="rest of the target (HTTP, framework)", color="#9bbb59")
+              label="rest of the target (HTTP, framework, store client I/O)", color="#9bbb59")
     axes.barh(order, store[order], left=auth[order] + rest[order], label="store CPU",
               color="#4f81bd")
     axes.set_xlabel("CPU per request, µs (median over repeats)")
