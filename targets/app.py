@@ -24,7 +24,7 @@ from targets.passwords import UserDirectory
 from targets.responses import JSON, json_response, profile
 from targets.seeding import seed_sessions
 from targets.settings import Settings
-from targets.stores import Store, StoreUnavailable, make_store
+from targets.stores import Store, StoreUnavailable, check_eviction, make_store
 from targets.timing import timed_step
 from targets.tokens import TokenCodec
 
@@ -94,9 +94,13 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     )
 
     @contextlib.asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(started: FastAPI) -> AsyncIterator[None]:
         if settings.needs_store or settings.seed_sessions:
             await store.open()
+        started.state.store_settings = None
+        if settings.needs_store:  # refuses a store that may evict what the mode keeps
+            started.state.store_settings = await check_eviction(
+                store, settings.store_allow_eviction)
         if settings.seed_sessions:
             await seed_sessions(store, settings.seed_sessions, settings)
         await mode.start()
@@ -230,6 +234,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
                 "jwt_alg": settings.jwt_alg,
                 "jwt_revocation": settings.jwt_revocation,
                 "pid": os.getpid(),
+                "store_settings": request.app.state.store_settings,
                 **await mode.health(),
             }
         )

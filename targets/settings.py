@@ -49,6 +49,9 @@ ENV_VARS: tuple[EnvVar, ...] = (
     EnvVar("STORE_NAMESPACE", "authbench", "Redis key prefix / PostgreSQL schema"),
     EnvVar("STORE_TIMEOUT", "0.5", "seconds for one store call before it fails closed (503)"),
     EnvVar("STORE_POOL_SIZE", "20", "connections per process to Redis or PostgreSQL"),
+    EnvVar("STORE_ALLOW_EVICTION", "0", "1: start even on a Redis whose maxmemory-policy "
+           "may evict keys (anything but noeviction under a maxmemory); every eviction "
+           "then counts as lost revocation state. 0: refuse to start"),
     EnvVar("JWT_ALG", "HS256", "HS256 HS384 HS512 RS256 PS256 ES256 ES384 EdDSA"),
     EnvVar("JWT_LIB", "pyjwt", "pyjwt | joserfc: the library that signs and verifies"),
     EnvVar("JWT_RSA_BITS", "2048", "RSA key size for generated RS256/PS256 keys"),
@@ -98,6 +101,12 @@ def _integer(name: str, value: str, minimum: int) -> int:
     return number
 
 
+def _flag(name: str, value: str) -> bool:
+    if value not in ("0", "1"):
+        raise ConfigError(f"{name}={value!r}: expected 0 or 1")
+    return value == "1"
+
+
 def _seconds(name: str, value: str, minimum: float, maximum: float) -> float:
     try:
         number = float(value)
@@ -118,6 +127,7 @@ class Settings:
     store_namespace: str = "authbench"
     store_timeout: float = 0.5
     store_pool_size: int = 20
+    store_allow_eviction: bool = False
     jwt_alg: str = "HS256"
     jwt_lib: str = "pyjwt"
     jwt_rsa_bits: int = 2048
@@ -173,6 +183,7 @@ class Settings:
             store_namespace=raw["STORE_NAMESPACE"],
             store_timeout=_seconds("STORE_TIMEOUT", raw["STORE_TIMEOUT"], 0.01, 30.0),
             store_pool_size=_integer("STORE_POOL_SIZE", raw["STORE_POOL_SIZE"], 1),
+            store_allow_eviction=_flag("STORE_ALLOW_EVICTION", raw["STORE_ALLOW_EVICTION"]),
             jwt_alg=_choice("JWT_ALG", raw["JWT_ALG"], JWT_ALGORITHMS),
             jwt_lib=_choice("JWT_LIB", raw["JWT_LIB"], JWT_LIBRARIES),
             jwt_rsa_bits=_integer("JWT_RSA_BITS", raw["JWT_RSA_BITS"], 2048),
@@ -225,7 +236,10 @@ class Settings:
         env: dict[str, str] = {}
         for var in ENV_VARS:
             value = getattr(self, var.name.lower())
-            env[var.name] = "" if value is None else str(value)
+            if isinstance(value, bool):
+                env[var.name] = "1" if value else "0"
+            else:
+                env[var.name] = "" if value is None else str(value)
         return env
 
 

@@ -9,8 +9,10 @@ from targets.stores.base import (
     Store,
     StoreFacts,
     StoreUnavailable,
+    UnsafeStore,
 )
 from targets.stores.epochs import EpochGuard
+from targets.stores.eviction import check_eviction
 from targets.stores.memory import MemoryStore
 from targets.stores.postgres import PostgresStore
 from targets.stores.redis_store import RedisStore
@@ -27,6 +29,8 @@ __all__ = [
     "Store",
     "StoreFacts",
     "StoreUnavailable",
+    "UnsafeStore",
+    "check_eviction",
     "make_store",
 ]
 

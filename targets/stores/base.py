@@ -13,6 +13,10 @@ class StoreUnavailable(Exception):
     """The store did not answer in time or at all: the target fails closed with 503."""
 
 
+class UnsafeStore(Exception):
+    """The store is configured so that it may drop what the target relies on: no start."""
+
+
 @dataclass(frozen=True, slots=True)
 class SessionRecord:
     """A server-side session (or, in hybrid mode, a refresh-token family)."""
