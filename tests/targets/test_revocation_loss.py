@@ -258,9 +258,11 @@ def test_a_logged_out_token_stays_revoked_when_the_store_loses_it(
             assert refresh(node, kept) == 401
     assert "revocation state lost" in case.nodes[0].log_path.read_text()
 
-    # Once the loss is known, logging in works again, on every node.
-    for node in case.nodes:
-        settled(node)
+    # Once the loss is known, logging in works again, on every node. (An evicting Redis
+    # may have evicted more while it was being filled: let those be found first.)
+    if loss == "eviction":
+        for node in case.nodes:
+            settled(node)
     fresh = login(case.nodes[-1], "user3")
     for node in case.nodes:
         assert me(node, fresh) == 200, node.url
