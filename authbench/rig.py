@@ -156,7 +156,8 @@ class Rig:
         self._is_up = False
 
     def up(self, note: Callable[[str], None] = lambda text: None) -> None:
-        """The load phase and placement; CellFailed (with the reason) when it cannot be."""
+        """The load phase: seed, start, verify, log every user in. A failure is kept in
+        `failure` (the reason its cells record), never raised."""
         try:
             if self.is_shared:
                 drop_namespace(self.env)
@@ -184,15 +185,24 @@ class Rig:
             self.locust.wait_ready(ready_timeout(self.cell), self._dead_targets)
             note(f"{self.cell.key}: verified, {self.cell.users} users logged in "
                  f"({time.monotonic() - started:.1f} s)")
+        except (CellFailed, LocustFailed) as exc:
+            self.failure = str(exc)
+        except Exception as exc:  # a target that never came up, a store that refused
+            self.failure = f"{type(exc).__name__}: {exc}"
+
+    def settle(self) -> None:
+        """Once every rig's load phase is over: pin the targets, and time on an idle machine
+        what the windows cannot (the store's round trip, the codec's sign cost)."""
+        if self.failure is not None:
+            return
+        try:
             for pid in self._target_pids():
                 self.placement.pin_target(pid)
             if self.is_shared:
                 self.facts["store_rtt_us"] = round(store_round_trip_us(self.env), 1)
             if self.cell.mode in ("jwt", "hybrid"):
                 self.facts["sign_us"] = round(sign_cost_us(self.env), 1)
-        except (CellFailed, LocustFailed) as exc:
-            self.failure = str(exc)
-        except Exception as exc:  # a target that never came up, a store that refused
+        except Exception as exc:
             self.failure = f"{type(exc).__name__}: {exc}"
 
     def _target_pids(self) -> list[int]:

@@ -152,6 +152,7 @@ def run_cell(run: RunDir, index: int, name: str, cell: Cell, options: RunOptions
     rig = _make_rig(run, index, cell, options, placement, folder, run_time)
     try:
         rig.up(progress.note)
+        rig.settle()
         progress.measuring(cell.warmup + cell.duration)
         try:
             _measure(rig, folder, cell, record)
@@ -187,7 +188,8 @@ def run_windows(run: RunDir, todo: list[tuple[int, tuple[str, Cell, int]]],
         with ThreadPoolExecutor(max_workers=len(rigs)) as pool:
             for future in [pool.submit(rig.up, progress.note) for rig in rigs.values()]:
                 future.result()
-        for rig in rigs.values():
+        for rig in rigs.values():  # one at a time, on a machine no login keeps busy
+            rig.settle()
             if rig.failure:
                 progress.note(f"{rig.cell.key}: {rig.failure[:300]}")
         if placement.is_pinned:  # the runner's own sampling stays off the targets' CPUs
