@@ -2,8 +2,11 @@
 
 Metrics: cost per request (target + store CPU, lower is better), p99 latency, and
 req/s only where both runs' windows were target-bound (elsewhere req/s measured
-the load generator). A change is a regression only when it is worse by more than
-the threshold, the two runs' intervals (the range over repeats) do not overlap,
+the load generator). Latency and req/s are compared only between windows with the
+same bottleneck and undisturbed by other work on the machine (closed-loop latency
+follows whatever limited the window); cost holds up under both. A change is a
+regression only when it is worse by more than the threshold, the two runs'
+intervals (the range over repeats) do not overlap,
 and, where both runs have enough repeats, a permutation test says it is unlikely
 to be noise. With one repeat in either run there is no interval, and a change is
 reported but not called.
@@ -20,7 +23,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from analysis.costs import Interval, hot_rows
+from analysis.costs import DISTURBED, Interval, hot_rows
 
 ALPHA = 0.05
 MAX_PERMUTATIONS = 200_000
@@ -83,6 +86,7 @@ class Change:
     is_testable: bool
     is_separated: bool = True  # the intervals over repeats do not overlap
     repeats: tuple[int, int] = (2, 2)
+    not_comparable: str = ""  # why the two runs' figures cannot be compared ('' if they can)
 
     @property
     def relative(self) -> float:
@@ -99,7 +103,7 @@ class Change:
     def is_regression(self, threshold: float) -> bool:
         """Worse by more than threshold (a fraction), beyond both runs' spread, and
         significant where testable."""
-        if not self.is_worse or abs(self.relative) < threshold:
+        if not self.is_worse or abs(self.relative) < threshold or self.not_comparable:
             return False
         if not self.has_intervals or not self.is_separated:
             return False
@@ -109,6 +113,21 @@ class Change:
 
 
 METRICS = (("cost_us", "server_cpu_us"), ("rps", "rps"), ("p99_ms", "p99_ms"))
+
+
+def _not_comparable(left: pd.DataFrame, right: pd.DataFrame) -> str:
+    """Why latency of these windows cannot be compared ('' when it can): other work on the
+    machine, or a different bottleneck (latency under closed-loop load follows whatever
+    limited the window)."""
+    for name, rows in (("A", left), ("B", right)):
+        share = rows.get("foreign_cpu_share", pd.Series(dtype=float))
+        if (share > DISTURBED).any():
+            return f"run {name} was disturbed by other work ({100 * share.max():.0f} % CPU)"
+    limits_a, limits_b = set(left["bottleneck"]), set(right["bottleneck"])
+    if len(limits_a) == 1 and limits_a == limits_b:
+        return ""
+    return (f"the bottleneck differed ({'/'.join(sorted(limits_a))} vs "
+            f"{'/'.join(sorted(limits_b))})")
 
 
 def compare_frames(before: pd.DataFrame, after: pd.DataFrame) -> list[Change]:
@@ -125,6 +144,7 @@ def compare_frames(before: pd.DataFrame, after: pd.DataFrame) -> list[Change]:
             if metric == "rps" and not ((left["bottleneck"] == "target").all()
                                         and (right["bottleneck"] == "target").all()):
                 continue  # req/s of a window the target did not limit is not its capacity
+            why_not = "" if metric == "cost_us" else _not_comparable(left, right)
             xs = left[column].dropna().tolist()
             ys = right[column].dropna().tolist()
             if not xs or not ys:
@@ -136,6 +156,7 @@ def compare_frames(before: pd.DataFrame, after: pd.DataFrame) -> list[Change]:
                 is_testable=testable,
                 is_separated=not Interval.of(xs).overlaps(Interval.of(ys)),
                 repeats=(len(xs), len(ys)),
+                not_comparable=why_not,
             ))
     return changes
 
@@ -151,6 +172,8 @@ def format_changes(changes: list[Change], threshold: float) -> list[str]:
                                       " (ranges over repeats do not overlap)")
         elif abs(c.relative) < threshold:
             verdict = "no change beyond the threshold"
+        elif c.not_comparable:
+            verdict = f"not comparable: {c.not_comparable}"
         elif not c.has_intervals:
             verdict = ("worse" if c.is_worse else "better") + \
                 " (one repeat: no interval, not judged)"

@@ -28,6 +28,10 @@ SATURATED = 0.85  # utilisation at which a component is the bottleneck
 CORE_BUSY = 0.90  # a pinned target's cores this busy were full, whoever filled them
 SHARED_CORE = "target's cores, shared"
 BOTTLENECKS = ("target", "load generator", "store", SHARED_CORE, "none")
+# A window in which more of the machine's CPU than this was busy with work none of the
+# measured processes did (other programs; the kernel's loopback work is ~5 %) was
+# disturbed: its cost holds up, its latency does not.
+DISTURBED = 0.15
 
 
 def bottleneck(target: float, generator: float, store: float,
@@ -161,6 +165,11 @@ def cost_table(frame: pd.DataFrame) -> pd.DataFrame:
             "bottleneck_share": float(labels.iloc[0] / len(group)),
             "is_target_bound": bool((group["bottleneck"] == "target").all()),
             "is_oversubscribed": bool(group.get("is_oversubscribed", pd.Series([False])).any()),
+            "disturbed_windows": int((group.get("foreign_cpu_share", pd.Series(dtype=float))
+                                      > DISTURBED).sum()),
+            "foreign_cpu_share": _median(group, "foreign_cpu_share"),
+            "foreign_cpu_share_max": float(group["foreign_cpu_share"].max())
+            if "foreign_cpu_share" in group else math.nan,
             "measured_seconds": _median(group, "measured_seconds"),
         }
         rows.append(row)
@@ -196,11 +205,27 @@ def order_text(groups: list[list[str]]) -> str:
     return " < ".join(" ≈ ".join(group) for group in groups)
 
 
+def disturbed(row: pd.Series) -> bool:
+    """True when a configuration had windows the machine's other work disturbed."""
+    return bool(row.get("disturbed_windows", 0))
+
+
 def sanity_warnings(table: pd.DataFrame) -> list[str]:
-    """A mode that costs less than no auth at all, beyond noise, makes the run unreliable."""
+    """A mode that costs less than no auth at all, beyond noise, makes the run unreliable;
+    windows that other work on the machine disturbed are named."""
     warnings: list[str] = []
     if table.empty:
         return warnings
+    if "disturbed_windows" in table and table["disturbed_windows"].sum():
+        hit = table[table["disturbed_windows"] > 0]
+        windows = int(hit["disturbed_windows"].sum())
+        share = 100 * float(hit["foreign_cpu_share_max"].max())
+        warnings.append(
+            f"DISTURBED RUN: in {windows} of {int(table['repeats'].sum())} windows more than "
+            f"{100 * DISTURBED:.0f} % of the machine's CPU (up to {share:.0f} %) was busy with "
+            "work none of the measured processes did: another program ran. Cost per request "
+            "holds up under such noise; latency and req/s do not. Rerun on a quiet machine "
+            "before trusting them")
     for _, group in table.groupby(["users", "nodes", "scenario"]):
         floor = group[group["mode"] == "none"]
         if floor.empty:

@@ -16,6 +16,7 @@
         every endpoint of the cell counted, over exactly the histograms' window)
     target_util, generator_util, store_util,        (share of the CPU each could use)
     target_core_busy, bottleneck, is_pinned, is_oversubscribed, store_rtt_us,
+    foreign_cpu_share                               (the machine's CPU busy with other work)
     verify_passed, revoked_after_logout, credential_bytes,
     store_used_memory_delta, store_commands_delta, seed_seconds,
     sign_us                                          (the targets' codec signing, in-process)
@@ -137,6 +138,7 @@ def usage_columns(record: dict[str, Any], bounds: tuple[float, float] | None, re
     if bounds is None or not requests:
         return {**out, "target_util": nan, "generator_util": nan, "store_util": nan,
                 "store_cpu_us": nan, "generator_cpu_us": nan, "target_core_busy": nan,
+                "foreign_cpu_share": nan,
                 "bottleneck": "unknown"}
     seconds = bounds[1] - bounds[0]
     nodes = record.get("nodes", [])
@@ -155,6 +157,12 @@ def usage_columns(record: dict[str, Any], bounds: tuple[float, float] | None, re
     busy = record.get("cpu_busy") or []
     cpus = [c for c in placement.get("target_cpus") or [] if c < len(busy)]
     out["target_core_busy"] = float(np.mean([busy[c] for c in cpus])) if cpus else nan
+    # Busy CPU that none of the measured processes used: other processes, and the kernel's
+    # own network work (a few % on loopback). Much more means a disturbed window.
+    own = target_cpu + (0.0 if math.isnan(generator_cpu) else generator_cpu) + (
+        store_cpu if store and not math.isnan(store_cpu) else 0.0)
+    out["foreign_cpu_share"] = ((sum(busy) * seconds - own) / (len(busy) * seconds)
+                                if busy else nan)
     out["bottleneck"] = bottleneck(out["target_util"], out["generator_util"], out["store_util"],
                                    out["target_core_busy"] if out["is_pinned"] else nan)
     return out
@@ -254,6 +262,7 @@ def load_run(path: str | Path) -> pd.DataFrame:
                    "cpu_ms_per_request", "target_cpu_us", "store_cpu_us", "server_cpu_us",
                    "generator_cpu_us", "auth_cpu_mean_us", "auth_cpu_p50_us",
                    "store_wall_p50_us", "target_util", "generator_util", "store_util",
+                   "foreign_cpu_share",
                    "store_rtt_us", "planned_seconds", "measured_seconds"):
         if column not in frame:
             frame[column] = float("nan")

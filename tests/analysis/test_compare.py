@@ -198,3 +198,34 @@ def test_a_regression_over_many_repeats_is_caught() -> None:
                                                 [50.0] * 6 + [51.0] * 6),
                     is_testable=True, repeats=(12, 12))
     assert change.is_regression(0.10)
+
+
+def _windows(p99: list[float], foreign: list[float], limits: list[str]) -> pd.DataFrame:
+    """Per-window rows of one configuration, as analysis.costs.hot_rows returns them."""
+    return pd.DataFrame({
+        "status": "ok", "endpoint": "GET /api/me", "key": "jwt-memory-HS256-read-u20-n1",
+        "cell": [f"{i:03d}-w" for i in range(len(p99))], "server_cpu_us": 200.0,
+        "rps": 2000.0, "p99_ms": p99, "foreign_cpu_share": foreign, "bottleneck": limits})
+
+
+def test_latency_of_a_disturbed_run_is_not_comparable() -> None:
+    quiet = _windows([5.0, 5.5, 6.0], [0.05, 0.06, 0.05], ["target"] * 3)
+    busy = _windows([20.0, 22.0, 24.0], [0.05, 0.40, 0.30], ["target"] * 3)
+    p99 = {c.metric: c for c in compare_frames(quiet, busy)}["p99_ms"]
+    assert p99.is_separated and p99.relative > 2  # 4x worse, ranges far apart...
+    assert not p99.is_regression(0.10)  # ...but another program took 40 % of the CPUs
+    assert p99.not_comparable == "run B was disturbed by other work (40 % CPU)"
+    line = next(x for x in format_changes([p99], 0.10) if "p99_ms" in x)
+    assert line.endswith("not comparable: run B was disturbed by other work (40 % CPU)")
+
+
+def test_latency_under_different_bottlenecks_is_not_comparable() -> None:
+    before = _windows([5.0, 5.5, 6.0], [0.05] * 3, ["load generator"] * 3)
+    after = _windows([20.0, 22.0, 24.0], [0.05] * 3, ["target", "target", "load generator"])
+    p99 = {c.metric: c for c in compare_frames(before, after)}["p99_ms"]
+    assert p99.not_comparable == "the bottleneck differed (load generator vs load generator/target)"
+    assert not p99.is_regression(0.10)
+    # Same bottleneck, quiet machine: a real latency regression is called.
+    same = _windows([20.0, 22.0, 24.0], [0.05] * 3, ["load generator"] * 3)
+    p99 = {c.metric: c for c in compare_frames(before, same)}["p99_ms"]
+    assert p99.not_comparable == "" and p99.is_regression(0.10)

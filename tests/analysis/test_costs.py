@@ -209,3 +209,23 @@ def test_sanity_warning_compares_only_the_same_users_and_nodes() -> None:
     rows = [*windows("none-u10", [100.0, 105.0, 110.0], mode="none", users=10),
             *windows("session-u50", [80.0, 85.0, 90.0], mode="session", users=50)]
     assert sanity_warnings(cost_table(pd.DataFrame(rows))) == []
+
+
+def test_disturbed_windows_are_counted_and_warned() -> None:
+    rows = pd.DataFrame({
+        "status": "ok", "endpoint": "GET /api/me", "mode": ["none"] * 3 + ["jwt"] * 3,
+        "key": ["none-read-u1-n1"] * 3 + ["jwt-memory-HS256-read-u1-n1"] * 3,
+        "cell": [f"{i:03d}" for i in range(6)], "repeat": [1, 2, 3] * 2, "users": 1,
+        "nodes": 1, "scenario": "read", "store": "memory", "alg": "HS256", "lib": "pyjwt",
+        "revocation": "none", "scale": 0, "target_cpu_us": [100.0] * 3 + [200.0] * 3,
+        "store_cpu_us": NAN, "server_cpu_us": [100.0] * 3 + [200.0] * 3, "rps": 1000.0,
+        "p50_ms": 1.0, "p99_ms": 2.0, "bottleneck": "target",
+        "foreign_cpu_share": [0.05, 0.05, 0.05, 0.05, 0.31, 0.42]})
+    table = cost_table(rows).set_index("key")
+    assert table.loc["none-read-u1-n1", "disturbed_windows"] == 0
+    assert table.loc["jwt-memory-HS256-read-u1-n1", "disturbed_windows"] == 2
+    [warning] = sanity_warnings(table.reset_index())
+    assert warning.startswith("DISTURBED RUN: in 2 of 6 windows more than 15 % of the "
+                              "machine's CPU (up to 42 %)")
+    quiet = rows.assign(foreign_cpu_share=0.05)
+    assert sanity_warnings(cost_table(quiet)) == []
