@@ -7,6 +7,7 @@ from typing import Any
 
 import pandas as pd
 
+from analysis.costs import cost_order, cost_table, interval, order_text, sanity_warnings
 from analysis.formatting import number
 from analysis.load import load_run
 
@@ -46,4 +47,20 @@ def format_summary(rows: list[dict[str, Any]]) -> list[str]:
             f"{number(r.get('max_ms'), 1):>8}{number(r.get('auth_p50_ms'), 3):>9}"
             f"{number(r.get('measured_seconds'), 1):>6}"
         )
+    return lines
+
+
+def format_answer(frame: pd.DataFrame) -> list[str]:
+    """The answer for the terminal: cost per request per configuration, cheapest first."""
+    table = cost_table(frame)
+    if table.empty:
+        return ["no configuration was measured"]
+    lines = [f"{'configuration':<40}{'cost µs/request (range)':>28}{'vs floor':>10}"
+             f"{'p99 ms':>9}  limited by"]
+    for _, row in table.sort_values("server_cpu_us").iterrows():
+        lines.append(f"{str(row['key'])[:40]:<40}{interval(row, 'server_cpu_us').text(1):>28}"
+                     f"{number(row['floor_ratio'], 2):>10}{number(row['p99_ms'], 1):>9}  "
+                     f"{row['bottleneck']}")
+    lines.append(f"cheapest to dearest: {order_text(cost_order(table))}")
+    lines += [f"WARNING: {w}" for w in sanity_warnings(table)]
     return lines

@@ -8,8 +8,9 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from analysis.load import load_run
 from analysis.report import write_report
-from analysis.summary import format_summary, summarize_run
+from analysis.summary import format_answer, format_summary, summarize_run
 from authbench.children import StopOnSignals
 from authbench.haproxy import haproxy_path
 from authbench.rundir import RunDir, list_runs
@@ -90,6 +91,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                   file=sys.stderr)
     rows = summarize_run(run.path)
     print("\n".join(format_summary(rows)))
+    print("\n" + "\n".join(format_answer(load_run(run.path))))
     written = write_report(run.path)
     print(f"\nreport: {written['html']} (and {written['markdown'].name})")
     print(f"raw results: {run.path}")
