@@ -49,8 +49,9 @@ def cmd_seed(args: argparse.Namespace) -> int:
     from targets.seeding import seed_sessions
     from targets.stores import make_store
 
-    os.environ.update(_overrides(args))
-    settings = Settings.from_env()
+    # The flags over the environment, without changing this process's environment (a
+    # caller in the same process would start its targets on this store).
+    settings = Settings.from_env({**os.environ, **_overrides(args)})
     if settings.store == "memory":
         print("authbench seed: a memory store lives inside each target; "
               "start the target with SEED_SESSIONS=N instead", file=sys.stderr)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
 import subprocess
 import sys
@@ -83,6 +84,10 @@ def test_seed_reports_an_unreachable_store(
         closed.bind(("127.0.0.1", 0))
         port = closed.getsockname()[1]  # bound but not listening: connections are refused
         monkeypatch.setenv("STORE_URL", f"redis://127.0.0.1:{port}/0")
+        monkeypatch.delenv("STORE", raising=False)
         code = main(["seed", "--store", "redis", "--sessions", "10"])
     assert code == 2
     assert "not reachable" in capsys.readouterr().err
+    # --store applied to the seeding only: targets started later by the same process
+    # (the test suite, a notebook) must not find STORE=redis in their environment.
+    assert "STORE" not in os.environ
