@@ -1,6 +1,8 @@
 """Compare two runs configuration by configuration, on what a run can stand behind.
 
-Metrics: cost per request (target + store CPU, lower is better), p99 latency, and
+Metrics: cost per request relative to the run's own floor (mode none; the machine's
+speed drifts by 10-20 % between runs, the ratio far less), absolute cost (judged only
+where a run has no floor), p99 latency, and
 req/s only where both runs' windows were target-bound (elsewhere req/s measured
 the load generator). Latency and req/s are compared only between windows with the
 same bottleneck and undisturbed by other work on the machine (closed-loop latency
@@ -23,7 +25,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from analysis.costs import DISTURBED, Interval, hot_rows
+from analysis.costs import DISTURBED, Interval, hot_rows, with_floor_ratio
 
 ALPHA = 0.05
 MAX_PERMUTATIONS = 200_000
@@ -79,7 +81,7 @@ class Change:
     """One configuration's change from run A to run B."""
 
     key: str
-    metric: str  # "cost_us", "rps" or "p99_ms"
+    metric: str  # "vs_floor", "cost_us", "rps" or "p99_ms"
     before: float
     after: float
     p_value: float
@@ -94,7 +96,7 @@ class Change:
 
     @property
     def is_worse(self) -> bool:
-        return self.relative < 0 if self.metric == "rps" else self.relative > 0
+        return self.relative < 0 if self.metric in HIGHER_IS_BETTER else self.relative > 0
 
     @property
     def has_intervals(self) -> bool:
@@ -112,7 +114,12 @@ class Change:
         return self.p_value < ALPHA
 
 
-METRICS = (("cost_us", "server_cpu_us"), ("rps", "rps"), ("p99_ms", "p99_ms"))
+# "vs_floor": the floor's cost over the configuration's, per repeat (higher is better):
+# what the run's own floor says, whatever the machine's speed that hour. Absolute cost
+# is judged only where a run has no floor.
+METRICS = (("vs_floor", "floor_ratio"), ("cost_us", "server_cpu_us"), ("rps", "rps"),
+           ("p99_ms", "p99_ms"))
+HIGHER_IS_BETTER = ("rps", "vs_floor")
 
 
 def _not_comparable(left: pd.DataFrame, right: pd.DataFrame) -> str:
@@ -124,7 +131,7 @@ def _not_comparable(left: pd.DataFrame, right: pd.DataFrame) -> str:
         if (share > DISTURBED).any():
             return f"run {name} was disturbed by other work ({100 * share.max():.0f} % CPU)"
     limits_a, limits_b = set(left["bottleneck"]), set(right["bottleneck"])
-    if len(limits_a) == 1 and limits_a == limits_b:
+    if limits_a == limits_b:
         return ""
     return (f"the bottleneck differed ({'/'.join(sorted(limits_a))} vs "
             f"{'/'.join(sorted(limits_b))})")
@@ -132,7 +139,7 @@ def _not_comparable(left: pd.DataFrame, right: pd.DataFrame) -> str:
 
 def compare_frames(before: pd.DataFrame, after: pd.DataFrame) -> list[Change]:
     """Changes of the median cost, req/s (target-bound only) and p99 per configuration."""
-    a, b = hot_rows(before), hot_rows(after)
+    a, b = with_floor_ratio(hot_rows(before)), with_floor_ratio(hot_rows(after))
     changes: list[Change] = []
     if a.empty or b.empty:
         return changes
@@ -144,7 +151,13 @@ def compare_frames(before: pd.DataFrame, after: pd.DataFrame) -> list[Change]:
             if metric == "rps" and not ((left["bottleneck"] == "target").all()
                                         and (right["bottleneck"] == "target").all()):
                 continue  # req/s of a window the target did not limit is not its capacity
-            why_not = "" if metric == "cost_us" else _not_comparable(left, right)
+            if metric == "vs_floor" and left["mode"].iloc[0] == "none":
+                continue  # the floor against itself: always 1
+            why_not = _not_comparable(left, right) if metric in ("rps", "p99_ms") else ""
+            if metric == "cost_us" and left["floor_ratio"].notna().all() and \
+                    right["floor_ratio"].notna().all():
+                # Absolute CPU follows the machine's speed that hour (the floor's too).
+                why_not = "shown only: judged relative to the floor (vs_floor)"
             xs = left[column].dropna().tolist()
             ys = right[column].dropna().tolist()
             if not xs or not ys:
@@ -172,6 +185,8 @@ def format_changes(changes: list[Change], threshold: float) -> list[str]:
                                       " (ranges over repeats do not overlap)")
         elif abs(c.relative) < threshold:
             verdict = "no change beyond the threshold"
+        elif c.not_comparable.startswith("shown only"):
+            verdict = c.not_comparable
         elif c.not_comparable:
             verdict = f"not comparable: {c.not_comparable}"
         elif not c.has_intervals:

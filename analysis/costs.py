@@ -106,11 +106,22 @@ def hot_rows(frame: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(picked) if picked else ok.iloc[0:0]
 
 
-def _floor_by_repeat(hot: pd.DataFrame, users: int, nodes: int,
-                     scenario: str) -> dict[int, float]:
-    floor = hot[(hot["mode"] == "none") & (hot["users"] == users) & (hot["nodes"] == nodes)
-                & (hot["scenario"] == scenario)]
-    return {int(r["repeat"]): float(r["server_cpu_us"]) for _, r in floor.iterrows()}
+def with_floor_ratio(hot: pd.DataFrame) -> pd.DataFrame:
+    """hot_rows plus floor_ratio: the floor's cost over each window's, the floor (mode none,
+    same users, nodes and scenario) taken from the same repeat, or its median when that
+    repeat has none; NaN without a floor."""
+    if hot.empty or "server_cpu_us" not in hot:
+        return hot.assign(floor_ratio=math.nan)
+    floor = hot[hot["mode"] == "none"]
+    ratios = []
+    for _, row in hot.iterrows():
+        same = floor[(floor["users"] == row["users"]) & (floor["nodes"] == row["nodes"])
+                     & (floor["scenario"] == row["scenario"])]
+        by_repeat = same[same["repeat"] == row["repeat"]]["server_cpu_us"]
+        base = float(by_repeat.iloc[0]) if len(by_repeat) else (
+            float(same["server_cpu_us"].median()) if len(same) else math.nan)
+        ratios.append(base / float(row["server_cpu_us"]))
+    return hot.assign(floor_ratio=ratios)
 
 
 def interval(row: pd.Series, column: str) -> Interval:
@@ -136,14 +147,10 @@ def cost_table(frame: pd.DataFrame) -> pd.DataFrame:
     hot = hot_rows(frame)
     if hot.empty or "server_cpu_us" not in hot:
         return pd.DataFrame()
+    hot = with_floor_ratio(hot)
     rows = []
     for key, group in hot.groupby("key", sort=False):
         first = group.iloc[0]
-        floor = _floor_by_repeat(hot, int(first["users"]), int(first["nodes"]),
-                                 str(first["scenario"]))
-        floor_median = float(pd.Series(list(floor.values())).median()) if floor else math.nan
-        ratios = [floor.get(int(r["repeat"]), floor_median) / float(r["server_cpu_us"])
-                  for _, r in group.iterrows()]
         labels = group["bottleneck"].fillna("unknown").value_counts()
         server = Interval.of(group["server_cpu_us"])
         row = {
@@ -153,7 +160,7 @@ def cost_table(frame: pd.DataFrame) -> pd.DataFrame:
             **_flat("target_cpu_us", Interval.of(group["target_cpu_us"])),
             **_flat("store_cpu_us", Interval.of(group["store_cpu_us"])),  # NaN: no store
             **_flat("server_cpu_us", server),
-            **_flat("floor_ratio", Interval.of(ratios)),
+            **_flat("floor_ratio", Interval.of(group["floor_ratio"])),
             **_flat("rps", Interval.of(group["rps"])),
             **_flat("p50_ms", Interval.of(group["p50_ms"])),
             **_flat("p99_ms", Interval.of(group["p99_ms"])),

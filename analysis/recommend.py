@@ -4,9 +4,9 @@ Capacity is the measured req/s where the target was the bottleneck; elsewhere it
 estimated from CPU per request, since req/s then measured something else: 10^6 /
 target µs per node, or 10^6 / store µs when the store (one Redis thread) would
 run out first. Of the configurations that meet the target, the
-cheapest per request is recommended, together with every other one this run
-cannot tell apart from it (overlapping ranges over repeats). The floor (mode none)
-is no auth at all, so it is never recommended.
+cheapest per request (by its median) is recommended; every other one this run
+cannot tell apart from it (overlapping ranges over repeats) is named beside it.
+The floor (mode none) is no auth at all, so it is never recommended.
 """
 
 from __future__ import annotations
@@ -95,10 +95,11 @@ def format_recommendation(candidates: list[Candidate], p99_ms: float, rps: float
     if meeting:
         best = meeting[0]
         ties = _ties(best, meeting)
-        chosen = sorted([best, *ties], key=lambda c: c.key)
-        names = " or ".join(c.key for c in chosen)
-        lines.append(f"recommended: {names} — the cheapest per request that meets it"
-                     + (" (indistinguishable in cost in this run)" if ties else ""))
+        chosen = [best, *sorted(ties, key=lambda c: c.key)]
+        lines.append(f"recommended: {best.key} — the cheapest per request that meets it")
+        if ties:
+            lines.append("  this run cannot tell it apart in cost from: "
+                         + ", ".join(c.key for c in chosen[1:]))
         for c in chosen:
             lines.append(f"  {c.key}: {c.cost_us:.1f} µs/request ({c.cost_low:.1f} to "
                          f"{c.cost_high:.1f}), p99 {c.p99_ms:.2f} ms, {c.rps:,.0f} req/s"

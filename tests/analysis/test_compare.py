@@ -49,8 +49,9 @@ def pair() -> tuple[pd.DataFrame, pd.DataFrame]:
 
 
 def by_metric(before: Path | pd.DataFrame, after: Path | pd.DataFrame) -> dict[str, Change]:
+    """PAIR_KEY's changes by metric (a floor, when the runs have one, is left out)."""
     frames = [run if isinstance(run, pd.DataFrame) else load_run(run) for run in (before, after)]
-    changes = compare_frames(*frames)
+    changes = [c for c in compare_frames(*frames) if not c.key.startswith("none-")]
     assert {c.key for c in changes} == {PAIR_KEY}
     return {c.metric: c for c in changes}
 
@@ -204,6 +205,8 @@ def _windows(p99: list[float], foreign: list[float], limits: list[str]) -> pd.Da
     """Per-window rows of one configuration, as analysis.costs.hot_rows returns them."""
     return pd.DataFrame({
         "status": "ok", "endpoint": "GET /api/me", "key": "jwt-memory-HS256-read-u20-n1",
+        "mode": "jwt", "users": 20, "nodes": 1, "scenario": "read",
+        "repeat": list(range(1, len(p99) + 1)),
         "cell": [f"{i:03d}-w" for i in range(len(p99))], "server_cpu_us": 200.0,
         "rps": 2000.0, "p99_ms": p99, "foreign_cpu_share": foreign, "bottleneck": limits})
 
@@ -229,3 +232,40 @@ def test_latency_under_different_bottlenecks_is_not_comparable() -> None:
     same = _windows([20.0, 22.0, 24.0], [0.05] * 3, ["load generator"] * 3)
     p99 = {c.metric: c for c in compare_frames(before, same)}["p99_ms"]
     assert p99.not_comparable == "" and p99.is_regression(0.10)
+
+
+def _floor_and_jwt(floor_us: tuple[float, ...], jwt_us: tuple[float, ...]) -> list[Config]:
+    counts = (500,) * len(floor_us)
+    return [Config("none-read-u10-n1", {"mode": "none"}, counts=counts, target_us=floor_us),
+            Config(PAIR_KEY, {"mode": "jwt"}, counts=counts, target_us=jwt_us)]
+
+
+def test_a_slower_machine_is_no_regression_relative_to_the_floor(tmp_path: Path) -> None:
+    """Everything 20 % dearer (the machine's speed that hour): the ratio to the run's own
+    floor holds, so nothing is called, though absolute cost moved beyond its range."""
+    before = write_run(tmp_path / "a", _floor_and_jwt((100.0, 102.0, 98.0, 101.0),
+                                                      (200.0, 204.0, 196.0, 202.0)))
+    after = write_run(tmp_path / "b", _floor_and_jwt((120.0, 122.4, 117.6, 121.2),
+                                                     (240.0, 244.8, 235.2, 242.4)))
+    changes = by_metric(before, after)
+    assert changes["vs_floor"].relative == pytest.approx(0.0, abs=1e-9)
+    assert not changes["vs_floor"].is_regression(0.10)
+    cost = changes["cost_us"]
+    assert cost.relative == pytest.approx(0.2) and cost.is_separated
+    assert not cost.is_regression(0.10)
+    assert cost.not_comparable.startswith("shown only")
+    assert main(["compare", str(before), str(after)]) == 0
+
+
+def test_an_auth_step_that_got_dearer_is_a_regression_relative_to_the_floor(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    before = write_run(tmp_path / "a", _floor_and_jwt((100.0, 102.0, 98.0, 101.0),
+                                                      (200.0, 204.0, 196.0, 202.0)))
+    after = write_run(tmp_path / "b", _floor_and_jwt((100.0, 102.0, 98.0, 101.0),
+                                                     (260.0, 265.2, 254.8, 262.6)))
+    vs_floor = by_metric(before, after)["vs_floor"]
+    assert vs_floor.relative == pytest.approx(200 / 260 - 1)
+    assert vs_floor.is_regression(0.10)
+    assert main(["compare", str(before), str(after)]) == 1
+    assert "vs_floor" in capsys.readouterr().out
