@@ -5,7 +5,10 @@ from __future__ import annotations
 import asyncio
 import secrets
 import socket
+import time
+from collections.abc import Callable
 
+import psutil
 import pytest
 
 # Cheap scrypt in tests: the KDF is the same code, with a smaller cost.
@@ -51,3 +54,21 @@ def closed_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
+    """Poll until condition() holds; fail the test after timeout seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+
+
+def is_gone(process: psutil.Process) -> bool:
+    """True once a process has exited (a zombie counts: it runs no more)."""
+    try:
+        return not process.is_running() or process.status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True

@@ -11,7 +11,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -27,7 +27,7 @@ from authbench.rundir import RunDir
 from authbench.runner import RunOptions, run_suite
 from authbench.suite import SERVICES, Suite, load_suite
 from tests.conftest import StartTarget
-from tests.support import closed_port
+from tests.support import closed_port, is_gone, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 TINY = "[defaults]\nusers = 2\nduration = 2\nwarmup = 1\n"
@@ -56,21 +56,6 @@ def cell_names(run: Path) -> list[str]:
     return sorted(p.name for p in (run / "cells").iterdir())
 
 
-def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
-    """Poll until condition() holds; fail the test after timeout seconds."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
-
-
-def is_gone(process: psutil.Process) -> bool:
-    try:
-        return not process.is_running() or process.status() == psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return True
 
 
 @pytest.fixture(scope="module")

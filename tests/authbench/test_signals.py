@@ -9,7 +9,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import psutil
@@ -17,6 +16,7 @@ import pytest
 
 from authbench.children import StopOnSignals, Stopped, release_dead_terminal
 from authbench.haproxy import haproxy_path
+from tests.support import is_gone, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 # The first cell finishes and must be kept; the second is interrupted while it measures,
@@ -39,21 +39,6 @@ FIRST_CELL = "001-none-read-u1-n1-r1"
 SECOND_CELL = "002-jwt-memory-HS256-read-u1-n2-w1-r1"
 
 
-def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
-    """Poll until condition() holds; fail the test after timeout seconds."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
-
-
-def is_gone(process: psutil.Process) -> bool:
-    try:
-        return not process.is_running() or process.status() == psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return True
 
 
 def command_lines(processes: list[psutil.Process]) -> list[str]:
