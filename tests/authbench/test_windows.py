@@ -17,6 +17,7 @@ from analysis.report import write_report
 from authbench.rundir import RunDir
 from authbench.runner import RunOptions, run_suite
 from authbench.suite import SERVICES, load_suite
+from tests.support import closed_port
 
 SUITE = """name = "windows"
 repeats = 2
@@ -117,3 +118,30 @@ def test_a_resumed_windows_run_measures_what_is_missing(
     assert record["window"]["seq"] == 1  # the new Locust's first window
     assert "load phase: 1 configurations" in out.getvalue()
     assert read_json(copy / "metadata.json")["status"] == "complete"
+
+
+def test_a_configuration_that_cannot_come_up_fails_its_windows_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # An RS256 token is longer than 256 bytes: refused unread, so the target fails its
+    # conformance check; a Redis on a closed port never answers.
+    monkeypatch.setenv("MAX_CREDENTIAL_BYTES", "256")
+    (tmp_path / "suite.toml").write_text(SUITE.replace('mode = ["none", "jwt"]', (
+        'mode = "none"\n[[matrix]]\nmode = "jwt"\nalg = "RS256"\n'
+        '[[matrix]]\nmode = "session"\nstore = "redis"')))
+    out = io.StringIO()
+    options = RunOptions(results=tmp_path / "results", out=out,
+                         redis_url=f"redis://127.0.0.1:{closed_port()}/0")
+    run = run_suite(load_suite(str(tmp_path / "suite.toml"), SERVICES), options).path
+    records = {p.name: read_json(p / "cell.json") for p in (run / "cells").iterdir()}
+    assert len(records) == 6  # 3 configurations x 2 repeats, every window recorded
+    for name, record in records.items():
+        if "-none-" in name:
+            assert record["status"] == "ok", record["reason"]
+        elif "RS256" in name:
+            assert record["status"] == "failed"
+            assert record["reason"].startswith("verification failed on http://127.0.0.1:")
+        else:
+            assert record["status"] == "failed" and "StoreUnavailable" in record["reason"]
+    assert read_json(run / "metadata.json")["status"] == "complete"
+    assert "verification failed" in out.getvalue()  # said once, when the rig failed
