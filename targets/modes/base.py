@@ -54,6 +54,19 @@ def bearer_token(request: Request, max_bytes: int) -> str:
     return token
 
 
+class NothingToStart:
+    """The lifecycle hooks of a mode that keeps no background work (no channel, no guard)."""
+
+    async def start(self) -> None:
+        return None
+
+    async def stop(self) -> None:
+        return None
+
+    async def health(self) -> dict[str, Any]:
+        return {}
+
+
 class AuthMode(Protocol):
     """The auth step of a twin target; everything else is shared."""
 

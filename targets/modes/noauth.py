@@ -8,27 +8,18 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from targets.errors import NotAvailable
-from targets.modes.base import Principal
+from targets.modes.base import NothingToStart, Principal
 from targets.responses import json_response
 
 FLOOR_USER = "user0"
 _PRINCIPAL = Principal(FLOOR_USER)
 
 
-class NoAuth:
+class NoAuth(NothingToStart):
     """No credential is issued or checked."""
 
     name = "none"
     is_bearer = True
-
-    async def start(self) -> None:
-        return None
-
-    async def stop(self) -> None:
-        return None
-
-    async def health(self) -> dict[str, Any]:
-        return {}
 
     async def login(self, request: Request, user: str) -> Response:
         return json_response({"user": user})

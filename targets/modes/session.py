@@ -10,7 +10,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from targets.errors import NotAvailable, Unauthorized
-from targets.modes.base import OPAQUE_TOKEN, Principal, check_csrf, hash_secret
+from targets.modes.base import OPAQUE_TOKEN, NothingToStart, Principal, check_csrf, hash_secret
 from targets.responses import json_response
 from targets.settings import Settings
 from targets.stores import SessionRecord, Store
@@ -34,7 +34,7 @@ def new_session(user: str, settings: Settings, now: float) -> tuple[str, Session
     return sid, record
 
 
-class SessionAuth:
+class SessionAuth(NothingToStart):
     """Server-side sessions: one store read per request, revocation is a delete."""
 
     name = "session"
@@ -51,15 +51,6 @@ class SessionAuth:
         response.set_cookie(
             self.cookie, sid, path="/", httponly=True, samesite="lax", secure=self.settings.is_tls
         )
-
-    async def start(self) -> None:
-        return None
-
-    async def stop(self) -> None:
-        return None
-
-    async def health(self) -> dict[str, Any]:
-        return {}
 
     async def login(self, request: Request, user: str) -> Response:
         now = time.time()
