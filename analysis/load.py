@@ -44,7 +44,9 @@ from analysis.hdr import is_timing, load_cell_histograms, measured_bounds
 CELL_COLUMNS = ("mode", "store", "alg", "revocation", "verify_cache", "scenario", "users",
                 "nodes", "workers", "scale", "duration", "warmup", "balance")
 # Cell keys added later, with the value a run that predates them used.
-LATER_CELL_COLUMNS = {"lib": "pyjwt", "logout": "one", "access_ttl": 0}
+LATER_CELL_COLUMNS = {"lib": "pyjwt", "logout": "one", "access_ttl": 0, "fault": "none"}
+TIMELINE_FORMAT = "authbench-timeline/1"
+TIMELINE_COUNTS = ("ok", "unavailable", "rejected", "failed", "wrongly_accepted")
 _REPEAT = re.compile(r"-r(\d+)$")
 
 
@@ -266,4 +268,61 @@ def load_run(path: str | Path) -> pd.DataFrame:
                    "store_rtt_us", "planned_seconds", "measured_seconds"):
         if column not in frame:
             frame[column] = float("nan")
+    return frame
+
+
+def load_timelines(path: str | Path) -> pd.DataFrame:
+    """Requests second by second in every finished cell that recorded them
+    (loadtests/timeline.py), one row per cell and second:
+
+        cell, key, repeat, mode, store, revocation, nodes, fault,
+        second (from the window's measured start), ok, unavailable, rejected, failed,
+        wrongly_accepted, requests, p50_ms, p99_ms, max_ms,
+        fault_started_s, fault_ended_s, fault_error   (seconds from the measured start)
+
+    Counts add up over Locust processes; the per-second percentiles are those of the
+    slowest process (one process per cell unless `workers` is set).
+    """
+    run = Path(path)
+    rows: list[dict[str, Any]] = []
+    cells = run / "cells"
+    for folder in sorted(cells.iterdir()) if cells.is_dir() else []:
+        record_path = folder / "cell.json"
+        files = sorted(folder.glob("timeline-*.json"))
+        if not record_path.exists() or not files:
+            continue
+        record = json.loads(record_path.read_text())
+        if record.get("status") != "ok":
+            continue
+        cell = record["cell"]
+        start = float(record.get("window", {}).get("measure_from", math.nan))
+        fault = record.get("fault") or {}
+        match = _REPEAT.search(folder.name)
+        base = {"cell": folder.name, "key": _REPEAT.sub("", folder.name.split("-", 1)[1]),
+                "repeat": int(match.group(1)) if match else 1,
+                **{c: cell.get(c) for c in ("mode", "store", "revocation", "nodes")},
+                "fault": cell.get("fault", "none"),
+                "fault_started_s": float(fault.get("started", math.nan)) - start,
+                "fault_ended_s": float(fault.get("ended", math.nan)) - start,
+                "fault_error": fault.get("error", "")}
+        seconds: dict[int, dict[str, Any]] = {}
+        for file in files:
+            data = json.loads(file.read_text())
+            if data.get("format") != TIMELINE_FORMAT:
+                raise ValueError(f"{file}: not an authbench timeline ({data.get('format')!r})")
+            for entry in data["seconds"]:
+                row = seconds.setdefault(int(entry["second"]), {
+                    **base, "second": int(entry["second"]),
+                    **dict.fromkeys(TIMELINE_COUNTS, 0),
+                    "p50_ms": math.nan, "p99_ms": math.nan, "max_ms": math.nan})
+                for count in TIMELINE_COUNTS:
+                    row[count] += int(entry.get(count, 0))
+                for column in ("p50_ms", "p99_ms", "max_ms"):
+                    row[column] = float(np.fmax(row[column], float(entry[column])))
+        rows += [seconds[s] for s in sorted(seconds)]
+    frame = pd.DataFrame(rows, columns=[
+        "cell", "key", "repeat", "mode", "store", "revocation", "nodes", "fault", "second",
+        *TIMELINE_COUNTS, "p50_ms", "p99_ms", "max_ms", "fault_started_s", "fault_ended_s",
+        "fault_error"])
+    frame["requests"] = frame[list(TIMELINE_COUNTS)].sum(axis=1)
     return frame

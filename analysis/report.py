@@ -11,7 +11,7 @@ import html
 import json
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -21,8 +21,9 @@ from matplotlib.figure import Figure
 from analysis import plots
 from analysis.answer import answer_lines
 from analysis.costs import cost_table, sanity_warnings
+from analysis.faults import fault_lines, fault_table, plot_fault_timelines
 from analysis.formatting import number
-from analysis.load import load_metadata, load_run
+from analysis.load import load_metadata, load_run, load_timelines
 from analysis.micro import load_micro, micro_lines, plot_crypto_floor
 from analysis.revocation import lag_lines, load_probes, overhead_lines, plot_lag_cdf
 from analysis.revocation_storage import revocation_storage_section
@@ -51,6 +52,8 @@ class Report:
     cells: list[dict[str, Any]]
     warnings: list[str]
     caption: str
+    timelines: pd.DataFrame = field(default_factory=pd.DataFrame)  # load_timelines
+    faults: pd.DataFrame = field(default_factory=pd.DataFrame)  # analysis.faults.fault_table
 
 
 def method_warnings(frame: pd.DataFrame) -> list[str]:
@@ -90,6 +93,8 @@ def build_report(run: Path) -> Report:
     metadata = load_metadata(run)
     frame = load_run(run)
     probes = load_probes(run)
+    timelines = load_timelines(run)
+    faults = fault_table(timelines, frame)
     configs = config_table(run, frame)
     costs = cost_table(frame)
     machine = metadata.get("machine", {})
@@ -107,13 +112,13 @@ def build_report(run: Path) -> Report:
                f"Python {machine.get('python', '?')} · started {metadata.get('started', '?')}")
     return Report(
         run_id=metadata["run_id"], metadata=metadata, frame=frame, probes=probes,
-        configs=configs, costs=costs, verdicts=article_table(frame, probes),
+        configs=configs, costs=costs, verdicts=article_table(frame, probes, faults),
         cells=cell_rows(frame),
         warnings=sanity_warnings(costs) + method_warnings(frame) + [
             f"the {extra} extra failed, so its section is missing: {why} (measure it with "
             f"`authbench bench-revocation --into {run}`)"
             for extra, why in metadata.get("extras_failed", {}).items()],
-        caption=caption,
+        caption=caption, timelines=timelines, faults=faults,
     )
 
 
@@ -316,6 +321,16 @@ def revocation_section(run: Path, report: Report
     return lines, figures
 
 
+def faults_section(report: Report) -> tuple[list[str], list[tuple[str, str, Figure]]]:
+    """Availability when the store fails: the table per mode and fault, and its chart."""
+    lines = fault_lines(report.faults)
+    if not lines:
+        return [], []
+    return (["## Availability when the store fails", "", *lines],
+            [("faults", "Availability when the store fails",
+              plot_fault_timelines(report.timelines, report.caption))])
+
+
 def markdown_html(lines: list[str]) -> str:
     """The few Markdown forms the sections use (headings, tables, bullets, paragraphs)."""
     out: list[str] = []
@@ -403,21 +418,25 @@ def write_report(run: Path) -> dict[str, Path]:
     images: dict[str, str] = {}
     pngs: dict[str, tuple[str, bytes]] = {}
     revocation, revocation_figures = revocation_section(run, report)
+    faults, fault_figures = faults_section(report)
     micro, micro_figures = _micro_section(run, report.caption)
     section_images: dict[str, list[str]] = {}
-    for name, title, figure in [*charts_for(report), *revocation_figures, *micro_figures]:
+    for name, title, figure in [*charts_for(report), *revocation_figures, *fault_figures,
+                                *micro_figures]:
         paths = plots.save_figure(figure, charts, name)
         pngs[name] = (title, paths["png"].read_bytes())
         image = f"![{title}]({paths['svg'].relative_to(run)})"
         if name in {n for n, _, _ in revocation_figures}:
             section_images.setdefault("revocation", []).append(image)
+        elif name in {n for n, _, _ in fault_figures}:
+            section_images.setdefault("faults", []).append(image)
         elif name in {n for n, _, _ in micro_figures}:
             section_images.setdefault("micro", []).append(image)
         else:
             images[title] = str(paths["svg"].relative_to(run))
     markdown = run / "report.md"
     extra: list[str] = []
-    for key, lines in (("revocation", revocation), ("micro", micro)):
+    for key, lines in (("revocation", revocation), ("faults", faults), ("micro", micro)):
         if lines:
             extra += [*lines, *(f"{i}\n" for i in section_images.get(key, []))]
     body = markdown_lines(report, images)
@@ -426,6 +445,7 @@ def write_report(run: Path) -> dict[str, Path]:
     page = run / "report.html"
     page.write_text(render_html(report, pngs, [
         (revocation, [n for n, _, _ in revocation_figures]),
+        (faults, [n for n, _, _ in fault_figures]),
         (micro, [n for n, _, _ in micro_figures]),
     ]))
     return {"markdown": markdown, "html": page, "charts": charts}

@@ -334,10 +334,54 @@ def hybrid(frame: pd.DataFrame, costs: pd.DataFrame | None = None) -> Verdict:
                    "its expiry unless a blocklist is on")
 
 
-def article_table(frame: pd.DataFrame, probes: pd.DataFrame | None = None) -> list[Verdict]:
-    """Every row of the article's table, in its order, plus the hybrid approach."""
+def availability(faults: pd.DataFrame | None) -> Verdict:
+    """Sessions need their store on every request; stateless JWT does not. Decided from the
+    faults suite's cells (analysis.faults.fault_table): requests failed, time to recover,
+    and revoked credentials accepted again (which must be 0)."""
+    claim = ("Sessions depend on their store for every request; a JWT is verified without "
+             "one, so it keeps working when the store fails.")
+    if faults is None or faults.empty:
+        return Verdict("Availability when the store fails", claim, "no cell with a fault",
+                       NOT_MEASURED)
+    store = faults[faults["fault"] != "node-kill"]
+    parts = []
+    for label, group in store.groupby("label", sort=True):
+        recover = group["recover_s"].max()
+        parts.append(f"{label}: {int(group['failed'].sum()):,} failed over "
+                     f"{len(group)} fault(s), recovered in "
+                     + ("-" if math.isnan(recover) else f"≤ {recover:.1f} s"))
+    accepted = int(faults["wrongly_accepted"].sum())
+    parts.append(f"revoked credentials accepted again: {accepted}")
+    measured = "; ".join(parts)
+    if accepted:
+        return Verdict("Availability when the store fails", claim, measured,
+                       "does not hold safely: a store fault made a revoked credential valid")
+    stateless = store[store["label"].str.startswith("JWT, no blocklist")]
+    stateful = store[~store["label"].str.startswith("JWT, no blocklist")]
+    if stateless.empty or stateful.empty:
+        return Verdict("Availability when the store fails", claim, measured,
+                       "depends: needs JWT without revocation and a store-backed mode")
+    jwt_failed = int(stateless["failed"].sum())
+    stateful_failed = int(stateful["failed"].sum())
+    if jwt_failed <= 0.01 * max(1, stateful_failed):
+        stuck = sorted(set(stateful.loc[stateful["recover_s"].isna(), "label"]))
+        recovered = ("and recovered by itself" if not stuck else
+                     f"and recovered by itself except {', '.join(stuck)} (not within the window)")
+        return Verdict("Availability when the store fails", claim, measured,
+                       "holds: JWT without revocation kept serving; the modes that ask the "
+                       f"store failed closed (503) while it was down {recovered}; "
+                       "no revoked credential came back")
+    return Verdict("Availability when the store fails", claim, measured,
+                   "does not hold: JWT without revocation failed too")
+
+
+def article_table(frame: pd.DataFrame, probes: pd.DataFrame | None = None,
+                  faults: pd.DataFrame | None = None) -> list[Verdict]:
+    """Every row of the article's table, in its order, plus the hybrid approach and
+    availability when the store fails (faults: analysis.faults.fault_table)."""
     state, storage = state_storage(frame)
     cross, mobile = transport(frame)
     costs = cost_table(frame)
     return [state, storage, scalability(frame), revocation(frame, probes, costs),
-            performance(frame, costs), cross, security(frame), mobile, hybrid(frame, costs)]
+            performance(frame, costs), cross, security(frame), mobile, hybrid(frame, costs),
+            availability(faults)]

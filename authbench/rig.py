@@ -18,6 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from authbench.faults import fault_injector
 from authbench.locustrun import LocustFailed, LocustProcesses, ready_timeout
 from authbench.metrics import WindowSampler, counter_delta, store_counters, store_cpu_source
 from authbench.placement import Placement
@@ -142,6 +143,9 @@ class Rig:
         self.placement = placement
         self.store_url = store_url
         self.namespace = namespace_for(run, index)
+        self.faults = fault_injector(cell, folder, store_url, self.namespace)
+        if self.faults is not None:
+            store_url = self.store_url = self.faults.store_url  # e.g. a Redis it may break
         keys = shared_keys(run, cell.alg) if cell.mode in ("jwt", "hybrid") else None
         self.env = target_env(cell, self.namespace, store_url, keys)
         self.is_shared = cell.store != "memory" and cell.mode != "none"
@@ -159,6 +163,8 @@ class Rig:
         """The load phase: seed, start, verify, log every user in. A failure is kept in
         `failure` (the reason its cells record), never raised."""
         try:
+            if self.faults is not None:
+                self.faults.start()
             if self.is_shared:
                 drop_namespace(self.env)
                 if self.cell.scale:
@@ -238,6 +244,8 @@ class Rig:
                                 [t.pid for t in self.topology.targets], self.locust.pids,
                                 store_cpu).start()
         try:
+            fault = None if self.faults is None else self.faults.inject(
+                window, self.topology.targets, self.placement.pin_target)
             usage = sampler.finish()
             files = self.locust.collect(window)
         except BaseException:
@@ -257,6 +265,8 @@ class Rig:
                   "window": {"seq": window.seq, "warmup": warmup, "planned_seconds": duration,
                              "measure_from": window.measure_from,
                              "measure_until": window.measure_until}}
+        if fault is not None:
+            record["fault"] = fault
         if not files:
             record["warnings"] = ["latency histograms were written on the external workers' "
                                   "hosts"]
@@ -278,4 +288,6 @@ class Rig:
             except Exception as exc:
                 warnings.append(f"store clean-up failed: {exc}")
         self._is_up = False
+        if self.faults is not None:
+            self.faults.close()
         return {"locust": outcome, "warnings": warnings}

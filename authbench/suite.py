@@ -20,9 +20,12 @@ from typing import Any
 
 from targets.settings import AUTH_MODES, JWT_ALGORITHMS, JWT_LIBRARIES, REVOCATIONS, STORE_KINDS
 
-SCENARIOS = ("read", "login", "lifecycle", "floor", "revocation")
+SCENARIOS = ("read", "login", "lifecycle", "floor", "revocation", "faults")
 LOGOUTS = ("one", "all")  # revocation scenario: log out one credential, or everywhere
 BALANCES = ("roundrobin", "sticky")
+# Store and node faults injected inside a measured window (authbench/faults.py).
+FAULTS = ("none", "redis-restart", "redis-restart-empty", "redis-slow", "postgres-terminate",
+          "node-kill")
 SERVICES = ("redis", "postgres")
 
 
@@ -51,6 +54,7 @@ class Cell:
     balance: str = "roundrobin"
     logout: str = "one"  # revocation scenario: "all" logs out everywhere (per-user cutoff)
     access_ttl: int = 0  # ACCESS_TTL of the targets; 0: the targets' default
+    fault: str = "none"  # FAULTS: what fails during the measured window
 
     @property
     def key(self) -> str:
@@ -80,6 +84,8 @@ class Cell:
             parts.append(f"s{self.scale}")
         if self.nodes > 1 and self.balance != "roundrobin":
             parts.append(self.balance)
+        if self.fault != "none":
+            parts.append(self.fault)
         return "-".join(parts)
 
     def needs(self) -> set[str]:
@@ -103,6 +109,7 @@ BLOCK_EXTRA = {"requires"}
 _CHOICES: dict[str, tuple[str, ...]] = {
     "mode": AUTH_MODES, "store": STORE_KINDS, "alg": JWT_ALGORITHMS, "lib": JWT_LIBRARIES,
     "revocation": REVOCATIONS, "scenario": SCENARIOS, "balance": BALANCES, "logout": LOGOUTS,
+    "fault": FAULTS,
 }
 _LIMITS: dict[str, tuple[float, float]] = {
     "users": (1, 100_000), "nodes": (1, 64), "workers": (0, 64), "scale": (0, 100_000_000),
@@ -167,8 +174,22 @@ def _expand(where: str, base: Mapping[str, Any], block: Mapping[str, Any]) -> li
                              f"it needs store = \"redis\", not {cell.store!r}")
         if cell.nodes == 1:
             cell = replace(cell, balance="roundrobin")  # one node: nothing to balance
+        _check_fault(where, cell)
         cells.append(cell)
     return cells
+
+
+def _check_fault(where: str, cell: Cell) -> None:
+    """A fault needs what it breaks: the store it names, a second node to keep serving."""
+    if cell.fault.startswith("redis-") and cell.store != "redis":
+        raise SuiteError(f"{where}: fault = {cell.fault!r} breaks a Redis of the cell's own; "
+                         f"it needs store = \"redis\", not {cell.store!r}")
+    if cell.fault == "postgres-terminate" and cell.store != "postgres":
+        raise SuiteError(f"{where}: fault = \"postgres-terminate\" needs store = \"postgres\", "
+                         f"not {cell.store!r}")
+    if cell.fault == "node-kill" and cell.nodes < 2:
+        raise SuiteError(f"{where}: fault = \"node-kill\" kills one node of several; "
+                         "it needs nodes >= 2")
 
 
 def parse_suite(text: str, source: str, available: Iterable[str] = SERVICES) -> Suite:
@@ -229,6 +250,10 @@ def parse_suite(text: str, source: str, available: Iterable[str] = SERVICES) -> 
                 raise SuiteError(f"{source}: interleave = \"windows\" keeps users waiting "
                                  f"between windows; scenario {cell.scenario!r} of {cell.key} "
                                  "needs interleave = \"cells\"")
+            if cell.fault != "none":
+                raise SuiteError(f"{source}: interleave = \"windows\" shares a rig between "
+                                 f"windows; fault {cell.fault!r} of {cell.key} needs "
+                                 "interleave = \"cells\" (a rig of its own)")
     return Suite(name, str(data.get("description", "")), repeats, tuple(cells),
                  tuple(skipped), text, tuple(extras), interleave)
 

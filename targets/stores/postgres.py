@@ -108,6 +108,9 @@ class PostgresStore:
                     max_size=self._pool_size,
                     timeout=wait,
                     command_timeout=self._timeout,
+                    # Names this target's backends, so a fault experiment can terminate
+                    # exactly them (authbench/faults.py) and no one else's.
+                    server_settings={"application_name": f"authbench:{self._ns}"},
                 )
                 try:
                     async with pool.acquire(timeout=wait) as conn, conn.transaction():

@@ -110,7 +110,8 @@ def test_verdicts_from_known_inputs(tiny: Report) -> None:
     assert tiny.verdicts == article_table(tiny.frame)
     verdicts = {v.row: v for v in tiny.verdicts}
     assert list(verdicts) == ["State", "Storage", "Scalability", "Revocation", "Performance",
-                              "Cross-Domain", "Security", "Mobile", "Hybrid"]
+                              "Cross-Domain", "Security", "Mobile", "Hybrid",
+                              "Availability when the store fails"]
     performance = verdicts["Performance"]
     assert "session in memory at 1 nodes: 4,000.0 µs" in performance.measured  # CPU/request
     assert "JWT HS256 at 1 nodes: 11,000.0 µs" in performance.measured

@@ -41,11 +41,12 @@ def only_values(suite: Suite, name: str) -> set[object]:
 
 # --- the shipped suites ---------------------------------------------------------------
 
-def test_the_shipped_suites_are_the_five_documented_ones() -> None:
-    assert builtin_suites() == ["nodes", "quick", "revocation", "scale", "standard"]
+def test_the_shipped_suites_are_the_six_documented_ones() -> None:
+    assert builtin_suites() == ["faults", "nodes", "quick", "revocation", "scale", "standard"]
 
 
-@pytest.mark.parametrize("name", ["nodes", "quick", "revocation", "scale", "standard"])
+@pytest.mark.parametrize("name", ["faults", "nodes", "quick", "revocation", "scale",
+                                  "standard"])
 def test_every_shipped_suite_parses_with_unique_keys(name: str) -> None:
     suite = load_suite(name, SERVICES)
     assert suite.name == name
