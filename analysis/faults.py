@@ -3,7 +3,8 @@
 Pure functions over analysis.load.load_timelines. Per cell:
 
 - requests failed: 503 answers plus every other failure (401s for valid credentials
-  are counted apart, as wrongly rejected);
+  are counted apart, as wrongly rejected); other_failed: those that were not a 503
+  (a 500, a refused connection);
 - the 503 share during the fault: of the requests that ended in the seconds whose middle
   lies inside the fault, the share answered 503 (failing closed, as it should);
 - time to recover: from the moment the store (or node) answered again to the start of
@@ -44,6 +45,7 @@ FAULT_TEXT = {
 }
 REVOKED_REPLAY = "GET /api/me (revoked replay)"  # loadtests/faults.py's replayer
 SUMMARY_COLUMNS = ["cell", "key", "label", "fault", "fault_seconds", "requests", "failed",
+                   "other_failed",
                    "unavailable_share", "recover_s", "wrongly_accepted", "revoked_replays",
                    "wrongly_rejected", "baseline_p99_ms", "peak_p99_ms", "fault_error"]
 
@@ -121,6 +123,7 @@ def fault_table(timelines: pd.DataFrame, frame: pd.DataFrame | None = None) -> p
             "fault_seconds": ended - started,
             "requests": int(seconds["requests"].sum()),
             "failed": int(seconds["unavailable"].sum() + seconds["failed"].sum()),
+            "other_failed": int(seconds["failed"].sum()),
             "unavailable_share": during["unavailable"].sum() / in_fault if in_fault else math.nan,
             "recover_s": recovery_seconds(seconds, ended, baseline),
             "wrongly_accepted": int(seconds["wrongly_accepted"].sum()),
@@ -154,7 +157,8 @@ def fault_lines(table: pd.DataFrame) -> list[str]:
             recover += f" (fault failed: {row['fault_error']})"
         lines.append(
             f"| {FAULT_TEXT.get(row['fault'], row['fault'])} | {row['label']} | "
-            f"{row['requests']:,} | {row['failed']:,} | "
+            f"{row['requests']:,} | {row['failed']:,}"
+            + (f" ({row['other_failed']:,} not 503)" if row["other_failed"] else "") + " | "
             f"{number(100 * row['unavailable_share'], 0)}% | {recover} | "
             f"{row['wrongly_accepted']} (of {row['revoked_replays']:,}) | "
             f"{row['wrongly_rejected']:,} | "

@@ -367,10 +367,14 @@ def availability(faults: pd.DataFrame | None) -> Verdict:
         stuck = sorted(set(stateful.loc[stateful["recover_s"].isna(), "label"]))
         recovered = ("and recovered by itself" if not stuck else
                      f"and recovered by itself except {', '.join(stuck)} (not within the window)")
+        other = stateful[stateful["other_failed"] > 0]
+        not_503 = "" if other.empty else (
+            f"; but {int(other['other_failed'].sum()):,} requests failed otherwise than with "
+            f"503 (e.g. a 500) in {', '.join(sorted(set(other['label'])))}")
         return Verdict("Availability when the store fails", claim, measured,
                        "holds: JWT without revocation kept serving; the modes that ask the "
                        f"store failed closed (503) while it was down {recovered}; "
-                       "no revoked credential came back")
+                       f"no revoked credential came back{not_503}")
     return Verdict("Availability when the store fails", claim, measured,
                    "does not hold: JWT without revocation failed too")
 

@@ -79,6 +79,10 @@ def test_the_verdict_holds_when_jwt_kept_serving_and_nothing_came_back() -> None
     table = fault_table(pd.concat([SESSION, JWT]))
     verdict = availability(table)
     assert verdict.verdict.startswith("holds") and "accepted again: 0" in verdict.measured
+    assert "otherwise than with 503" not in verdict.verdict
+    errors = availability(table.assign(other_failed=[55, 0]))
+    assert "but 55 requests failed otherwise than with 503 (e.g. a 500) in session in redis" \
+        in errors.verdict
     leaked = table.assign(wrongly_accepted=[0, 3])
     assert availability(leaked).verdict.startswith("does not hold safely")
     assert availability(None).verdict == NOT_MEASURED
