@@ -83,6 +83,9 @@ class PostgresStore:
         StoreUnavailable, asyncpg.PostgresConnectionError, asyncpg.InterfaceError,
         asyncpg.QueryCanceledError, asyncpg.CannotConnectNowError,
         asyncpg.TooManyConnectionsError, asyncpg.AdminShutdownError, OSError, TimeoutError,
+        # A backend terminated mid-query can leave the client's protocol in a state it
+        # reports this way: a store fault (503), not a server bug (500).
+        asyncpg.InternalClientError,
     )
 
     def __init__(self, url: str, namespace: str, timeout: float, pool_size: int) -> None:
