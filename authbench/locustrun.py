@@ -206,7 +206,7 @@ class LocustProcesses:
         for group in ([self.master] if self.master else [], self.workers):
             for process in group:
                 if process.poll() is None:
-                    process.send_signal(signal.SIGINT)
+                    process.send_signal(_stop_signal(process.pid))
             for process in group:
                 try:
                     process.wait(STOP_SECONDS)
@@ -230,6 +230,20 @@ class LocustProcesses:
 
     def log_tail(self, lines: int = 15) -> str:
         return "\n".join(self._log_text().splitlines()[-lines:])
+
+
+def _stop_signal(pid: int) -> signal.Signals:
+    """SIGINT, unless the process ignores it (started from a background job of a
+    non-interactive shell, it inherits SIGINT ignored): then SIGTERM, which Locust
+    always handles (it skips only the HTML report)."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("SigIgn:"):
+                ignored = int(line.split()[1], 16)
+                return signal.SIGTERM if ignored >> (signal.SIGINT - 1) & 1 else signal.SIGINT
+    except (OSError, ValueError):
+        pass
+    return signal.SIGINT
 
 
 def _window_of(path: Path) -> int | None:

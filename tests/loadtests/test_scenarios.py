@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
 from analysis.hdr import load_cell_histograms
 from analysis.load import locust_row
-from authbench.locustrun import LOADTESTS, run_locust
+from authbench.locustrun import LOADTESTS, STOP_SECONDS, run_locust
 from authbench.ports import free_port
 from authbench.suite import Cell
 from tests.conftest import StartTarget
@@ -124,3 +126,24 @@ def test_by_hand_run_records_the_whole_run(start_target: StartTarget, tmp_path: 
     assert done.returncode == 0, done.stderr[-2000:]
     histograms, _ = load_cell_histograms(tmp_path)
     assert histograms["GET /noauth"].get_total_count() > 20
+
+
+def test_locust_started_with_sigint_ignored_still_stops_at_once(
+    start_target: StartTarget, tmp_path: Path
+) -> None:
+    """A runner started as a background job of a non-interactive shell has SIGINT
+    ignored, and so do its children: Locust must still stop when asked, not after the
+    kill timeout with exit -9."""
+    target = start_target(AUTH_MODE="none")
+    cell = Cell(mode="none", scenario="floor", users=2, duration=1, warmup=0)
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        started = time.monotonic()
+        outcome = run_locust(cell, target.url, tmp_path)
+        elapsed = time.monotonic() - started
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert outcome.exit_code == 0, outcome.log_tail
+    assert elapsed < STOP_SECONDS, elapsed
+    histograms, _ = load_cell_histograms(tmp_path)
+    assert histograms["GET /noauth"].get_total_count() > 10
