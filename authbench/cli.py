@@ -111,6 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
         accuracy,
         clientbench,
         micro,
+        overloadbench,
         revocationbench,
         runcmd,
         targetbench,
@@ -124,6 +125,7 @@ def build_parser() -> argparse.ArgumentParser:
     targetbench.add_parser(sub)
     clientbench.add_parser(sub)
     revocationbench.add_parser(sub)
+    overloadbench.add_parser(sub)
     return parser
 
 

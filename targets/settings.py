@@ -76,6 +76,10 @@ ENV_VARS: tuple[EnvVar, ...] = (
     EnvVar("KDF_N", "16384", "scrypt cost N for passwords (OWASP: N=2^14, r=8, p=5)"),
     EnvVar("KDF_P", "5", "scrypt parallelism p"),
     EnvVar("MAX_CREDENTIAL_BYTES", "4096", "larger tokens or cookies are rejected unread"),
+    EnvVar("MAX_CONCURRENCY", "256", "requests in flight (parsed, not yet answered) at "
+           "which a new one is answered 503 with Retry-After: 1 at once, its connection "
+           "kept; from 4x as many open connections uvicorn's limit_concurrency answers 503 "
+           "and closes the connection (0: no bound)"),
     EnvVar("TLS_CERT_FILE", "", "serve HTTPS with this certificate (cookies become Secure)"),
     EnvVar("TLS_KEY_FILE", "", "private key for TLS_CERT_FILE"),
 )
@@ -148,6 +152,7 @@ class Settings:
     kdf_n: int = 16384
     kdf_p: int = 5
     max_credential_bytes: int = 4096
+    max_concurrency: int = 256
     tls_cert_file: Path | None = None
     tls_key_file: Path | None = None
 
@@ -212,6 +217,7 @@ class Settings:
             max_credential_bytes=_integer(
                 "MAX_CREDENTIAL_BYTES", raw["MAX_CREDENTIAL_BYTES"], 256
             ),
+            max_concurrency=_integer("MAX_CONCURRENCY", raw["MAX_CONCURRENCY"], 0),
             tls_cert_file=cert,
             tls_key_file=key,
         )
@@ -227,6 +233,9 @@ class Settings:
         if settings.jwt_revocation == "pubsub" and settings.store != "redis":
             raise ConfigError("JWT_REVOCATION=pubsub propagates revocations through Redis: "
                               "set STORE=redis")
+        # uvicorn counts the request's own connection: a bound of 1 would refuse everything.
+        if settings.max_concurrency == 1:
+            raise ConfigError("MAX_CONCURRENCY=1: must be 0 (no bound) or at least 2")
         if settings.session_absolute_ttl < settings.session_idle_ttl:
             raise ConfigError("SESSION_ABSOLUTE_TTL must be at least SESSION_IDLE_TTL")
         return settings
