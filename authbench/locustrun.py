@@ -18,6 +18,7 @@ from authbench.suite import Cell
 
 LOADTESTS = Path(__file__).resolve().parent.parent / "loadtests"
 STOP_SECONDS = 20
+SIGINT_GRACE = 8  # seconds before a Locust that ignored SIGINT gets SIGTERM
 LEAD_SECONDS = 0.1  # a window is announced this long before it opens (the poll is 10 ms)
 HDR_GRACE = 10.0  # seconds after a window's end to wait for every process's histograms
 
@@ -199,8 +200,10 @@ class LocustProcesses:
             time.sleep(0.02)
 
     def stop(self) -> LocustOutcome:
-        """SIGINT, as Ctrl-C would (Locust then writes its stats, HTML report and files;
-        on SIGTERM it skips the HTML report); SIGKILL if it hangs."""
+        """SIGINT, as Ctrl-C would (Locust then writes its stats, HTML report and files);
+        SIGTERM if that has not ended it after a grace (Locust's own handler, which skips
+        only the HTML report: a SIGINT that lands while gevent is busy can be lost);
+        SIGKILL if it still hangs."""
         code = -1
         # The master first: it tells its workers to quit and takes their last stats.
         for group in ([self.master] if self.master else [], self.workers):
@@ -208,11 +211,9 @@ class LocustProcesses:
                 if process.poll() is None:
                     process.send_signal(_stop_signal(process.pid))
             for process in group:
-                try:
-                    process.wait(STOP_SECONDS)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-                    process.wait(10)
+                _wait_or(process, SIGINT_GRACE, signal.SIGTERM)
+                _wait_or(process, STOP_SECONDS, signal.SIGKILL)
+                process.wait(10)
         if self.master is not None:
             code = self.master.returncode
         log_text = self._log_text()
@@ -230,6 +231,14 @@ class LocustProcesses:
 
     def log_tail(self, lines: int = 15) -> str:
         return "\n".join(self._log_text().splitlines()[-lines:])
+
+
+def _wait_or(process: subprocess.Popen[bytes], seconds: float, then: signal.Signals) -> None:
+    """Wait for process to exit; send `then` if it has not after seconds."""
+    try:
+        process.wait(seconds)
+    except subprocess.TimeoutExpired:
+        process.send_signal(then)
 
 
 def _stop_signal(pid: int) -> signal.Signals:
