@@ -123,17 +123,24 @@ def test_a_blocklist_in_one_nodes_memory_does_not_reach_the_other(
     assert {w["node"] != t["login_node"] for t, w in found} == {True, False}
 
 
-def test_pubsub_reaches_every_node_before_the_first_replay(
+def test_pubsub_reaches_every_node_within_a_replay_or_two(
     start_target: StartTarget, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
     found = run_probe(Case("jwt-pubsub", "jwt", "redis", "pubsub", nodes=2), start_target,
                       tmp_path, request)
-    # The revocation is published before the logout is answered, and the other node reads
-    # its subscription before a replay sent after that answer: nothing gets through.
-    for _, watch in found:
-        assert watch["accepted_after_logout"] == 0, watch
-        assert watch["rejected_after_s"] is not None and watch["replays"] == 1
+    for trial, watch in found:
+        if watch["node"] == trial["login_node"]:
+            # The node that logged out writes its memory before it answers.
+            assert watch["accepted_after_logout"] == 0 and watch["replays"] == 1, watch
+        else:
+            # The other node hears it through its subscription, which is not ordered with
+            # the logout's answer: Redis writes the script's reply before the message it
+            # published, so a replay can overtake the message by a few milliseconds on a
+            # loaded machine. Bounded, never until exp.
+            assert watch["rejected_after_s"] is not None, watch
+            assert watch["rejected_after_s"] < SLACK, watch
     assert {w["node"] for _, w in found} == {0, 1}
+    assert {w["node"] != t["login_node"] for t, w in found} == {True, False}
 
 
 def test_hybrid_refresh_is_revoked_at_once_and_access_lives_until_exp(
