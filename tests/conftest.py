@@ -9,7 +9,7 @@ from urllib.parse import urlparse
 
 import pytest
 
-from authbench.launcher import TargetProcess
+from authbench.infra.launcher import TargetProcess
 from tests.support import FAST_KDF, drop_namespace
 
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")

@@ -112,7 +112,7 @@ class PostgresStore:
                     timeout=wait,
                     command_timeout=self._timeout,
                     # Names this target's backends, so a fault experiment can terminate
-                    # exactly them (authbench/faults.py) and no one else's.
+                    # exactly them (authbench/run/faults.py) and no one else's.
                     server_settings={"application_name": f"authbench:{self._ns}"},
                 )
                 try:

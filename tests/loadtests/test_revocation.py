@@ -16,9 +16,9 @@ from typing import Any
 
 import pytest
 
-from authbench.launcher import TargetProcess
-from authbench.locustrun import run_locust
-from authbench.suite import Cell
+from authbench.infra.launcher import TargetProcess
+from authbench.run.locustrun import run_locust
+from authbench.run.suite import Cell
 from targets.keys import generate_key, write_key
 from tests.conftest import StartTarget
 from tests.support import unique_namespace

@@ -13,9 +13,9 @@ import pytest
 
 from analysis.hdr import load_cell_histograms
 from analysis.load import locust_row
-from authbench.locustrun import LOADTESTS, STOP_SECONDS, run_locust
-from authbench.ports import free_port
-from authbench.suite import Cell
+from authbench.infra.ports import free_port
+from authbench.run.locustrun import LOADTESTS, STOP_SECONDS, run_locust
+from authbench.run.suite import Cell
 from tests.conftest import StartTarget
 
 

@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from analysis.load import locust_row
-from authbench.ports import free_port
+from authbench.infra.ports import free_port
 from tests.conftest import StartTarget
 
 LOADTESTS = Path(__file__).resolve().parents[2] / "loadtests"

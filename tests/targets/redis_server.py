@@ -14,7 +14,7 @@ from pathlib import Path
 
 import redis
 
-from authbench.ports import LOOPBACK, free_port
+from authbench.infra.ports import LOOPBACK, free_port
 
 READY_WITHIN = 10.0  # seconds for redis-server to answer PING
 

@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
-from authbench.launcher import TargetProcess
+from authbench.infra.launcher import TargetProcess
 from targets.keys import generate_key, is_hmac, write_key
 from tests.support import FAST_KDF
 from tests.targets.jwt_forge import (

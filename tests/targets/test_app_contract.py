@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import httpx
 import pytest
 
-from authbench.launcher import TargetProcess
+from authbench.infra.launcher import TargetProcess
 from tests.support import FAST_KDF, drop_namespace, store_env
 
 

@@ -20,8 +20,8 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 import pytest
 
-from authbench.launcher import TargetFailed, TargetProcess
-from authbench.ports import LOOPBACK, free_port
+from authbench.infra.launcher import TargetFailed, TargetProcess
+from authbench.infra.ports import LOOPBACK, free_port
 from targets.keys import generate_key, write_key
 from targets.revocations import HEARTBEAT
 from tests.conftest import StartTarget

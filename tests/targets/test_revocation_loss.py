@@ -22,7 +22,7 @@ import asyncpg
 import httpx
 import pytest
 
-from authbench.launcher import TargetProcess
+from authbench.infra.launcher import TargetProcess
 from targets.keys import generate_key, write_key
 from targets.stores.epochs import HEARTBEAT
 from tests.conftest import StartTarget

@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from authbench.launcher import TargetProcess
+from authbench.infra.launcher import TargetProcess
 from targets.keys import generate_key, write_key
 from targets.revocations import PubSubRevocations
 from targets.settings import ConfigError, Settings

@@ -14,8 +14,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from authbench.launcher import TargetProcess
-from authbench.ports import LOOPBACK
+from authbench.infra.launcher import TargetProcess
+from authbench.infra.ports import LOOPBACK
 from tests.conftest import StartTarget
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from authbench.launcher import TargetFailed, TargetProcess
+from authbench.infra.launcher import TargetFailed, TargetProcess
 from targets.stores import RedisStore, StoreFacts, UnsafeStore, check_eviction
 from targets.stores.eviction import eviction_problem
 from tests.conftest import StartTarget

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from authbench.micro import worker
-from authbench.ports import free_port
+from authbench.bench.micro import worker
+from authbench.infra.ports import free_port
 from targets.stores.resp import RedisAddress, RespClient, RespConnectionError, RespError
 from tests.support import unique_namespace
 

@@ -1,0 +1,1 @@
+"""Standalone benchmarks, one per bench-* command (and micro), outside the suite runner."""

@@ -1,0 +1,1 @@
+"""The handlers of the authbench subcommands, one module per group."""

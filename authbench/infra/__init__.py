@@ -1,0 +1,1 @@
+"""Processes and networking: targets, HAProxy, ports, the Docker Compose generator."""

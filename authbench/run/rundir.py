@@ -1,0 +1,228 @@
+"""results/<run-id>/: a self-describing run folder, written atomically, resumable.
+
+Layout:
+    metadata.json            schema version, machine, versions, suite, start/end, topology
+    suite.toml               the suite text as it ran
+    cells/<NNN>-<key>-r<R>/  one folder per finished cell (renamed into place when done)
+        cell.json            the cell's configuration, status (ok / failed + reason), target
+                             environment, topology, verify checks, node and store metrics
+        locust_*.csv, locust.html, locust.log, hdr-*.json, node-*.log, haproxy.cfg
+Unfinished cells live in cells/.<name>.partial/ and are removed on resume.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shutil
+import ssl
+import subprocess
+import sys
+from collections.abc import Callable
+from datetime import UTC, datetime
+from importlib import metadata as importlib_metadata
+from pathlib import Path
+from typing import Any
+
+from authbench.run.suite import Cell, Suite
+
+SCHEMA_VERSION = 1
+PACKAGES = ("authbench", "fastapi", "starlette", "uvicorn", "uvloop", "httptools", "PyJWT",
+            "cryptography", "redis", "hiredis", "asyncpg", "orjson", "locust", "hdrhistogram",
+            "pandas", "matplotlib")
+Collector = Callable[[], Any]
+
+
+def write_json(path: Path, data: Any) -> None:
+    """Write JSON atomically: a reader sees the old file or the new one, never half."""
+    partial = path.with_name(f".{path.name}.partial")
+    partial.write_text(json.dumps(data, indent=2, sort_keys=True, default=str))
+    os.replace(partial, path)
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+# --- metadata: small named collectors in one registry (as pyperf does) ---------------
+
+def _git_commit() -> str | None:
+    root = Path(__file__).resolve().parents[2]
+    try:
+        done = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True,
+                              text=True, timeout=10, check=False)
+        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain",
+                                "--untracked-files=no"], capture_output=True, text=True,
+                               timeout=10, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    if done.returncode != 0:
+        return None
+    return done.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def _packages() -> dict[str, str | None]:
+    versions: dict[str, str | None] = {}
+    for name in PACKAGES:
+        try:
+            versions[name] = importlib_metadata.version(name)
+        except importlib_metadata.PackageNotFoundError:
+            versions[name] = None
+    return versions
+
+
+def _openssl() -> dict[str, str]:
+    from cryptography.hazmat.backends.openssl import backend
+
+    return {"python_ssl": ssl.OPENSSL_VERSION, "cryptography": backend.openssl_version_text()}
+
+
+def _memory_bytes() -> int:
+    import psutil
+
+    return int(psutil.virtual_memory().total)
+
+
+METADATA: dict[str, Collector] = {
+    "git_commit": _git_commit,
+    "python": lambda: sys.version.split()[0],
+    "platform": platform.platform,
+    "hostname": platform.node,
+    "cpu_model": _cpu_model,
+    "cpu_count": os.cpu_count,
+    "memory_bytes": _memory_bytes,
+    "packages": _packages,
+    "openssl": _openssl,
+    "tools": lambda: {t: shutil.which(t) for t in ("haproxy", "wrk", "redis-server")},
+}
+
+
+def collect_metadata() -> dict[str, Any]:
+    """Run every collector; a failing one records its error instead of stopping the run."""
+    found: dict[str, Any] = {}
+    for name, collect in METADATA.items():
+        try:
+            found[name] = collect()
+        except Exception as exc:
+            found[name] = f"unavailable: {exc}"
+    return found
+
+
+# --- the run folder ------------------------------------------------------------------
+
+def cell_folder_name(index: int, cell: Cell, repeat: int) -> str:
+    """cells/<NNN>-<key>-r<R>: the order it ran in, what it is, which repeat."""
+    return f"{index:03d}-{cell.key}-r{repeat}"
+
+
+class RunDir:
+    """One run's folder under results/."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.cells = path / "cells"
+
+    @classmethod
+    def create(cls, results: Path, suite: Suite, extra: dict[str, Any]) -> RunDir:
+        """A new run folder named <UTC time>-<suite>, with its metadata."""
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+        path = results / f"{stamp}-{suite.name}"
+        suffix = 1
+        while path.exists():
+            suffix += 1
+            path = results / f"{stamp}-{suite.name}-{suffix}"
+        run = cls(path)
+        run.cells.mkdir(parents=True)
+        (path / "suite.toml").write_text(suite.source)
+        write_json(path / "metadata.json", {
+            "schema_version": SCHEMA_VERSION,
+            "run_id": path.name,
+            "suite": {"name": suite.name, "description": suite.description,
+                      "repeats": suite.repeats, "cells": [c.as_dict() for c in suite.cells],
+                      "skipped": list(suite.skipped)},
+            "started": now_iso(),
+            "ended": None,
+            "status": "running",
+            "machine": collect_metadata(),
+            **extra,
+        })
+        return run
+
+    @classmethod
+    def open(cls, path: Path) -> RunDir:
+        """An existing run (for --resume, list, report)."""
+        if not (path / "metadata.json").is_file():
+            raise FileNotFoundError(f"{path}: not an authbench run (no metadata.json)")
+        return cls(path)
+
+    def metadata(self) -> dict[str, Any]:
+        data: dict[str, Any] = json.loads((self.path / "metadata.json").read_text())
+        return data
+
+    def update_metadata(self, **changes: Any) -> None:
+        data = self.metadata()
+        data.update(changes)
+        write_json(self.path / "metadata.json", data)
+
+    def finished_cells(self) -> set[str]:
+        """Names of cells whose folders are complete (failed cells count: they ran)."""
+        if not self.cells.is_dir():
+            return set()
+        return {p.name for p in self.cells.iterdir()
+                if p.is_dir() and not p.name.startswith(".") and (p / "cell.json").is_file()}
+
+    def start_cell(self, name: str) -> Path:
+        """A fresh scratch folder for a cell; whatever a broken run left there goes."""
+        scratch = self.cells / f".{name}.partial"
+        if scratch.exists():
+            shutil.rmtree(scratch)
+        scratch.mkdir(parents=True)
+        return scratch
+
+    def finish_cell(self, scratch: Path, name: str, record: dict[str, Any]) -> Path:
+        """Write cell.json last, then move the folder into place in one rename."""
+        write_json(scratch / "cell.json", record)
+        final = self.cells / name
+        os.replace(scratch, final)
+        return final
+
+    def drop_partials(self) -> None:
+        for scratch in self.cells.glob(".*.partial"):
+            shutil.rmtree(scratch, ignore_errors=True)
+
+
+def list_runs(results: Path) -> list[dict[str, Any]]:
+    """Every run under results/, newest first, with its suite and cell counts."""
+    runs: list[dict[str, Any]] = []
+    if not results.is_dir():
+        return runs
+    for path in sorted(results.iterdir(), reverse=True):
+        if not (path / "metadata.json").is_file():
+            continue
+        try:
+            meta = json.loads((path / "metadata.json").read_text())
+        except (OSError, json.JSONDecodeError):
+            continue
+        run = RunDir(path)
+        statuses = []
+        for name in run.finished_cells():
+            cell = json.loads((run.cells / name / "cell.json").read_text())
+            statuses.append(cell.get("status"))
+        planned = len(meta["suite"]["cells"]) * meta["suite"]["repeats"]
+        runs.append({
+            "run": path.name, "suite": meta["suite"]["name"], "status": meta.get("status"),
+            "started": meta.get("started"), "ended": meta.get("ended"), "planned": planned,
+            "ok": statuses.count("ok"), "failed": statuses.count("failed"),
+        })
+    return runs

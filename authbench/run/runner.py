@@ -1,0 +1,301 @@
+"""The suite runner: the cells of a suite, each measured by a rig, into one run folder.
+
+Two ways to run (the suite's `interleave`):
+- "cells": each cell (configuration x repeat) gets a rig of its own: start, load
+  phase, one measured window, stop;
+- "windows": every configuration's rig comes up once (one login storm for the whole
+  run), then short measured windows rotate over the configurations, repeat after
+  repeat, so slow drift of the machine falls on every configuration alike.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TextIO
+from urllib.parse import urlsplit
+
+from authbench.infra.haproxy import haproxy_path
+from authbench.infra.ports import LOOPBACK
+from authbench.run.locustrun import ready_timeout
+from authbench.run.placement import Placement, plan_placement
+from authbench.run.progress import Progress
+from authbench.run.rig import CellFailed, Rig
+from authbench.run.rundir import RunDir, cell_folder_name, now_iso
+from authbench.run.suite import Cell, Suite
+from targets.settings import DEFAULT_STORE_URLS
+
+if TYPE_CHECKING:
+    from authbench.bench.revocationbench import RevocationBenchConfig
+
+
+@dataclass
+class RunOptions:
+    """How to run a suite (not what: that is the suite)."""
+
+    results: Path = Path("results")
+    redis_url: str = DEFAULT_STORE_URLS["redis"]
+    postgres_url: str = DEFAULT_STORE_URLS["postgres"]
+    external_workers: int = 0
+    master_bind_host: str = LOOPBACK
+    master_bind_port: int = 5557  # fixed, so workers started elsewhere can find the master
+    use_haproxy: bool = True
+    pin: bool = True  # targets and load generator on disjoint CPUs (authbench.run.placement)
+    out: TextIO | None = None
+    notes: list[str] = field(default_factory=list)
+    revocation_bench: RevocationBenchConfig | None = None  # the extra's sizes; None: defaults
+
+    def store_url(self, store: str) -> str:
+        return self.redis_url if store == "redis" else self.postgres_url
+
+
+RECORDED_OPTIONS = ("redis_url", "postgres_url", "external_workers", "master_bind_host",
+                    "master_bind_port", "use_haproxy", "pin")
+
+
+def recorded_options(options: RunOptions) -> dict[str, Any]:
+    """The options a resumed run must reuse, as metadata.json keeps them."""
+    return {name: getattr(options, name) for name in RECORDED_OPTIONS}
+
+
+def restore_options(options: RunOptions, recorded: dict[str, Any]) -> list[str]:
+    """Put a run's recorded options back; return a line per value that differed."""
+    changed = []
+    for name in RECORDED_OPTIONS:
+        if name in recorded and getattr(options, name) != recorded[name]:
+            changed.append(f"{name}: using the run's {recorded[name]!r}, "
+                           f"not {getattr(options, name)!r}")
+            setattr(options, name, recorded[name])
+    return changed
+
+
+def service_answers(url: str, default_port: int) -> bool:
+    """True when something accepts TCP connections at the URL's host and port."""
+    parts = urlsplit(url)
+    try:
+        with socket.create_connection((parts.hostname or LOOPBACK, parts.port or default_port),
+                                      timeout=1.0):
+            return True
+    except OSError:
+        return False
+
+
+def available_services(options: RunOptions) -> list[str]:
+    """The shared stores that answer right now."""
+    found = []
+    if service_answers(options.redis_url, 6379):
+        found.append("redis")
+    if service_answers(options.postgres_url, 5432):
+        found.append("postgres")
+    return found
+
+
+def plan(suite: Suite) -> list[tuple[str, Cell, int]]:
+    """(folder name, cell, repeat) in run order: repeats interleaved, cell by cell."""
+    order: list[tuple[str, Cell, int]] = []
+    for repeat in range(1, suite.repeats + 1):
+        for cell in suite.cells:
+            order.append((cell_folder_name(len(order) + 1, cell, repeat), cell, repeat))
+    return order
+
+
+def cell_seconds(cell: Cell, interleave: str = "cells") -> float:
+    """A rough wall-clock estimate of one cell, for the time-left figure."""
+    if interleave == "windows":
+        return cell.warmup + cell.duration + 0.5
+    return (cell.warmup + cell.duration + 6 + 2 * cell.nodes + cell.scale / 50_000
+            + cell.users * 0.2)
+
+
+def _record(name: str, cell: Cell) -> dict[str, Any]:
+    return {"name": name, "cell": cell.as_dict(), "started": now_iso(), "status": "failed",
+            "reason": ""}
+
+
+def _finish(run: RunDir, folder: Path, name: str, record: dict[str, Any]) -> dict[str, Any]:
+    record["ended"] = now_iso()
+    final = run.cells / name
+    command = record.get("locust", {}).get("command")
+    if command:  # the command ran in the scratch folder: name the final one
+        record["locust"]["command"] = [part.replace(str(folder), str(final)) for part in command]
+    run.finish_cell(folder, name, record)
+    return record
+
+
+def _measure(rig: Rig, folder: Path, cell: Cell, record: dict[str, Any]) -> None:
+    """One window of rig into folder; the cell's status and reason into record."""
+    try:
+        record.update(rig.measure(folder, cell.warmup, cell.duration))
+        record["status"] = "ok"
+    except CellFailed as exc:
+        record.update({k: v for k, v in rig.facts.items() if k not in record})
+        record["reason"] = str(exc)
+
+
+def _make_rig(run: RunDir, index: int, cell: Cell, options: RunOptions, placement: Placement,
+              folder: Path, run_time: float) -> Rig:
+    return Rig(run, index, cell, options.store_url(cell.store), folder, placement, run_time,
+               use_haproxy=options.use_haproxy, external_workers=options.external_workers,
+               master_bind_host=options.master_bind_host,
+               master_bind_port=options.master_bind_port)
+
+
+def run_cell(run: RunDir, index: int, name: str, cell: Cell, options: RunOptions,
+             placement: Placement, progress: Progress) -> dict[str, Any]:
+    """One cell with a rig of its own: up, one window, down; return its record."""
+    folder = run.start_cell(name)
+    record = _record(name, cell)
+    run_time = ready_timeout(cell) + cell.warmup + cell.duration + 60
+    rig = _make_rig(run, index, cell, options, placement, folder, run_time)
+    try:
+        rig.up(progress.note)
+        rig.settle()
+        progress.measuring(cell.warmup + cell.duration)
+        try:
+            _measure(rig, folder, cell, record)
+        finally:
+            progress.measured()
+    finally:
+        ended = rig.down()
+    if ended["locust"]:  # Locust ran (not for a cell that failed before it)
+        record["locust"] = {**record.get("locust", {}), **ended["locust"]}
+    if ended["warnings"]:
+        record.setdefault("warnings", []).extend(ended["warnings"])
+    if record["status"] == "ok" and ended["locust"].get("exit_code") not in (0, None):
+        record["status"] = "failed"
+        record["reason"] = f"locust exited with {ended['locust']['exit_code']}"
+    return _finish(run, folder, name, record)
+
+
+def run_windows(run: RunDir, todo: list[tuple[int, tuple[str, Cell, int]]],
+                options: RunOptions, placement: Placement, progress: Progress) -> None:
+    """Every configuration up at once, logged in once; their windows interleaved."""
+    first_index: dict[Cell, int] = {}
+    for index, (_, cell, _) in todo:
+        first_index.setdefault(cell, index)
+    run_time = sum(c.warmup + c.duration + 2 for _, (_, c, _) in todo) + 300
+    rigs = {cell: _make_rig(run, index, cell, options, placement,
+                            run.path / "rigs" / cell.key, run_time)
+            for cell, index in first_index.items()}
+    for rig in rigs.values():
+        rig.folder.mkdir(parents=True, exist_ok=True)
+    progress.note(f"load phase: {len(rigs)} configurations start, are verified and log "
+                  "their users in, once for the whole run")
+    try:
+        with ThreadPoolExecutor(max_workers=len(rigs)) as pool:
+            for future in [pool.submit(rig.up, progress.note) for rig in rigs.values()]:
+                future.result()
+        for rig in rigs.values():  # one at a time, on a machine no login keeps busy
+            rig.settle()
+            if rig.failure:
+                progress.note(f"{rig.cell.key}: {rig.failure[:300]}")
+        if placement.is_pinned:  # the runner's own sampling stays off the targets' CPUs
+            os.sched_setaffinity(0, placement.generator_cpus)
+        for _index, (name, cell, _repeat) in todo:
+            progress.start_cell(name, cell_seconds(cell, "windows"))
+            folder = run.start_cell(name)
+            record = _record(name, cell)
+            progress.measuring(cell.warmup + cell.duration)
+            try:
+                _measure(rigs[cell], folder, cell, record)
+            finally:
+                progress.measured()
+            record["rig"] = str(rigs[cell].folder.relative_to(run.path))
+            _finish(run, folder, name, record)
+            progress.end_cell(record["status"], record.get("reason", ""))
+    finally:
+        os.sched_setaffinity(0, placement.target_cpus + placement.generator_cpus
+                             if placement.is_pinned else placement.target_cpus)
+        # All at once: a Locust that needs its stop signal repeated costs seconds each.
+        with ThreadPoolExecutor(max_workers=len(rigs)) as pool:
+            endings = list(pool.map(lambda rig: rig.down(), rigs.values()))
+        for rig, ended in zip(rigs.values(), endings, strict=True):
+            for warning in ended["warnings"]:
+                progress.note(f"{rig.cell.key}: {warning}")
+
+
+EXTRA_FILES = {"revocation-storage": "revocation.json"}
+
+
+def run_extra(run: RunDir, extra: str, options: RunOptions, progress: Progress) -> None:
+    """A suite's extra measurement, once, into the run folder (kept when resumed)."""
+    target = run.path / EXTRA_FILES[extra]
+    if target.exists():
+        progress.note(f"{extra}: already measured ({target.name})")
+        return
+    from authbench.bench.revocationbench import (
+        RevocationBenchConfig,
+        run_revocation_bench,
+        write_revocation_json,
+    )
+
+    progress.note(f"{extra}: blocklist storage and logout-everywhere cost "
+                  "(authbench bench-revocation)")
+    try:
+        config = options.revocation_bench or RevocationBenchConfig()
+        config = replace(config, redis_url=options.redis_url, postgres_url=options.postgres_url)
+        result = run_revocation_bench(config, out=progress.note)
+    except Exception as exc:  # the cells are measured: a failed extra is a note, not a crash
+        progress.note(f"{extra} failed: {type(exc).__name__}: {exc}")
+        run.update_metadata(extras_failed={extra: f"{type(exc).__name__}: {exc}"})
+        return
+    write_revocation_json(run.path, result)
+    failed = run.metadata().get("extras_failed", {})
+    if extra in failed:  # measured now, on a resume: the earlier failure no longer holds
+        run.update_metadata(extras_failed={k: v for k, v in failed.items() if k != extra})
+
+
+class RunInterrupted(KeyboardInterrupt):
+    """Ctrl-C (or SIGTERM, SIGHUP) during a run; carries the run folder so the CLI can say
+    how to resume."""
+
+    def __init__(self, run: RunDir) -> None:
+        super().__init__(str(run.path))
+        self.run = run
+
+
+def run_suite(suite: Suite, options: RunOptions, resume: RunDir | None = None) -> RunDir:
+    """Run every cell not yet finished; Ctrl-C keeps finished cells (resume later)."""
+    order = plan(suite)
+    placement = plan_placement(options.pin)
+    if resume is None:
+        run = RunDir.create(options.results, suite, {
+            "topology": {"load_balancer": "haproxy" if options.use_haproxy and haproxy_path()
+                         else "client-side", "external_workers": options.external_workers},
+            "placement": placement.describe(),
+            "interleave": suite.interleave,
+            "notes": options.notes,
+            "options": recorded_options(options),
+        })
+    else:
+        run = resume
+        run.drop_partials()
+        run.update_metadata(status="running", resumed=now_iso())
+    done = run.finished_cells()
+    todo = [(i, item) for i, item in enumerate(order, 1) if item[0] not in done]
+    progress = Progress(len(order), len(done),
+                        sum(cell_seconds(c, suite.interleave) for _, (_, c, _) in todo),
+                        options.out)
+    progress.note(f"run folder: {run.path}")
+    try:
+        if suite.interleave == "windows" and todo:
+            run_windows(run, todo, options, placement, progress)
+        for index, (name, cell, _repeat) in todo if suite.interleave == "cells" else []:
+            progress.start_cell(name, cell_seconds(cell))
+            record = run_cell(run, index, name, cell, options, placement, progress)
+            progress.end_cell(record["status"], record.get("reason", ""))
+        for extra in suite.extras:
+            run_extra(run, extra, options, progress)
+    except KeyboardInterrupt:
+        run.drop_partials()
+        run.update_metadata(status="interrupted", ended=now_iso())
+        raise RunInterrupted(run) from None
+    except Exception as exc:
+        run.drop_partials()
+        run.update_metadata(status="crashed", ended=now_iso(), error=f"{type(exc).__name__}: {exc}")
+        raise
+    run.update_metadata(status="complete", ended=now_iso())
+    return run
