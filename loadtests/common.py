@@ -18,7 +18,8 @@ from typing import Any
 
 from locust import FastHttpUser
 
-from loadtests.control import Readiness, wait_at_gate
+from loadtests.arrivals import next_turn
+from loadtests.control import Readiness
 
 SEED_USERS = int(os.environ.get("AUTHBENCH_SEED_USERS", "1000"))
 # The last PROBE_USERS seeded users are kept for loadtests/revocation.py's probes, so a
@@ -54,11 +55,11 @@ class AuthUser(FastHttpUser):
         # The measured phase starts only when every user is ready: with a real password
         # KDF, a login storm must not run inside a measured window.
         Readiness.ready += 1
-        wait_at_gate()
+        next_turn()
 
     def wait_time(self) -> float:
-        """No think time; between the runner's measured windows, wait at the gate."""
-        wait_at_gate()
+        """No think time; wait at the gate between windows, for the next arrival under a rate."""
+        next_turn()
         return 0.0
 
     def prepare(self) -> None:

@@ -5,7 +5,12 @@ The suite runner starts Locust once per configuration and lets its users log in
 named by AUTHBENCH_CONTROL (atomically):
 
     {"seq": 3, "folder": "<where the window's files go>",
-     "start": t0, "measure_from": t1, "measure_until": t2}        (Unix times)
+     "start": t0, "measure_from": t1, "measure_until": t2,        (Unix times)
+     "rate": 0}
+
+A window with a rate (requests per second, over all processes) is open-model load:
+requests leave on a schedule that does not wait for answers (loadtests.arrivals).
+Rate 0 is the closed loop: each user sends its next request when its answer is in.
 
 Users send requests only while a window is open (t0 <= now < t2) and wait at the
 gate between windows, still logged in; requests that end in [t1, t2) are measured
@@ -31,7 +36,7 @@ import os
 import socket
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +60,7 @@ class Window:
     start: float
     measure_from: float
     measure_until: float
+    rate: float = 0.0  # requests per second for this process; 0: closed loop
 
     def is_measuring(self, now: float) -> bool:
         return self.measure_from <= now < self.measure_until
@@ -103,7 +109,8 @@ def _read(path: Path) -> Window | None:
     try:
         data = json.loads(path.read_text())
         return Window(**{k: data[k] for k in ("seq", "folder", "start", "measure_from",
-                                              "measure_until")})
+                                              "measure_until")},
+                      rate=float(data.get("rate", 0.0)))
     except (OSError, ValueError, KeyError, TypeError):
         return None  # not written yet (or a torn read): the next poll sees it
 
@@ -134,8 +141,9 @@ def _watch(environment: Environment, control: Path, status: Path | None) -> None
         window = _read(control)
         if window is not None and window.seq != seen:
             seen = window.seq
-            if isinstance(runner, MasterRunner):
-                runner.send_message(WINDOW_MESSAGE, asdict(window))
+            if isinstance(runner, MasterRunner):  # each worker offers its share of the rate
+                share = replace(window, rate=window.rate / max(1, runner.worker_count))
+                runner.send_message(WINDOW_MESSAGE, asdict(share))
             else:
                 apply(window)
         ready = sum(worker_ready.values()) if isinstance(runner, MasterRunner) \

@@ -8,7 +8,8 @@ from __future__ import annotations
 from locust import FastHttpUser, task
 
 from loadtests import hdr  # noqa: F401
-from loadtests.control import Readiness, wait_at_gate
+from loadtests.arrivals import next_turn
+from loadtests.control import Readiness
 
 
 class FloorUser(FastHttpUser):
@@ -16,10 +17,10 @@ class FloorUser(FastHttpUser):
 
     def on_start(self) -> None:
         Readiness.ready += 1  # nothing to prepare
-        wait_at_gate()
+        next_turn()
 
     def wait_time(self) -> float:
-        wait_at_gate()
+        next_turn()
         return 0.0
 
     @task

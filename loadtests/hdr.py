@@ -13,6 +13,14 @@ saved encoded (HdrHistogram's compressed base64 form), so workers' files merge
 exactly by adding histograms. Besides "METHOD name" (the client-side latency), each
 response's Server-Timing metrics go into "<metric> METHOD name": "auth" (the auth
 step's wall time), "auth-cpu" (its own CPU) and "store" (its awaited store calls).
+
+Under a rate (open-model load, loadtests.arrivals) a request belongs to the window its
+intended send time falls in, and "METHOD name" is its latency from that intended time
+(corrected for coordinated omission); "service METHOD name" is the time from the actual
+send, and "schedule-lag" how late requests left. The file's "open" block counts the
+arrivals the schedule laid out in the measured span and those sent, and the bound and
+peak of requests in flight. A window that closes with requests still in flight waits
+up to DRAIN_SECONDS for them.
 """
 
 from __future__ import annotations
@@ -33,13 +41,16 @@ from locust import events
 from locust.env import Environment
 from locust.runners import MasterRunner
 
-from loadtests import control
+from loadtests import arrivals, control
 
 LOWEST_US = 1
 HIGHEST_US = 60_000_000
 SIGNIFICANT_FIGURES = 3
-FILE_FORMAT = "authbench-hdr/2"
+FILE_FORMAT = "authbench-hdr/3"
 TIMING_METRICS = ("auth", "auth-cpu", "store")
+SERVICE_PREFIX = "service "  # open model: time from the actual send
+LAG_KEY = "schedule-lag"  # open model: actual send minus intended send
+DRAIN_SECONDS = 2.0
 
 
 class Recorder:
@@ -48,6 +59,7 @@ class Recorder:
     def __init__(self) -> None:
         self.window: control.Window | None = None
         self.save_at_exit: Callable[..., None] = lambda **_: None
+        self.users: Callable[[], int] = lambda: 0  # this process's users: the in-flight bound
         self.histograms: dict[str, HdrHistogram] = {}
         self.failures: dict[str, int] = {}
 
@@ -55,7 +67,8 @@ class Recorder:
         self.window = window
         self.histograms = {}
         self.failures = {}
-        gevent.spawn_later(max(0.0, window.measure_until - time.time()), self.save, window)
+        gevent.spawn_later(max(0.0, window.measure_until - time.time()),
+                           self._save_after_drain, window)
 
     def _record(self, key: str, microseconds: float) -> None:
         histogram = self.histograms.get(key)
@@ -68,18 +81,38 @@ class Recorder:
                    exception: BaseException | None = None, response: Any = None,
                    **_: Any) -> None:
         window = self.window
-        if window is None or not window.is_measuring(time.time()):
+        now = time.time()
+        arrival = arrivals.current_arrival()
+        if window is None:
+            return
+        if arrival is None and not window.is_measuring(now):
+            return
+        if arrival is not None and (arrival.schedule.window is not window
+                                    or not arrival.is_measured):
             return
         key = f"{request_type} {name}"
         if exception is not None:
             self.failures[key] = self.failures.get(key, 0) + 1
             return
-        self._record(key, response_time * 1000)
+        if arrival is None:
+            self._record(key, response_time * 1000)
+        else:
+            self._record(key, (now - arrival.intended) * 1_000_000)
+            self._record(SERVICE_PREFIX + key, response_time * 1000)
+            self._record(LAG_KEY, (now - response_time / 1000 - arrival.intended) * 1_000_000)
         header = response.headers.get("server-timing") if response is not None else None
         if header:
             for metric, ms in server_timing(header).items():
                 if ms > 0 or metric != "store":  # no store call: no store histogram
                     self._record(f"{metric} {key}", ms * 1000)
+
+    def _save_after_drain(self, window: control.Window) -> None:
+        """Under a rate: wait for the measured arrivals still in flight, then save."""
+        schedule = arrivals.schedule_of(window)
+        until = window.measure_until + DRAIN_SECONDS
+        while schedule is not None and schedule.in_flight > 0 and time.time() < until:
+            gevent.sleep(0.01)
+        self.save(window)
 
     def save(self, window: control.Window) -> None:
         """Write the window's histograms (an empty file too: the runner counts them)."""
@@ -102,6 +135,12 @@ class Recorder:
             "histograms": {k: h.encode().decode() for k, h in self.histograms.items()},
             "failures": self.failures,
         }
+        schedule = arrivals.schedule_of(window)
+        if schedule is not None:
+            body["open"] = {"rate": window.rate, "scheduled": schedule.scheduled_measured(),
+                            "sent": schedule.taken_measured, "in_flight_limit": self.users(),
+                            "in_flight_max": schedule.in_flight_max,
+                            "in_flight_at_save": schedule.in_flight}
         target = folder / f"hdr-{socket.gethostname()}-{os.getpid()}.json"
         partial = target.with_suffix(".part")
         partial.write_text(json.dumps(body))
@@ -143,6 +182,8 @@ def _install(environment: Environment, **_: Any) -> None:
     if isinstance(environment.runner, MasterRunner):
         return  # its workers record
     recorder = Recorder()
+    runner = environment.runner
+    recorder.users = lambda: runner.user_count if runner is not None else 0
     environment.events.request.add_listener(recorder.on_request)
     if os.environ.get("AUTHBENCH_CONTROL") is not None:
         control.on_window(recorder.on_window)
