@@ -285,11 +285,10 @@ def format_results(results: list[Result]) -> list[str]:
 
 def cmd_micro(args: argparse.Namespace) -> int:
     """In-process sign/verify and store costs, pyperf-style; results saved as JSON."""
+    from authbench.infra.services import available_services
     from authbench.run.rundir import collect_metadata, write_json
-    from authbench.run.runner import RunOptions, available_services
 
-    services = available_services(RunOptions(redis_url=args.redis_url,
-                                             postgres_url=args.postgres_url))
+    services = available_services(args.redis_url, args.postgres_url)
     socket_path = args.redis_socket if args.redis_socket and Path(args.redis_socket).exists() \
         else None
     config = {

@@ -30,9 +30,9 @@ from authbench.bench.targetbench import credential_headers
 from authbench.bench.wrk import run_wrk
 from authbench.infra.children import StopOnSignals
 from authbench.infra.launcher import TargetProcess
+from authbench.infra.services import service_answers
 from authbench.run.placement import plan_placement
 from authbench.run.rundir import collect_metadata, write_json
-from authbench.run.runner import service_answers
 from targets.settings import Settings
 
 REDIS_URL = "redis://127.0.0.1:6379/0"

@@ -20,13 +20,16 @@ import statistics
 import sys
 import time
 import tracemalloc
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator, Mapping
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
+from authbench.infra.services import available_services
+from authbench.run.rundir import collect_metadata, write_json
+from authbench.run.runner import SuiteExtra
 from targets.settings import DEFAULT_STORE_URLS
 from targets.stores import MemoryStore, PostgresStore, RedisStore, Store
 
@@ -400,12 +403,8 @@ async def measure_logout_all(meter: _Meter, config: RevocationBenchConfig, say: 
 # --- the whole benchmark --------------------------------------------------------------
 
 def _reachable(config: RevocationBenchConfig, notes: list[str], say: Say) -> list[str]:
-    from authbench.run.runner import RunOptions, available_services
-
     shared = [s for s in config.stores if s != "memory"]
-    answering = available_services(RunOptions(redis_url=config.redis_url,
-                                              postgres_url=config.postgres_url)) \
-        if shared else []
+    answering = available_services(config.redis_url, config.postgres_url) if shared else []
     kinds = []
     for kind in config.stores:
         if kind == "memory" or kind in answering:
@@ -472,8 +471,6 @@ def _run(coroutine: Coroutine[Any, Any, T]) -> T:
 def run_revocation_bench(config: RevocationBenchConfig, out: Callable[[str], None] | None = None
                          ) -> dict[str, Any]:
     """Run the three parts on every reachable store; the result as revocation.json holds it."""
-    from authbench.run.rundir import collect_metadata
-
     say: Say = out or (lambda line: None)
     started = datetime.now(UTC)
     parts = _run(_bench(config, say))
@@ -488,11 +485,21 @@ def run_revocation_bench(config: RevocationBenchConfig, out: Callable[[str], Non
 
 def write_revocation_json(folder: Path, result: dict[str, Any]) -> Path:
     """Write revocation.json into folder (atomically); return its path."""
-    from authbench.run.rundir import write_json
-
     path = folder / RESULT_FILE
     write_json(path, result)
     return path
+
+
+def storage_extra(config: RevocationBenchConfig | None = None) -> SuiteExtra:
+    """The suites' `revocation-storage` extra: this benchmark on the run's own stores."""
+
+    def measure(folder: Path, store_urls: Mapping[str, str], note: Say) -> None:
+        sized = replace(config or RevocationBenchConfig(), redis_url=store_urls["redis"],
+                        postgres_url=store_urls["postgres"])
+        write_revocation_json(folder, run_revocation_bench(sized, out=note))
+
+    return SuiteExtra(RESULT_FILE, "blocklist storage and logout-everywhere cost "
+                      "(authbench bench-revocation)", measure)
 
 
 # --- the terminal ---------------------------------------------------------------------

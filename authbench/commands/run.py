@@ -11,16 +11,12 @@ from typing import Any
 from analysis.load import load_run
 from analysis.report import write_report
 from analysis.summary import format_answer, format_summary, summarize_run
+from authbench.bench.revocationbench import storage_extra
 from authbench.infra.children import StopOnSignals
 from authbench.infra.haproxy import haproxy_path
+from authbench.infra.services import available_services
 from authbench.run.rundir import RunDir, list_runs
-from authbench.run.runner import (
-    RunInterrupted,
-    RunOptions,
-    available_services,
-    restore_options,
-    run_suite,
-)
+from authbench.run.runner import RunInterrupted, RunOptions, restore_options, run_suite
 from authbench.run.suite import Cell, Suite, apply_only, load_suite
 
 
@@ -40,7 +36,8 @@ def cmd_run(args: argparse.Namespace) -> int:
                          postgres_url=args.postgres_url, external_workers=args.external_workers,
                          master_bind_host=args.master_bind_host,
                          master_bind_port=args.master_bind_port,
-                         use_haproxy=not args.no_haproxy, pin=not args.no_pin)
+                         use_haproxy=not args.no_haproxy, pin=not args.no_pin,
+                         extras={"revocation-storage": storage_extra()})
     resume = None
     if args.resume:
         try:
@@ -61,7 +58,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         for line in restore_options(options, resume.metadata().get("options", {})):
             print(f"note: resume: {line}", file=sys.stderr)
     else:
-        suite = load_suite(args.suite or "quick", available_services(options))
+        answering = available_services(options.redis_url, options.postgres_url)
+        suite = load_suite(args.suite or "quick", answering)
     if args.only:
         suite = apply_only(suite, args.only)
     for line in suite.skipped:

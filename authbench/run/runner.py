@@ -11,12 +11,11 @@ Two ways to run (the suite's `interleave`):
 from __future__ import annotations
 
 import os
-import socket
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
-from urllib.parse import urlsplit
+from typing import Any, TextIO
 
 from authbench.infra.haproxy import haproxy_path
 from authbench.infra.ports import LOOPBACK
@@ -28,8 +27,15 @@ from authbench.run.rundir import RunDir, cell_folder_name, now_iso
 from authbench.run.suite import Cell, Suite
 from targets.settings import DEFAULT_STORE_URLS
 
-if TYPE_CHECKING:
-    from authbench.bench.revocationbench import RevocationBenchConfig
+
+@dataclass(frozen=True)
+class SuiteExtra:
+    """A measurement a suite asks for once per run (its `extras`), beside its cells."""
+
+    filename: str  # what it writes into the run folder; a resumed run that has it skips it
+    description: str
+    # (run folder, store URL by kind, a progress line): measure, and write filename
+    measure: Callable[[Path, Mapping[str, str], Callable[[str], None]], None]
 
 
 @dataclass
@@ -46,7 +52,7 @@ class RunOptions:
     pin: bool = True  # targets and load generator on disjoint CPUs (authbench.run.placement)
     out: TextIO | None = None
     notes: list[str] = field(default_factory=list)
-    revocation_bench: RevocationBenchConfig | None = None  # the extra's sizes; None: defaults
+    extras: Mapping[str, SuiteExtra] = field(default_factory=dict)  # by the suite's names
 
     def store_url(self, store: str) -> str:
         return self.redis_url if store == "redis" else self.postgres_url
@@ -70,27 +76,6 @@ def restore_options(options: RunOptions, recorded: dict[str, Any]) -> list[str]:
                            f"not {getattr(options, name)!r}")
             setattr(options, name, recorded[name])
     return changed
-
-
-def service_answers(url: str, default_port: int) -> bool:
-    """True when something accepts TCP connections at the URL's host and port."""
-    parts = urlsplit(url)
-    try:
-        with socket.create_connection((parts.hostname or LOOPBACK, parts.port or default_port),
-                                      timeout=1.0):
-            return True
-    except OSError:
-        return False
-
-
-def available_services(options: RunOptions) -> list[str]:
-    """The shared stores that answer right now."""
-    found = []
-    if service_answers(options.redis_url, 6379):
-        found.append("redis")
-    if service_answers(options.postgres_url, 5432):
-        found.append("postgres")
-    return found
 
 
 def plan(suite: Suite) -> list[tuple[str, Cell, int]]:
@@ -217,35 +202,28 @@ def run_windows(run: RunDir, todo: list[tuple[int, tuple[str, Cell, int]]],
                 progress.note(f"{rig.cell.key}: {warning}")
 
 
-EXTRA_FILES = {"revocation-storage": "revocation.json"}
-
-
-def run_extra(run: RunDir, extra: str, options: RunOptions, progress: Progress) -> None:
+def run_extra(run: RunDir, name: str, options: RunOptions, progress: Progress) -> None:
     """A suite's extra measurement, once, into the run folder (kept when resumed)."""
-    target = run.path / EXTRA_FILES[extra]
-    if target.exists():
-        progress.note(f"{extra}: already measured ({target.name})")
+    extra = options.extras.get(name)
+    if extra is None:
+        reason = "not given to this runner (RunOptions.extras)"
+        progress.note(f"{name} failed: {reason}")
+        run.update_metadata(extras_failed={name: reason})
         return
-    from authbench.bench.revocationbench import (
-        RevocationBenchConfig,
-        run_revocation_bench,
-        write_revocation_json,
-    )
-
-    progress.note(f"{extra}: blocklist storage and logout-everywhere cost "
-                  "(authbench bench-revocation)")
+    if (run.path / extra.filename).exists():
+        progress.note(f"{name}: already measured ({extra.filename})")
+        return
+    progress.note(f"{name}: {extra.description}")
     try:
-        config = options.revocation_bench or RevocationBenchConfig()
-        config = replace(config, redis_url=options.redis_url, postgres_url=options.postgres_url)
-        result = run_revocation_bench(config, out=progress.note)
+        extra.measure(run.path, {"redis": options.redis_url, "postgres": options.postgres_url},
+                      progress.note)
     except Exception as exc:  # the cells are measured: a failed extra is a note, not a crash
-        progress.note(f"{extra} failed: {type(exc).__name__}: {exc}")
-        run.update_metadata(extras_failed={extra: f"{type(exc).__name__}: {exc}"})
+        progress.note(f"{name} failed: {type(exc).__name__}: {exc}")
+        run.update_metadata(extras_failed={name: f"{type(exc).__name__}: {exc}"})
         return
-    write_revocation_json(run.path, result)
     failed = run.metadata().get("extras_failed", {})
-    if extra in failed:  # measured now, on a resume: the earlier failure no longer holds
-        run.update_metadata(extras_failed={k: v for k, v in failed.items() if k != extra})
+    if name in failed:  # measured now, on a resume: the earlier failure no longer holds
+        run.update_metadata(extras_failed={k: v for k, v in failed.items() if k != name})
 
 
 class RunInterrupted(KeyboardInterrupt):

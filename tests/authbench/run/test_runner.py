@@ -21,6 +21,8 @@ import pytest
 
 from analysis.report import write_report
 from analysis.summary import summarize_run
+from authbench.bench import revocationbench
+from authbench.bench.revocationbench import RevocationBenchConfig, storage_extra
 from authbench.cli import main
 from authbench.infra.haproxy import haproxy_path
 from authbench.run.rundir import RunDir
@@ -470,8 +472,6 @@ def test_verify_of_nothing_listening(capsys: pytest.CaptureFixture[str]) -> None
 def test_a_revocation_run_keeps_probes_and_its_storage_extra(
     tmp_path: Path, redis_url: str
 ) -> None:
-    from authbench.bench.revocationbench import RevocationBenchConfig
-
     text = ('name = "revoke"\nextras = ["revocation-storage"]\n'
             '[defaults]\nusers = 4\nduration = 4\nwarmup = 1\nscenario = "revocation"\n'
             '[[matrix]]\nmode = "jwt"\nstore = "redis"\nrevocation = "pubsub"\nnodes = 2\n')
@@ -479,8 +479,9 @@ def test_a_revocation_run_keeps_probes_and_its_storage_extra(
                                   checkpoints=(1000, 2000), logout_rate=200, token_ttl=1,
                                   steady_seconds=2, k=(1, 5), reps=2, checks=20)
     out = io.StringIO()
+    extras = {"revocation-storage": storage_extra(small)}
     options = RunOptions(results=tmp_path / "results", out=out, redis_url=redis_url,
-                         revocation_bench=small)
+                         extras=extras)
     run = run_suite(tiny_suite(tmp_path, text), options)
     cell = run.path / "cells" / "001-jwt-redis-HS256-pubsub-revocation-u4-n2-r1"
     assert read_json(cell / "cell.json")["status"] == "ok"
@@ -495,7 +496,7 @@ def test_a_revocation_run_keeps_probes_and_its_storage_extra(
     # A resumed run does not measure the extra again.
     again = io.StringIO()
     run_suite(tiny_suite(tmp_path, text), RunOptions(results=tmp_path / "results", out=again,
-                                                     redis_url=redis_url),
+                                                     redis_url=redis_url, extras=extras),
               resume=RunDir(run.path))
     assert "revocation-storage: already measured" in again.getvalue()
 
@@ -503,8 +504,6 @@ def test_a_revocation_run_keeps_probes_and_its_storage_extra(
 def test_a_failed_extra_is_a_warning_and_a_resume_measures_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from authbench.bench import revocationbench
-
     text = ('name = "extra"\nextras = ["revocation-storage"]\n' + TINY
             + '[[matrix]]\nmode = "none"\n')
 
@@ -512,8 +511,9 @@ def test_a_failed_extra_is_a_warning_and_a_resume_measures_it(
         raise RuntimeError("the bench broke")
 
     monkeypatch.setattr(revocationbench, "run_revocation_bench", broken)
-    run = run_suite(tiny_suite(tmp_path, text), RunOptions(results=tmp_path / "results",
-                                                           out=io.StringIO()))
+    run = run_suite(tiny_suite(tmp_path, text), RunOptions(
+        results=tmp_path / "results", out=io.StringIO(),
+        extras={"revocation-storage": storage_extra()}))
     meta = read_json(run.path / "metadata.json")
     assert meta["status"] == "complete"  # the cells were measured
     assert meta["extras_failed"] == {"revocation-storage": "RuntimeError: the bench broke"}
@@ -521,10 +521,11 @@ def test_a_failed_extra_is_a_warning_and_a_resume_measures_it(
     assert "the revocation-storage extra failed, so its section is missing" in report
     # A resume measures the extra (small, memory only) and forgets the failure.
     monkeypatch.undo()
-    small = revocationbench.RevocationBenchConfig(
+    small = RevocationBenchConfig(
         stores=("memory",), max_entries=1000, checkpoints=(1000,), k=(1,), reps=1, checks=5)
-    run_suite(tiny_suite(tmp_path, text), RunOptions(results=tmp_path / "results",
-                                                     out=io.StringIO(), revocation_bench=small),
+    run_suite(tiny_suite(tmp_path, text), RunOptions(
+        results=tmp_path / "results", out=io.StringIO(),
+        extras={"revocation-storage": storage_extra(small)}),
               resume=RunDir(run.path))
     assert (run.path / "revocation.json").exists()
     assert read_json(run.path / "metadata.json")["extras_failed"] == {}
