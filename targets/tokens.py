@@ -14,8 +14,6 @@ from targets.keys import KeySet, SigningKey
 
 ACCESS_TOKEN_TYP = "at+jwt"  # RFC 9068; refresh tokens are opaque, so never interchangeable
 REQUIRED_CLAIMS = ["exp", "iat", "sub", "jti", "iss", "aud"]
-# Header parameters that would let the token choose its own key: never honoured.
-IGNORED_KEY_HEADERS = ("jwk", "jku", "x5u", "x5c")
 
 
 class InvalidToken(Exception):
@@ -59,7 +57,12 @@ class TokenCodec:
         self._verified: dict[str, AccessClaims] = {}
         self._algorithms = [keys.alg]  # one explicit allow-list: the configured algorithm
         self._issuers = [issuer]  # a list: PyJWT then compares exactly, not by substring
-        self._options: Any = {"require": REQUIRED_CLAIMS, "strict_aud": True}
+        # The clock claims (exp, nbf, iat) are checked by _check_lifetime, against the
+        # caller's clock: the library checks everything else.
+        self._options: Any = {
+            "require": REQUIRED_CLAIMS, "strict_aud": True,
+            "verify_exp": False, "verify_nbf": False, "verify_iat": False,
+        }
         self._sign_headers = {"kid": keys.active.kid, "typ": ACCESS_TOKEN_TYP}
 
     def issue(
@@ -94,25 +97,30 @@ class TokenCodec:
             payload, self.keys.active.signing, algorithm=self.keys.alg, headers=self._sign_headers
         )
 
-    def verify(self, token: str) -> AccessClaims:
-        """Check size, header, signature and every required claim; raise InvalidToken."""
+    def verify(self, token: str, now: float | None = None) -> AccessClaims:
+        """Check size, header, signature and every required claim at now; raise InvalidToken."""
+        if now is None:
+            now = time.time()
         if len(token) > self.max_bytes:
             raise InvalidToken("token too large")
         if self.cache_size:
             cached = self._verified.get(token)
             if cached is not None:
-                if cached.exp > time.time() - self.leeway:
+                if cached.exp > now - self.leeway:
                     return cached
                 del self._verified[token]
-            claims = self._verify(token)
+            claims = self._verify(token, now)
             if len(self._verified) >= self.cache_size:
                 del self._verified[next(iter(self._verified))]  # oldest first: bounded size
             self._verified[token] = claims
             return claims
-        return self._verify(token)
+        return self._verify(token, now)
 
     def _key_for(self, token: str) -> SigningKey:
-        """The configured key the token's kid names (the only key with one key)."""
+        """The configured key the token's kid names (the only key with one key).
+
+        A jwk, jku, x5u or x5c header is never read: a token does not choose its own key.
+        """
         if self.keys.is_single:
             return self.keys.active
         kid = jwt.get_unverified_header(token).get("kid")
@@ -121,19 +129,31 @@ class TokenCodec:
         return self.keys.by_kid[kid]
 
     def _decode(self, token: str, key: SigningKey) -> tuple[dict[str, Any], dict[str, Any]]:
-        """Signature, algorithm and registered claims, by the library; header and payload."""
+        """Signature, algorithm and the claims but exp, nbf and iat, by the library."""
         decoded = jwt.decode_complete(
             token,
             key.verifying,
             algorithms=self._algorithms,
             audience=self.audience,
             issuer=self._issuers,
-            leeway=self.leeway,
             options=self._options,
         )
         return decoded["header"], decoded["payload"]
 
-    def _verify(self, token: str) -> AccessClaims:
+    def _check_lifetime(self, payload: dict[str, Any], now: float) -> None:
+        """exp, nbf and iat at now, give or take the leeway; one rule for both libraries."""
+        exp, iat, nbf = payload["exp"], payload["iat"], payload.get("nbf", now)
+        # PyJWT accepts anything int() takes ("123", true); a NumericDate is a JSON number.
+        if not (_is_numeric_date(exp) and _is_numeric_date(iat) and _is_numeric_date(nbf)):
+            raise InvalidToken("exp, iat and nbf must be numbers")
+        if exp <= now - self.leeway:
+            raise InvalidToken("token expired")
+        if nbf > now + self.leeway:
+            raise InvalidToken("token not yet valid (nbf)")
+        if iat > now + self.leeway:
+            raise InvalidToken("token issued in the future (iat)")
+
+    def _verify(self, token: str, now: float) -> AccessClaims:
         try:
             key = self._key_for(token)
             header, payload = self._decode(token, key)
@@ -145,17 +165,17 @@ class TokenCodec:
             raise InvalidToken("not an access token")
         if "crit" in header:  # we understand no extension, so none may be critical
             raise InvalidToken("unsupported critical header")
+        self._check_lifetime(payload, now)
         sub, jti, family = payload["sub"], payload["jti"], payload.get("fid")
-        iat, exp = payload["iat"], payload["exp"]
         if not isinstance(sub, str) or not isinstance(jti, str):
             raise InvalidToken("sub and jti must be strings")
         if family is not None and not isinstance(family, str):
             raise InvalidToken("fid must be a string")
-        # PyJWT accepts anything int() takes ("123", true); a NumericDate is a JSON number.
-        if not _is_numeric_date(iat) or not _is_numeric_date(exp):
-            raise InvalidToken("iat and exp must be numbers")
-        return AccessClaims(sub, jti, iat, exp, family)
+        return AccessClaims(sub, jti, payload["iat"], payload["exp"], family)
 
 
 def _is_numeric_date(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
+    """A JSON number that is a real time: not a boolean, not NaN or infinite."""
+    if isinstance(value, bool):
+        return False
+    return isinstance(value, int) or (isinstance(value, float) and math.isfinite(value))

@@ -1,13 +1,12 @@
 """JWT_LIB=joserfc: the same access-token rules as TokenCodec, with joserfc underneath.
 
 Only the library calls differ: signing, and the signature/algorithm/claim checks of
-`_decode`. Size limits, kid selection, typ, crit, numeric dates and revocation stay
-in TokenCodec, so both libraries enforce exactly the same policy.
+`_decode`. Size limits, kid selection, typ, crit, exp/nbf/iat against the clock and
+revocation stay in TokenCodec, so both libraries enforce exactly the same policy.
 """
 
 from __future__ import annotations
 
-import time
 import warnings
 from typing import Any
 
@@ -29,6 +28,19 @@ def _jose_key(alg: str, key: Any) -> Any:
     return ECKey.import_key(key)
 
 
+class _ClaimsWithoutClock(jose_jwt.JWTClaimsRegistry):
+    """joserfc's claim checks without its clock: TokenCodec checks exp, nbf, iat at its now."""
+
+    def validate_exp(self, value: object) -> None:
+        return None
+
+    def validate_nbf(self, value: object) -> None:
+        return None
+
+    def validate_iat(self, value: object) -> None:
+        return None
+
+
 class JoserfcCodec(TokenCodec):
     """TokenCodec whose signing and verification are done by joserfc."""
 
@@ -43,8 +55,7 @@ class JoserfcCodec(TokenCodec):
         # Key objects built once, at start (never parsed per request).
         self._signing = _jose_key(keys.alg, keys.active.signing)
         self._verifying = {kid: _jose_key(keys.alg, k.verifying) for kid, k in keys.by_kid.items()}
-        self._registry = jose_jwt.JWTClaimsRegistry(
-            leeway=int(leeway),
+        self._registry = _ClaimsWithoutClock(
             iss={"essential": True, "value": issuer},
             aud={"essential": True, "value": audience},
             sub={"essential": True}, jti={"essential": True},
@@ -63,10 +74,7 @@ class JoserfcCodec(TokenCodec):
         except (JoseError, ValueError, TypeError, KeyError) as exc:
             raise InvalidToken(f"{type(exc).__name__}: {exc}") from None
         # What PyJWT checks and joserfc's registry does not, so both libraries agree:
-        # aud is exactly our audience (not a list holding it), iat is not in the future.
+        # aud is exactly our audience (not a list holding it).
         if claims.get("aud") != self.audience:
             raise InvalidToken("aud must be exactly the configured audience")
-        iat = claims.get("iat")
-        if isinstance(iat, int | float) and iat > time.time() + self.leeway:
-            raise InvalidToken("iat is in the future")
         return dict(decoded.header), claims

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import functools
 import json
-import math
 import time
 from typing import Any
 
@@ -67,9 +66,9 @@ def forger(keys: KeySet) -> Forger:
     return Forger(keys.alg, keys.active.kid, keys.active.signing)
 
 
-def assert_rejected(codec: TokenCodec, token: str) -> None:
+def assert_rejected(codec: TokenCodec, token: str, now: float | None = None) -> None:
     with pytest.raises(InvalidToken):
-        codec.verify(token)
+        codec.verify(token, now=now)
 
 
 # --- good tokens --------------------------------------------------------------------------
@@ -243,22 +242,31 @@ def test_bad_tokens_are_rejected_with_several_keys() -> None:
 
 def test_leeway_is_honoured_on_exp() -> None:
     keys = keyset("ES256")
-    f = forger(keys)
-    exp = math.ceil(time.time()) - 1  # expired between 0 and 1 s ago
-    token = f.token(exp=exp)
-    assert make_codec(keys, leeway=2.0).verify(token).exp == exp
-    assert_rejected(make_codec(keys, leeway=0.0), token)
+    token = forger(keys).token(iat=1_700_000_000, exp=1_700_000_600)
+    lenient, strict = make_codec(keys, leeway=2.0), make_codec(keys, leeway=0.0)
+    assert strict.verify(token, now=1_700_000_599.9).exp == 1_700_000_600
+    assert_rejected(strict, token, now=1_700_000_600)  # exp is the first moment it is invalid
+    assert lenient.verify(token, now=1_700_000_601.9).exp == 1_700_000_600
+    assert_rejected(lenient, token, now=1_700_000_602)
 
 
 @pytest.mark.parametrize("claim", ["nbf", "iat"])
 def test_leeway_is_honoured_on_nbf_and_iat(claim: str) -> None:
     keys = keyset("ES256")
-    f = forger(keys)
-    future = math.ceil(time.time()) + 1  # valid from 1 to 2 s from now
-    changes: dict[str, Any] = {claim: future}
-    token = f.token(**changes)
-    assert make_codec(keys, leeway=2.0).verify(token).sub == "user3"
-    assert_rejected(make_codec(keys, leeway=0.0), token)
+    changes: dict[str, Any] = {"iat": 1_700_000_000, "exp": 1_700_000_600, claim: 1_700_000_010}
+    token = forger(keys).token(**changes)
+    lenient, strict = make_codec(keys, leeway=2.0), make_codec(keys, leeway=0.0)
+    assert strict.verify(token, now=1_700_000_010).sub == "user3"
+    assert_rejected(strict, token, now=1_700_000_009.9)
+    assert lenient.verify(token, now=1_700_000_008).sub == "user3"
+    assert_rejected(lenient, token, now=1_700_000_007.9)
+
+
+def test_the_real_clock_is_the_default() -> None:
+    keys = keyset("HS256")
+    expired = forger(keys).token(iat=1_700_000_000, exp=1_700_000_600)
+    assert_rejected(make_codec(keys), expired)
+    assert make_codec(keys).verify(forger(keys).token()).sub == "user3"
 
 
 def test_size_limit_is_exact() -> None:
