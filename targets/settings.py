@@ -31,6 +31,11 @@ class ConfigError(ValueError):
     """A setting has a value the target cannot run with."""
 
 
+def revocation_store(revocation: str) -> StoreKind | None:
+    """The store a revocation strategy works through, if it needs one (pubsub: Redis)."""
+    return "redis" if revocation == "pubsub" else None
+
+
 @dataclass(frozen=True)
 class EnvVar:
     """One documented environment variable: its name, default and meaning."""
@@ -230,9 +235,10 @@ class Settings:
             raise ConfigError(f"KDF_N={settings.kdf_n}: must be at most {MAX_KDF_N}")
         if settings.kdf_p > MAX_KDF_P:
             raise ConfigError(f"KDF_P={settings.kdf_p}: must be at most {MAX_KDF_P}")
-        if settings.jwt_revocation == "pubsub" and settings.store != "redis":
-            raise ConfigError("JWT_REVOCATION=pubsub propagates revocations through Redis: "
-                              "set STORE=redis")
+        needed = revocation_store(settings.jwt_revocation)
+        if needed is not None and settings.store != needed:
+            raise ConfigError(f"JWT_REVOCATION={settings.jwt_revocation} propagates "
+                              f"revocations through {needed}: set STORE={needed}")
         # uvicorn counts the request's own connection: a bound of 1 would refuse everything.
         if settings.max_concurrency == 1:
             raise ConfigError("MAX_CONCURRENCY=1: must be 0 (no bound) or at least 2")
