@@ -38,58 +38,61 @@ def revocation_store(revocation: str) -> StoreKind | None:
 
 @dataclass(frozen=True)
 class EnvVar:
-    """One documented environment variable: its name, default and meaning."""
+    """One documented environment variable: its name and meaning (the default is Settings')."""
 
     name: str
-    default: str
     help: str
 
+    @property
+    def default(self) -> str:
+        """The default as the environment spells it: that of the Settings field."""
+        return Settings().as_env()[self.name]
 
-# The single source of truth for the README's configuration table and for parsing.
+
+# With Settings' fields, the single source of truth for the README's table and for parsing.
 ENV_VARS: tuple[EnvVar, ...] = (
-    EnvVar("AUTH_MODE", "jwt", "none | session | jwt | hybrid"),
-    EnvVar("STORE", "memory", "memory (per process) | redis | postgres"),
-    EnvVar("STORE_URL", "", "store URL; default redis://127.0.0.1:6379/0 or "
-           "postgresql://postgres@127.0.0.1:5432/test"),
-    EnvVar("STORE_NAMESPACE", "authbench", "Redis key prefix / PostgreSQL schema"),
-    EnvVar("STORE_TIMEOUT", "0.5", "seconds for one store call before it fails closed (503)"),
-    EnvVar("STORE_POOL_SIZE", "20", "connections per process to Redis or PostgreSQL"),
-    EnvVar("STORE_ALLOW_EVICTION", "0", "1: start even on a Redis whose maxmemory-policy "
+    EnvVar("AUTH_MODE", "none | session | jwt | hybrid"),
+    EnvVar("STORE", "memory (per process) | redis | postgres"),
+    EnvVar("STORE_URL", "store URL; default "
+           f"{DEFAULT_STORE_URLS['redis']} or {DEFAULT_STORE_URLS['postgres']}"),
+    EnvVar("STORE_NAMESPACE", "Redis key prefix / PostgreSQL schema"),
+    EnvVar("STORE_TIMEOUT", "seconds for one store call before it fails closed (503)"),
+    EnvVar("STORE_POOL_SIZE", "connections per process to Redis or PostgreSQL"),
+    EnvVar("STORE_ALLOW_EVICTION", "1: start even on a Redis whose maxmemory-policy "
            "may evict keys (anything but noeviction under a maxmemory); every eviction "
            "then counts as lost revocation state. 0: refuse to start"),
-    EnvVar("JWT_ALG", "HS256", "HS256 HS384 HS512 RS256 PS256 ES256 ES384 EdDSA"),
-    EnvVar("JWT_LIB", "pyjwt", "pyjwt | joserfc: the library that signs and verifies"),
-    EnvVar("JWT_RSA_BITS", "2048", "RSA key size for generated RS256/PS256 keys"),
-    EnvVar("JWT_KEYS_DIR", "", "load keys from <kid>.pem (asymmetric) or <kid>.key "
+    EnvVar("JWT_ALG", "HS256 HS384 HS512 RS256 PS256 ES256 ES384 EdDSA"),
+    EnvVar("JWT_LIB", "pyjwt | joserfc: the library that signs and verifies"),
+    EnvVar("JWT_RSA_BITS", "RSA key size for generated RS256/PS256 keys"),
+    EnvVar("JWT_KEYS_DIR", "load keys from <kid>.pem (asymmetric) or <kid>.key "
            "(HMAC, base64url) files instead of generating them at start"),
-    EnvVar("JWT_ACTIVE_KID", "", "kid that signs new tokens (default: first file by name)"),
-    EnvVar("JWT_ISSUER", "authbench", "iss claim, checked exactly"),
-    EnvVar("JWT_AUDIENCE", "authbench-api", "aud claim, checked exactly"),
-    EnvVar("JWT_LEEWAY", "2", "clock skew allowed on exp/iat/nbf, seconds (max 5)"),
-    EnvVar("JWT_REVOCATION", "none", "none | blocklist (jti blocklist + per-user cutoff, "
+    EnvVar("JWT_ACTIVE_KID", "kid that signs new tokens (default: first file by name)"),
+    EnvVar("JWT_ISSUER", "iss claim, checked exactly"),
+    EnvVar("JWT_AUDIENCE", "aud claim, checked exactly"),
+    EnvVar("JWT_LEEWAY", "clock skew allowed on exp/iat/nbf, seconds (max 5)"),
+    EnvVar("JWT_REVOCATION", "none | blocklist (jti blocklist + per-user cutoff, "
            "read from STORE per request) | pubsub (the same, checked in this node's "
            "memory and propagated through Redis pub/sub; needs STORE=redis)"),
-    EnvVar("VERIFY_CACHE", "0", "keep up to N verified access tokens until their exp "
+    EnvVar("VERIFY_CACHE", "keep up to N verified access tokens until their exp "
            "(0: verify every request)"),
-    EnvVar("ACCESS_TTL", "900", "access token lifetime, seconds (jwt and hybrid)"),
-    EnvVar("REFRESH_TTL", "1209600", "refresh token lifetime, seconds (hybrid)"),
-    EnvVar("SESSION_IDLE_TTL", "1800", "session idle timeout, seconds"),
-    EnvVar("SESSION_ABSOLUTE_TTL", "43200", "session absolute timeout, seconds"),
-    EnvVar("SESSION_TOUCH_INTERVAL", "60", "seconds between idle-timeout refreshes of a session"),
-    EnvVar("SEED_USERS", "1000", "users user0..user<N-1> that can log in"),
-    EnvVar("SEED_SESSIONS", "0", "live sessions put in the store at start (bulk path)"),
-    EnvVar("KDF_N", "16384", "scrypt cost N for passwords (OWASP: N=2^14, r=8, p=5)"),
-    EnvVar("KDF_P", "5", "scrypt parallelism p"),
-    EnvVar("MAX_CREDENTIAL_BYTES", "4096", "larger tokens or cookies are rejected unread"),
-    EnvVar("MAX_CONCURRENCY", "256", "requests in flight (parsed, not yet answered) at "
+    EnvVar("ACCESS_TTL", "access token lifetime, seconds (jwt and hybrid)"),
+    EnvVar("REFRESH_TTL", "refresh token lifetime, seconds (hybrid)"),
+    EnvVar("SESSION_IDLE_TTL", "session idle timeout, seconds"),
+    EnvVar("SESSION_ABSOLUTE_TTL", "session absolute timeout, seconds"),
+    EnvVar("SESSION_TOUCH_INTERVAL", "seconds between idle-timeout refreshes of a session"),
+    EnvVar("SEED_USERS", "users user0..user<N-1> that can log in"),
+    EnvVar("SEED_SESSIONS", "live sessions put in the store at start (bulk path)"),
+    EnvVar("KDF_N", "scrypt cost N for passwords (OWASP: N=2^14, r=8, p=5)"),
+    EnvVar("KDF_P", "scrypt parallelism p"),
+    EnvVar("MAX_CREDENTIAL_BYTES", "larger tokens or cookies are rejected unread"),
+    EnvVar("MAX_CONCURRENCY", "requests in flight (parsed, not yet answered) at "
            "which a new one is answered 503 with Retry-After: 1 at once, its connection "
            "kept; from 4x as many open connections uvicorn's limit_concurrency answers 503 "
            "and closes the connection (0: no bound)"),
-    EnvVar("TLS_CERT_FILE", "", "serve HTTPS with this certificate (cookies become Secure)"),
-    EnvVar("TLS_KEY_FILE", "", "private key for TLS_CERT_FILE"),
+    EnvVar("TLS_CERT_FILE", "serve HTTPS with this certificate (cookies become Secure)"),
+    EnvVar("TLS_KEY_FILE", "private key for TLS_CERT_FILE"),
 )
 
-_DEFAULTS = {var.name: var.default for var in ENV_VARS}
 MAX_KDF_N = 2**19  # scrypt with r=8: 512 MiB per login
 MAX_KDF_P = 64
 
@@ -177,7 +180,7 @@ class Settings:
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         """Parse and check every variable; raise ConfigError naming the bad one."""
         source = os.environ if env is None else env
-        raw = {name: source.get(name, default) for name, default in _DEFAULTS.items()}
+        raw = {name: source.get(name, default) for name, default in cls().as_env().items()}
         store: StoreKind = _choice("STORE", raw["STORE"], STORE_KINDS)  # type: ignore[assignment]
         keys_dir = Path(raw["JWT_KEYS_DIR"]) if raw["JWT_KEYS_DIR"] else None
         if keys_dir is not None and not keys_dir.is_dir():
@@ -248,14 +251,18 @@ class Settings:
 
     def as_env(self) -> dict[str, str]:
         """The environment that reproduces these settings in another process."""
-        env: dict[str, str] = {}
-        for var in ENV_VARS:
-            value = getattr(self, var.name.lower())
-            if isinstance(value, bool):
-                env[var.name] = "1" if value else "0"
-            else:
-                env[var.name] = "" if value is None else str(value)
-        return env
+        return {var.name: _spelled(getattr(self, var.name.lower())) for var in ENV_VARS}
+
+
+def _spelled(value: object) -> str:
+    """A setting's value as the environment writes it."""
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if value is None:
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))  # JWT_LEEWAY=2, as people write it, not 2.0
+    return str(value)
 
 
 def env_table() -> list[str]:
