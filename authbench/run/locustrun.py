@@ -46,6 +46,7 @@ class Window:
     start: float
     measure_from: float
     measure_until: float
+    rate: float = 0.0  # requests per second offered in all; 0: closed loop
 
     @property
     def seconds(self) -> float:
@@ -176,15 +177,19 @@ class LocustProcesses:
         raise LocustFailed(f"only {self.ready_users()} of {self.cell.users} users were "
                            f"logged in after {timeout:.0f} s: {self.log_tail()}")
 
-    def announce(self, folder: Path, warmup: float, duration: float) -> Window:
-        """Open a window: warm-up, then `duration` measured seconds, into folder."""
+    def announce(self, folder: Path, warmup: float, duration: float,
+                 rate: float = 0.0) -> Window:
+        """Open a window: warm-up, then `duration` measured seconds, into folder; with a
+        rate, requests arrive on a schedule (open model) rather than in a closed loop."""
         self._seq += 1
         start = time.time() + LEAD_SECONDS
-        window = Window(self._seq, folder, start, start + warmup, start + warmup + duration)
+        window = Window(self._seq, folder, start, start + warmup, start + warmup + duration,
+                        rate)
         partial = self.control.with_suffix(".part")
         partial.write_text(json.dumps({
             "seq": window.seq, "folder": str(folder), "start": window.start,
-            "measure_from": window.measure_from, "measure_until": window.measure_until}))
+            "measure_from": window.measure_from, "measure_until": window.measure_until,
+            "rate": rate}))
         partial.replace(self.control)
         return window
 
@@ -274,7 +279,7 @@ def run_locust(cell: Cell, host: str, folder: Path, nodes: list[str] | None = No
     locust.start()
     try:
         locust.wait_ready(ready_timeout(cell))
-        window = locust.announce(folder, cell.warmup, cell.duration)
+        window = locust.announce(folder, cell.warmup, cell.duration, cell.offered_rate(None))
         time.sleep(max(0.0, window.measure_until - time.time()))
         locust.collect(window)
     finally:

@@ -228,8 +228,10 @@ class Rig:
             return why
         return None
 
-    def measure(self, folder: Path, warmup: float, duration: float) -> dict[str, Any]:
-        """One window into folder: what cell.json keeps of it. CellFailed if it cannot be."""
+    def measure(self, folder: Path, warmup: float, duration: float,
+                rate: float = 0.0) -> dict[str, Any]:
+        """One window into folder (open-model at `rate` req/s, or a closed loop): what
+        cell.json keeps of it. CellFailed if it cannot be."""
         if self.failure is not None:
             raise CellFailed(self.failure)
         assert self.locust is not None
@@ -237,7 +239,7 @@ class Rig:
             self.failure = why
             raise CellFailed(why)
         before = store_counters(self.cell.store, self.store_url, self.namespace)
-        window = self.locust.announce(folder, warmup, duration)
+        window = self.locust.announce(folder, warmup, duration, rate)
         store_cpu = store_cpu_source(self.cell.store, self.store_url) if self.is_shared \
             else None
         sampler = WindowSampler(window.measure_from, window.measure_until,
@@ -264,7 +266,7 @@ class Rig:
                   "store": counter_delta(before, after) if before or after else {},
                   "window": {"seq": window.seq, "warmup": warmup, "planned_seconds": duration,
                              "measure_from": window.measure_from,
-                             "measure_until": window.measure_until}}
+                             "measure_until": window.measure_until, "rate": rate}}
         if fault is not None:
             record["fault"] = fault
         if not files:

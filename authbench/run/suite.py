@@ -5,20 +5,37 @@ A suite file has a name, `[defaults]`, one or more `[[matrix]]` blocks, and opti
 key in a block may be one value or a list; a block expands to the cartesian
 product of its lists, over the defaults. A block may name services it `requires`
 ("redis", "postgres"): it is skipped, with a note, when they do not answer.
+
+Each value is checked by the Cell itself (a pydantic dataclass: types, choices, bounds,
+no unknown keys); an error names the file, the block and the key.
+
+`rate` turns a cell into open-model load: requests per second offered whatever the
+answers take (a number), or a share of the floor's capacity measured at the start of
+the run ("50%"). A list of rates sweeps them, as any list does.
 """
 
 from __future__ import annotations
 
 import itertools
-import re
 import tomllib
-from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass, fields, replace
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import asdict, fields, replace
+from dataclasses import field as dataclass_field
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from targets.settings import AUTH_MODES, JWT_ALGORITHMS, JWT_LIBRARIES, REVOCATIONS, STORE_KINDS
+from pydantic import AfterValidator, ConfigDict, Field, ValidationError, field_validator
+from pydantic.dataclasses import dataclass
+
+from targets.settings import (
+    AUTH_MODES,
+    JWT_ALGORITHMS,
+    JWT_LIBRARIES,
+    REVOCATIONS,
+    STORE_KINDS,
+    revocation_store,
+)
 
 SCENARIOS = ("read", "login", "lifecycle", "floor", "revocation", "faults")
 LOGOUTS = ("one", "all")  # revocation scenario: log out one credential, or everywhere
@@ -27,34 +44,97 @@ BALANCES = ("roundrobin", "sticky")
 FAULTS = ("none", "redis-restart", "redis-restart-empty", "redis-slow", "postgres-terminate",
           "node-kill")
 SERVICES = ("redis", "postgres")
+# Scenarios whose every task sends one request: each arrival of a rate is one request.
+OPEN_SCENARIOS = ("read", "floor")
+
+
+def _one_of(choices: tuple[str, ...]) -> Callable[[str], str]:
+    def check(value: str) -> str:
+        if value not in choices:
+            raise ValueError(f"expected one of {', '.join(choices)}")
+        return value
+    return check
+
+
+Mode = Annotated[str, AfterValidator(_one_of(AUTH_MODES))]
+Store = Annotated[str, AfterValidator(_one_of(STORE_KINDS))]
+Alg = Annotated[str, AfterValidator(_one_of(JWT_ALGORITHMS))]
+Lib = Annotated[str, AfterValidator(_one_of(JWT_LIBRARIES))]
+Revocation = Annotated[str, AfterValidator(_one_of(REVOCATIONS))]
+Scenario = Annotated[str, AfterValidator(_one_of(SCENARIOS))]
+Balance = Annotated[str, AfterValidator(_one_of(BALANCES))]
+Logout = Annotated[str, AfterValidator(_one_of(LOGOUTS))]
+Fault = Annotated[str, AfterValidator(_one_of(FAULTS))]
 
 
 class SuiteError(ValueError):
     """A suite file that cannot run; the message names the file and the key."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=ConfigDict(strict=True, extra="forbid"))
 class Cell:
     """One measured configuration: what runs, with how much load, for how long."""
 
-    mode: str = "jwt"
-    store: str = "memory"
-    alg: str = "HS256"
-    lib: str = "pyjwt"  # JWT_LIB: the JWT library of the targets
-    revocation: str = "none"
-    verify_cache: int = 0
-    scenario: str = "read"
-    users: int = 10
-    spawn_rate: float = 0.0  # users per second; 0: all at once
-    nodes: int = 1
-    workers: int = 0  # Locust worker processes; 0: one local process
-    scale: int = 0  # live sessions seeded into the store before the run
-    duration: float = 10.0
-    warmup: float = 2.0
-    balance: str = "roundrobin"
-    logout: str = "one"  # revocation scenario: "all" logs out everywhere (per-user cutoff)
-    access_ttl: int = 0  # ACCESS_TTL of the targets; 0: the targets' default
-    fault: str = "none"  # FAULTS: what fails during the measured window
+    mode: Mode = "jwt"
+    store: Store = "memory"
+    alg: Alg = "HS256"
+    lib: Lib = "pyjwt"  # JWT_LIB: the JWT library of the targets
+    revocation: Revocation = "none"
+    verify_cache: Annotated[int, Field(ge=0, le=10_000_000)] = 0
+    scenario: Scenario = "read"
+    # Under a rate, the users are the bound on requests in flight.
+    users: Annotated[int, Field(ge=1, le=100_000)] = 10
+    spawn_rate: Annotated[float, Field(ge=0, le=100_000)] = 0.0  # users per second; 0: all at once
+    nodes: Annotated[int, Field(ge=1, le=64)] = 1
+    workers: Annotated[int, Field(ge=0, le=64)] = 0  # Locust worker processes; 0: one local process
+    # Live sessions seeded into the store before the run.
+    scale: Annotated[int, Field(ge=0, le=100_000_000)] = 0
+    duration: Annotated[float, Field(ge=1, le=86_400)] = 10.0
+    warmup: Annotated[float, Field(ge=0, le=3_600)] = 2.0
+    balance: Balance = "roundrobin"
+    logout: Logout = "one"  # revocation scenario: "all" logs out everywhere
+    access_ttl: Annotated[int, Field(ge=0, le=31_536_000)] = 0  # targets' ACCESS_TTL; 0: default
+    fault: Fault = "none"  # FAULTS: what fails during the measured window
+    rate: str = ""  # "": closed loop; "500": req/s offered; "50%": of the floor's capacity
+
+    @field_validator("rate", mode="before")
+    @classmethod
+    def _rate(cls, value: Any) -> Any:
+        """A number (req/s) or "N%", kept as text: "500", "50%" ("" is the closed loop)."""
+        if isinstance(value, bool) or not isinstance(value, int | float | str) or value == "":
+            return value
+        text = str(value).strip()
+        number, percent = (text[:-1], "%") if text.endswith("%") else (text, "")
+        try:
+            amount = float(number)
+        except ValueError:
+            raise ValueError("expected requests per second (a number) or a share of the "
+                             "floor's capacity such as \"50%\"") from None
+        if not 0 < amount <= (1000 if percent else 10_000_000):
+            raise ValueError("must be above 0 (and a share at most 1000%, a rate at most "
+                             "10,000,000 req/s)")
+        return f"{amount:g}{percent}"
+
+    @property
+    def rate_fraction(self) -> float | None:
+        """The rate as a share of the floor's capacity ("50%" -> 0.5), else None."""
+        return float(self.rate[:-1]) / 100 if self.rate.endswith("%") else None
+
+    def offered_rate(self, floor_capacity: float | None) -> float:
+        """Requests per second this cell offers (0: closed loop)."""
+        if not self.rate:
+            return 0.0
+        fraction = self.rate_fraction
+        if fraction is None:
+            return float(self.rate)
+        if floor_capacity is None:
+            raise ValueError(f"rate {self.rate} needs the floor's capacity measured first")
+        return fraction * floor_capacity
+
+    @property
+    def config(self) -> Cell:
+        """The cell without its rate: what runs, whatever load it is offered."""
+        return replace(self, rate="")
 
     @property
     def key(self) -> str:
@@ -86,6 +166,8 @@ class Cell:
             parts.append(self.balance)
         if self.fault != "none":
             parts.append(self.fault)
+        if self.rate:
+            parts.append("at" + self.rate.replace("%", "pct"))
         return "-".join(parts)
 
     def needs(self) -> set[str]:
@@ -96,8 +178,7 @@ class Cell:
         return asdict(self)
 
 
-CELL_KEYS = {f.name: f.type for f in fields(Cell)}
-SUITE_KEYS = {"name", "description", "repeats", "interleave", "defaults", "matrix", "extras"}
+CELL_KEYS = tuple(f.name for f in fields(Cell))
 # "cells": a rig per cell; "windows": every configuration up at once, windows interleaved.
 INTERLEAVES = ("cells", "windows")
 # Scenarios whose users can wait at the gate between windows without changing what is
@@ -106,19 +187,9 @@ WINDOWED_SCENARIOS = ("read", "floor", "login", "lifecycle")
 # Measurements a suite may add after its cells, each writing its own file in the run.
 EXTRAS = ("revocation-storage",)
 BLOCK_EXTRA = {"requires"}
-_CHOICES: dict[str, tuple[str, ...]] = {
-    "mode": AUTH_MODES, "store": STORE_KINDS, "alg": JWT_ALGORITHMS, "lib": JWT_LIBRARIES,
-    "revocation": REVOCATIONS, "scenario": SCENARIOS, "balance": BALANCES, "logout": LOGOUTS,
-    "fault": FAULTS,
-}
-_LIMITS: dict[str, tuple[float, float]] = {
-    "users": (1, 100_000), "nodes": (1, 64), "workers": (0, 64), "scale": (0, 100_000_000),
-    "duration": (1, 86_400), "warmup": (0, 3_600), "verify_cache": (0, 10_000_000),
-    "spawn_rate": (0, 100_000), "access_ttl": (0, 31_536_000),
-}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=ConfigDict(arbitrary_types_allowed=True))
 class Suite:
     """A named list of cells, each run `repeats` times, interleaved."""
 
@@ -132,23 +203,19 @@ class Suite:
     interleave: str = "cells"  # INTERLEAVES
 
 
+def _error(where: str, key: str, value: Any, exc: ValidationError) -> SuiteError:
+    reason = exc.errors()[0]["msg"].removeprefix("Value error, ")
+    return SuiteError(f"{where}: {key} = {value!r}: {reason}")
+
+
 def _check_value(where: str, key: str, value: Any) -> Any:
+    """The value as the cell keeps it; SuiteError naming where, the key and why."""
     if key not in CELL_KEYS:
         raise SuiteError(f"{where}: unknown key {key!r}; known keys: {', '.join(CELL_KEYS)}")
-    if key in _CHOICES:
-        if value not in _CHOICES[key]:
-            raise SuiteError(f"{where}: {key} = {value!r}; expected one of "
-                             f"{', '.join(_CHOICES[key])}")
-        return value
-    number_type = float if key in ("duration", "warmup", "spawn_rate") else int
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise SuiteError(f"{where}: {key} = {value!r}; expected a number")
-    if number_type is int and not float(value).is_integer():
-        raise SuiteError(f"{where}: {key} = {value!r}; expected a whole number")
-    low, high = _LIMITS[key]
-    if not low <= value <= high:
-        raise SuiteError(f"{where}: {key} = {value!r}; must be between {low:g} and {high:g}")
-    return number_type(value)
+    try:
+        return getattr(Cell(**{key: value}), key)
+    except ValidationError as exc:
+        raise _error(where, key, value, exc) from None
 
 
 def _expand(where: str, base: Mapping[str, Any], block: Mapping[str, Any]) -> list[Cell]:
@@ -169,12 +236,17 @@ def _expand(where: str, base: Mapping[str, Any], block: Mapping[str, Any]) -> li
             cell = replace(cell, revocation="none", verify_cache=0, lib="pyjwt", access_ttl=0)
         if cell.scenario != "revocation":
             cell = replace(cell, logout="one")
-        if cell.revocation == "pubsub" and cell.store != "redis":
-            raise SuiteError(f"{where}: revocation = \"pubsub\" propagates through Redis; "
-                             f"it needs store = \"redis\", not {cell.store!r}")
+        needed = revocation_store(cell.revocation)
+        if needed is not None and cell.store != needed:
+            raise SuiteError(f"{where}: revocation = \"{cell.revocation}\" propagates through "
+                             f"{needed}; it needs store = \"{needed}\", not {cell.store!r}")
         if cell.nodes == 1:
             cell = replace(cell, balance="roundrobin")  # one node: nothing to balance
         _check_fault(where, cell)
+        if cell.rate and cell.scenario not in OPEN_SCENARIOS:
+            raise SuiteError(f"{where}: rate = {cell.rate!r} sends one request per arrival; "
+                             f"scenario {cell.scenario!r} needs a closed loop (rate = \"\"), "
+                             f"or use one of {', '.join(OPEN_SCENARIOS)}")
         cells.append(cell)
     return cells
 
@@ -192,38 +264,56 @@ def _check_fault(where: str, cell: Cell) -> None:
                          "it needs nodes >= 2")
 
 
+@dataclass(config=ConfigDict(strict=True, extra="forbid"))
+class SuiteFile:
+    """A suite file's top level, as TOML gives it (the blocks are checked cell by cell)."""
+
+    name: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")]
+    matrix: Annotated[list[dict[str, Any]], Field(min_length=1)]
+    description: str = ""
+    repeats: Annotated[int, Field(ge=1, le=100)] = 1
+    interleave: Annotated[str, AfterValidator(_one_of(INTERLEAVES))] = "cells"
+    defaults: dict[str, Any] = dataclass_field(default_factory=dict)
+    extras: list[Annotated[str, AfterValidator(_one_of(EXTRAS))]] = dataclass_field(
+        default_factory=list)
+
+
+def _top_level_reason(exc: ValidationError) -> str:
+    error = exc.errors()[0]
+    key = ".".join(str(part) for part in error["loc"])
+    if error["type"] == "unexpected_keyword_argument":
+        known = ", ".join(sorted(f.name for f in fields(SuiteFile)))
+        return f"unknown top-level key {key!r}; known: {known}"
+    if key == "matrix" and error["type"] in ("missing", "too_short"):
+        return "needs at least one [[matrix]] block"
+    reason = error["msg"].removeprefix("Value error, ")
+    if key == "name":
+        reason = "must be a lower-case word (a-z, 0-9, - and _)"
+    if error["type"] == "missing":
+        return f"{key}: missing"
+    return f"{key} = {error['input']!r}: {reason}"
+
+
 def parse_suite(text: str, source: str, available: Iterable[str] = SERVICES) -> Suite:
     """Parse and check a suite's TOML text; leave out blocks whose services are missing."""
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise SuiteError(f"{source}: not valid TOML: {exc}") from None
-    unknown = set(data) - SUITE_KEYS
-    if unknown:
-        raise SuiteError(f"{source}: unknown top-level key(s) {', '.join(sorted(unknown))}; "
-                         f"known: {', '.join(sorted(SUITE_KEYS))}")
-    name = data.get("name")
-    if not isinstance(name, str) or not re.fullmatch(r"[a-z0-9][a-z0-9_-]*", name):
-        raise SuiteError(f"{source}: name must be a lower-case word, got {name!r}")
-    repeats = data.get("repeats", 1)
-    if not isinstance(repeats, int) or isinstance(repeats, bool) or not 1 <= repeats <= 100:
-        raise SuiteError(f"{source}: repeats must be a whole number from 1 to 100")
-    defaults = data.get("defaults", {})
-    if not isinstance(defaults, dict):
-        raise SuiteError(f"{source}: [defaults] must be a table")
+    try:
+        top = SuiteFile(**data)
+    except ValidationError as exc:
+        raise SuiteError(f"{source}: {_top_level_reason(exc)}") from None
+    name, repeats, defaults = top.name, top.repeats, top.defaults
     for key, value in defaults.items():
         for one in value if isinstance(value, list) else [value]:
             _check_value(f"{source} [defaults]", key, one)
-    blocks = data.get("matrix")
-    if not isinstance(blocks, list) or not blocks:
-        raise SuiteError(f"{source}: needs at least one [[matrix]] block")
+    blocks = top.matrix
     present = set(available)
     cells: list[Cell] = []
     skipped: list[str] = []
     for number, block in enumerate(blocks, 1):
         where = f"{source} [[matrix]] #{number}"
-        if not isinstance(block, dict):
-            raise SuiteError(f"{where}: must be a table")
         requires = block.get("requires", [])
         if not isinstance(requires, list) or not all(r in SERVICES for r in requires):
             raise SuiteError(f"{where}: requires must list some of {', '.join(SERVICES)}")
@@ -237,13 +327,7 @@ def parse_suite(text: str, source: str, available: Iterable[str] = SERVICES) -> 
     if not cells:
         raise SuiteError(f"{source}: no cell can run here ({'; '.join(skipped)})")
     _check_unique_keys(source, cells)
-    extras = data.get("extras", [])
-    if not isinstance(extras, list) or not all(e in EXTRAS for e in extras):
-        raise SuiteError(f"{source}: extras must list some of {', '.join(EXTRAS)}")
-    interleave = data.get("interleave", "cells")
-    if interleave not in INTERLEAVES:
-        raise SuiteError(f"{source}: interleave = {interleave!r}; expected one of "
-                         f"{', '.join(INTERLEAVES)}")
+    extras, interleave = top.extras, top.interleave
     if interleave == "windows":
         for cell in cells:
             if cell.scenario not in WINDOWED_SCENARIOS:
@@ -254,7 +338,7 @@ def parse_suite(text: str, source: str, available: Iterable[str] = SERVICES) -> 
                 raise SuiteError(f"{source}: interleave = \"windows\" shares a rig between "
                                  f"windows; fault {cell.fault!r} of {cell.key} needs "
                                  "interleave = \"cells\" (a rig of its own)")
-    return Suite(name, str(data.get("description", "")), repeats, tuple(cells),
+    return Suite(name, top.description, repeats, tuple(cells),
                  tuple(skipped), text, tuple(extras), interleave)
 
 
@@ -299,17 +383,18 @@ def apply_only(suite: Suite, filters: Iterable[str]) -> Suite:
         if not sep or key not in CELL_KEYS:
             raise SuiteError(f"--only {item!r}: expected key=value with a key among "
                              f"{', '.join(CELL_KEYS)}")
-        wanted = {str(_check_value("--only", key, _coerce(key, v))) for v in value.split(",")}
+        wanted = {str(_check_value("--only", key, _coerce(v))) for v in value.split(",")}
         cells = [c for c in cells if str(getattr(c, key)) in wanted]
     if not cells:
         raise SuiteError(f"--only {' '.join(filters)}: no cell of suite {suite.name} matches")
     return replace(suite, cells=tuple(cells))
 
 
-def _coerce(key: str, value: str) -> Any:
-    if key in _CHOICES:
-        return value
-    try:
-        return float(value) if "." in value else int(value)
-    except ValueError:
-        raise SuiteError(f"--only {key}={value!r}: expected a number") from None
+def _coerce(value: str) -> Any:
+    """A command-line value as TOML would have it: a number when it reads as one."""
+    for kind in (int, float):
+        try:
+            return kind(value)
+        except ValueError:
+            pass
+    return value

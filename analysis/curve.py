@@ -1,0 +1,108 @@
+"""Latency against offered load: each mode's curve, its knee, and its rate under a p99.
+
+Open-model cells (a `rate`) of the same configuration at several rates make one curve.
+The knee is the first offered rate where the curve bends: its p99 exceeds KNEE_MULTIPLE
+times the p99 at the lowest rate measured, or it completes less than (1 - SHORTFALL) of
+the offered rate. Cells whose generator did not deliver the offered rate (the
+`is_generator_short` column) say nothing of the target and are left out.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import pandas as pd
+from matplotlib.figure import Figure
+
+KNEE_MULTIPLE = 5.0
+SHORTFALL = 0.05
+# (offered req/s, p99 ms, achieved req/s) of one rate
+Point = tuple[float, float, float]
+
+
+def _bends(point: Point, baseline_p99: float) -> bool:
+    offered, p99, achieved = point
+    return p99 > KNEE_MULTIPLE * baseline_p99 or achieved < (1 - SHORTFALL) * offered
+
+
+def knee(points: Iterable[Point]) -> float | None:
+    """The first offered rate where latency bends or throughput falls short (None: never)."""
+    ordered = sorted(p for p in points if not math.isnan(p[1]))
+    if not ordered:
+        return None
+    baseline = ordered[0][1]
+    return next((p[0] for p in ordered if _bends(p, baseline)), None)
+
+
+def max_rate_under(points: Iterable[Point], p99_ms: float) -> float | None:
+    """The highest offered rate up to which every rate kept p99 under p99_ms and kept up."""
+    best = None
+    for offered, p99, achieved in sorted(points):
+        if math.isnan(p99) or p99 > p99_ms or achieved < (1 - SHORTFALL) * offered:
+            break
+        best = offered
+    return best
+
+
+def curve_points(frame: pd.DataFrame, endpoint: str) -> pd.DataFrame:
+    """One row per configuration and offered rate: medians over repeats of the endpoint.
+
+    Columns: config, mode, rate_offered, rate_achieved, p50_ms, p99_ms, repeats.
+    """
+    if "rate_offered" not in frame:
+        return pd.DataFrame()
+    rows = frame[(frame["status"] == "ok") & (frame["endpoint"] == endpoint)
+                 & frame["rate_offered"].notna()]
+    if "is_generator_short" in rows:
+        rows = rows[~rows["is_generator_short"].fillna(False).astype(bool)]
+    if rows.empty:
+        return pd.DataFrame()
+    grouped = rows.groupby(["config", "mode", "rate_offered"], as_index=False).agg(
+        rate_achieved=("rate_achieved", "median"), p50_ms=("p50_ms", "median"),
+        p99_ms=("p99_ms", "median"), repeats=("repeat", "nunique"))
+    return grouped.sort_values(["config", "rate_offered"]).reset_index(drop=True)
+
+
+def knee_table(points: pd.DataFrame, p99_targets_ms: Sequence[float] = (10.0, 50.0)
+               ) -> pd.DataFrame:
+    """Per configuration: its knee, and the highest rate holding p99 under each target."""
+    rows = []
+    for (config, mode), curve in points.groupby(["config", "mode"], sort=False):
+        triples = list(zip(curve["rate_offered"], curve["p99_ms"], curve["rate_achieved"],
+                           strict=True))
+        row: dict[str, object] = {"config": config, "mode": mode,
+                                  "rates": len(triples), "knee_rps": knee(triples)}
+        for target in p99_targets_ms:
+            row[f"max_rps_p99_under_{target:g}ms"] = max_rate_under(triples, target)
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def plot_latency_curve(points: pd.DataFrame) -> Figure:
+    """p50 (dashed) and p99 (solid) against offered load, log axis, knee marked per config."""
+    figure = Figure(figsize=(8, 4.8))
+    axes = figure.subplots()
+    for (config, _mode), curve in points.groupby(["config", "mode"], sort=False):
+        line = axes.plot(curve["rate_offered"], curve["p99_ms"], marker="o",
+                         label=f"{config} p99")[0]
+        axes.plot(curve["rate_offered"], curve["p50_ms"], linestyle="--", marker=".",
+                  color=line.get_color(), label=f"{config} p50")
+        at = knee(zip(curve["rate_offered"], curve["p99_ms"], curve["rate_achieved"],
+                      strict=True))
+        if at is not None:
+            p99 = float(curve.loc[curve["rate_offered"] == at, "p99_ms"].iloc[0])
+            axes.scatter([at], [p99], s=160, facecolors="none", edgecolors=line.get_color(),
+                         linewidths=2, zorder=3)
+    axes.set_yscale("log")
+    axes.set_xlabel("offered load (requests/s)")
+    axes.set_ylabel("latency from intended send (ms)")
+    axes.set_title("Latency against offered load (circled: the knee)")
+    axes.grid(True, which="both", alpha=0.3)
+    axes.legend(fontsize="small", ncol=2)
+    figure.tight_layout()
+    return figure
