@@ -11,7 +11,7 @@ Two ways to run (the suite's `interleave`):
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +19,15 @@ from typing import Any, TextIO
 
 from authbench.infra.haproxy import haproxy_path
 from authbench.infra.ports import LOOPBACK
+from authbench.run.calibration import (
+    MEASURED_SECONDS,
+    WARMUP_SECONDS,
+    Calibration,
+    CalibrationFailed,
+    floor_cell,
+    is_floor_rig,
+    measure_floor,
+)
 from authbench.run.locustrun import ready_timeout
 from authbench.run.placement import Placement, plan_placement
 from authbench.run.progress import Progress
@@ -110,10 +119,27 @@ def _finish(run: RunDir, folder: Path, name: str, record: dict[str, Any]) -> dic
     return record
 
 
-def _measure(rig: Rig, folder: Path, cell: Cell, record: dict[str, Any]) -> None:
-    """One window of rig into folder; the cell's status and reason into record."""
+def _offered(cell: Cell, floor: Calibration | str | None) -> float:
+    """The cell's rate in requests per second (0: closed loop)."""
+    if cell.rate_fraction is None:
+        return cell.offered_rate(None)
+    if not isinstance(floor, Calibration):
+        raise CellFailed(f"rate {cell.rate} is a share of the floor's capacity, which was not "
+                         f"measured: {floor}")
+    return cell.offered_rate(floor.capacity_rps)
+
+
+def _measure(rig: Rig, folder: Path, cell: Cell, record: dict[str, Any],
+             floor: Calibration | str | None) -> None:
+    """One window of rig into folder; the cell's status and reason into record.
+
+    floor: the run's calibration, or why it failed (None: no cell needs it)."""
     try:
-        record.update(rig.measure(folder, cell.warmup, cell.duration))
+        offered = _offered(cell, floor)
+        if cell.rate:
+            record["rate"] = {"spec": cell.rate, "offered": offered, "floor_capacity":
+                              floor.capacity_rps if isinstance(floor, Calibration) else None}
+        record.update(rig.measure(folder, cell.warmup, cell.duration, offered))
         record["status"] = "ok"
     except CellFailed as exc:
         record.update({k: v for k, v in rig.facts.items() if k not in record})
@@ -128,8 +154,50 @@ def _make_rig(run: RunDir, index: int, cell: Cell, options: RunOptions, placemen
                master_bind_port=options.master_bind_port)
 
 
+def calibrate(run: RunDir, cells: Iterable[Cell], options: RunOptions, placement: Placement,
+              progress: Progress, rigs: Iterable[Rig] = ()) -> Calibration | str | None:
+    """The floor's capacity when a cell offers a share of it (a rig of `rigs` that runs
+    the floor as it is, else one of its own); why not, as text, when it cannot be had."""
+    floor = floor_cell(cells)
+    if floor is None:
+        return None
+    recorded = run.metadata().get("calibration")
+    if recorded:
+        progress.note(f"calibration: the run's recorded floor, {recorded['capacity_rps']:,.0f} "
+                      "req/s")
+        return Calibration(recorded["capacity_rps"], floor, recorded["requests"],
+                           recorded["seconds"])
+    rig = next((r for r in rigs if r.failure is None and is_floor_rig(r, floor)), None)
+    own = rig is None
+    if rig is None:
+        rig = _make_rig(run, 0, floor, options, placement, run.path / "rigs" / "calibration",
+                        ready_timeout(floor) + WARMUP_SECONDS + MEASURED_SECONDS + 60)
+        rig.folder.mkdir(parents=True, exist_ok=True)
+        rig.up(progress.note)
+        rig.settle()
+    progress.note(f"calibration: the floor ({floor.key}), closed loop, "
+                  f"{WARMUP_SECONDS:g} s + {MEASURED_SECONDS:g} s")
+    try:
+        calibration = measure_floor(rig, run.path)
+    except CalibrationFailed as exc:
+        run.update_metadata(calibration_failed=str(exc))
+        progress.note(f"calibration failed: {exc}; the cells offering a share of it fail")
+        return str(exc)
+    finally:
+        if own:
+            rig.down()
+    run.update_metadata(calibration=calibration.as_dict())
+    shares = sorted({c.rate for c in cells if c.rate_fraction is not None},
+                    key=lambda rate: float(rate[:-1]))
+    progress.note(f"calibration: the floor served {calibration.capacity_rps:,.0f} req/s; "
+                  + ", ".join(f"{share} = {float(share[:-1]) / 100 * calibration.capacity_rps:,.0f}"
+                              for share in shares) + " req/s")
+    return calibration
+
+
 def run_cell(run: RunDir, index: int, name: str, cell: Cell, options: RunOptions,
-             placement: Placement, progress: Progress) -> dict[str, Any]:
+             placement: Placement, progress: Progress,
+             floor: Calibration | str | None = None) -> dict[str, Any]:
     """One cell with a rig of its own: up, one window, down; return its record."""
     folder = run.start_cell(name)
     record = _record(name, cell)
@@ -140,7 +208,7 @@ def run_cell(run: RunDir, index: int, name: str, cell: Cell, options: RunOptions
         rig.settle()
         progress.measuring(cell.warmup + cell.duration)
         try:
-            _measure(rig, folder, cell, record)
+            _measure(rig, folder, cell, record, floor)
         finally:
             progress.measured()
     finally:
@@ -158,13 +226,13 @@ def run_cell(run: RunDir, index: int, name: str, cell: Cell, options: RunOptions
 def run_windows(run: RunDir, todo: list[tuple[int, tuple[str, Cell, int]]],
                 options: RunOptions, placement: Placement, progress: Progress) -> None:
     """Every configuration up at once, logged in once; their windows interleaved."""
-    first_index: dict[Cell, int] = {}
+    first_index: dict[Cell, int] = {}  # a rig per configuration, whatever its rates
     for index, (_, cell, _) in todo:
-        first_index.setdefault(cell, index)
+        first_index.setdefault(cell.config, index)
     run_time = sum(c.warmup + c.duration + 2 for _, (_, c, _) in todo) + 300
-    rigs = {cell: _make_rig(run, index, cell, options, placement,
-                            run.path / "rigs" / cell.key, run_time)
-            for cell, index in first_index.items()}
+    rigs = {config: _make_rig(run, index, config, options, placement,
+                              run.path / "rigs" / config.key, run_time)
+            for config, index in first_index.items()}
     for rig in rigs.values():
         rig.folder.mkdir(parents=True, exist_ok=True)
     progress.note(f"load phase: {len(rigs)} configurations start, are verified and log "
@@ -179,16 +247,18 @@ def run_windows(run: RunDir, todo: list[tuple[int, tuple[str, Cell, int]]],
                 progress.note(f"{rig.cell.key}: {rig.failure[:300]}")
         if placement.is_pinned:  # the runner's own sampling stays off the targets' CPUs
             os.sched_setaffinity(0, placement.generator_cpus)
+        floor = calibrate(run, [c for _, (_, c, _) in todo], options, placement, progress,
+                          rigs.values())
         for _index, (name, cell, _repeat) in todo:
             progress.start_cell(name, cell_seconds(cell, "windows"))
             folder = run.start_cell(name)
             record = _record(name, cell)
             progress.measuring(cell.warmup + cell.duration)
             try:
-                _measure(rigs[cell], folder, cell, record)
+                _measure(rigs[cell.config], folder, cell, record, floor)
             finally:
                 progress.measured()
-            record["rig"] = str(rigs[cell].folder.relative_to(run.path))
+            record["rig"] = str(rigs[cell.config].folder.relative_to(run.path))
             _finish(run, folder, name, record)
             progress.end_cell(record["status"], record.get("reason", ""))
     finally:
@@ -261,9 +331,11 @@ def run_suite(suite: Suite, options: RunOptions, resume: RunDir | None = None) -
     try:
         if suite.interleave == "windows" and todo:
             run_windows(run, todo, options, placement, progress)
+        floor = calibrate(run, [c for _, (_, c, _) in todo], options, placement, progress) \
+            if suite.interleave == "cells" and todo else None
         for index, (name, cell, _repeat) in todo if suite.interleave == "cells" else []:
             progress.start_cell(name, cell_seconds(cell))
-            record = run_cell(run, index, name, cell, options, placement, progress)
+            record = run_cell(run, index, name, cell, options, placement, progress, floor)
             progress.end_cell(record["status"], record.get("reason", ""))
         for extra in suite.extras:
             run_extra(run, extra, options, progress)
