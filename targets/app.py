@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from targets.errors import BadRequest, Forbidden, NotAvailable, Unauthorized
-from targets.keys import KeySet, is_hmac
+from targets.keys import KeySet
 from targets.modes.base import AuthMode
 from targets.modes.hybrid import HybridAuth
 from targets.modes.jwt_auth import JwtAuth
@@ -87,11 +87,6 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     store = store or make_store(settings)
     mode = make_mode(settings, store)
     users = UserDirectory(settings.seed_users, settings.kdf_n, settings.kdf_p)
-    jwks = (
-        mode.codec.keys.jwks()
-        if isinstance(mode, JwtAuth) and not is_hmac(settings.jwt_alg)
-        else None
-    )
 
     @contextlib.asynccontextmanager
     async def lifespan(started: FastAPI) -> AsyncIterator[None]:
@@ -218,9 +213,9 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
 
     @app.get("/.well-known/jwks.json")
     async def jwks_document(request: Request) -> Response:
-        if jwks is None:
+        if mode.jwks is None:
             raise NotAvailable("no public keys: the mode is not JWT or the algorithm is HMAC")
-        return json_response(jwks)
+        return json_response(mode.jwks)
 
     @app.get("/health")
     async def health(request: Request) -> Response:

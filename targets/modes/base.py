@@ -72,6 +72,7 @@ class AuthMode(Protocol):
 
     name: str
     is_bearer: bool  # the credential travels in Authorization, so writes need no CSRF
+    jwks: dict[str, Any] | None  # the public keys served at /.well-known/jwks.json, if any
 
     async def start(self) -> None:
         """What the mode needs before serving (the store is open); may refuse to start."""

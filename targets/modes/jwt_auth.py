@@ -9,6 +9,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from targets.errors import NotAvailable, Unauthorized
+from targets.keys import is_hmac
 from targets.modes.base import Principal, bearer_token
 from targets.responses import json_response
 from targets.revocations import PubSubRevocations, Revocations
@@ -42,6 +43,8 @@ class JwtAuth:
             self.pubsub = PubSubRevocations(store, settings.store_namespace, self.guard)
             self.revocations = self.pubsub
         self._max_bytes = settings.max_credential_bytes
+        # An HMAC secret is never published: there is then no public key to serve.
+        self.jwks: dict[str, Any] | None = None if is_hmac(codec.keys.alg) else codec.keys.jwks()
 
     async def start(self) -> None:
         if self.guard is not None:

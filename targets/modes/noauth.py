@@ -20,6 +20,7 @@ class NoAuth(NothingToStart):
 
     name = "none"
     is_bearer = True
+    jwks: dict[str, Any] | None = None
 
     async def login(self, request: Request, user: str) -> Response:
         return json_response({"user": user})

@@ -39,6 +39,7 @@ class SessionAuth(NothingToStart):
 
     name = "session"
     is_bearer = False
+    jwks: dict[str, Any] | None = None
 
     def __init__(self, settings: Settings, store: Store) -> None:
         self.settings = settings
