@@ -41,11 +41,12 @@ def only_values(suite: Suite, name: str) -> set[object]:
 
 # --- the shipped suites ---------------------------------------------------------------
 
-def test_the_shipped_suites_are_the_six_documented_ones() -> None:
-    assert builtin_suites() == ["faults", "nodes", "quick", "revocation", "scale", "standard"]
+def test_the_shipped_suites_are_the_seven_documented_ones() -> None:
+    assert builtin_suites() == ["curve", "faults", "nodes", "quick", "revocation", "scale",
+                                "standard"]
 
 
-@pytest.mark.parametrize("name", ["faults", "nodes", "quick", "revocation", "scale",
+@pytest.mark.parametrize("name", ["curve", "faults", "nodes", "quick", "revocation", "scale",
                                   "standard"])
 def test_every_shipped_suite_parses_with_unique_keys(name: str) -> None:
     suite = load_suite(name, SERVICES)
@@ -60,7 +61,7 @@ def test_every_shipped_suite_parses_with_unique_keys(name: str) -> None:
     assert suite.source == shipped.read_text()
 
 
-@pytest.mark.parametrize("name", ["nodes", "quick", "scale", "standard"])
+@pytest.mark.parametrize("name", ["curve", "nodes", "quick", "scale", "standard"])
 def test_every_cell_takes_the_suites_defaults(name: str) -> None:
     suite = load_suite(name, SERVICES)
     defaults = tomllib.loads(suite.source)["defaults"]
@@ -72,8 +73,8 @@ def test_every_cell_takes_the_suites_defaults(name: str) -> None:
 
 def test_quick_is_every_mode_on_memory_plus_redis_cells() -> None:
     suite = load_suite("quick", SERVICES)
-    assert suite.repeats == 5 and suite.interleave == "windows"
-    assert keys(suite) == [
+    assert suite.repeats == 4 and suite.interleave == "windows"
+    configs = [
         "none-read-u20-n1",
         "session-memory-read-u20-n1",
         "jwt-memory-HS256-read-u20-n1",
@@ -81,22 +82,27 @@ def test_quick_is_every_mode_on_memory_plus_redis_cells() -> None:
         "session-redis-read-u20-n1",
         "jwt-redis-HS256-blocklist-read-u20-n1",
     ]
+    # Block by block: each configuration closed-loop, then each at half the floor.
+    memory, redis = configs[:4], configs[4:]
+    assert keys(suite) == (memory + [f"{key}-at50pct" for key in memory]
+                           + redis + [f"{key}-at50pct" for key in redis])
     for cell in suite.cells:
         assert (cell.scenario, cell.users, cell.alg, cell.nodes) == ("read", 20, "HS256", 1)
         assert isinstance(cell.users, int) and isinstance(cell.duration, float)
     # The block's revocation = "blocklist" means nothing for sessions: normalized away.
-    session_redis = suite.cells[4]
+    session_redis = suite.cells[8]
+    assert [c.rate for c in suite.cells] == [""] * 4 + ["50%"] * 4 + [""] * 2 + ["50%"] * 2
     assert (session_redis.mode, session_redis.store, session_redis.revocation) == (
         "session", "redis", "none")
 
 
-def test_quick_without_redis_has_four_cells_and_says_why() -> None:
+def test_quick_without_redis_has_four_configurations_and_says_why() -> None:
     suite = load_suite("quick", available=["postgres"])
-    assert [c.mode for c in suite.cells] == ["none", "session", "jwt", "hybrid"]
+    assert [c.mode for c in suite.cells] == ["none", "session", "jwt", "hybrid"] * 2
     assert only_values(suite, "store") == {"memory"}
     assert len(suite.skipped) == 1
     note = suite.skipped[0]
-    assert "[[matrix]] #2" in note and "2 cell(s) left out" in note
+    assert "[[matrix]] #2" in note and "4 cell(s) left out" in note
     assert "redis not reachable" in note
 
 
