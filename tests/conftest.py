@@ -1,4 +1,4 @@
-"""Shared fixtures: real Redis and PostgreSQL, and live targets on uvicorn."""
+"""Shared fixtures: real Redis and PostgreSQL, live targets on uvicorn, targets in process."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from urllib.parse import urlparse
 import pytest
 
 from authbench.infra.launcher import TargetProcess
-from tests.support import FAST_KDF, drop_namespace
+from tests.support import FAST_KDF, InProcessTarget, drop_namespace
 
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
 DATABASE_URL = os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
@@ -70,6 +70,26 @@ def start_target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StartTarg
         target.start()
         started.append(target)
         target.wait_ready()
+        return target
+
+    yield start
+    for target in started:
+        target.stop()
+        drop_namespace(target.env)
+
+
+StartApp = Callable[..., InProcessTarget]
+
+
+@pytest.fixture
+def start_app() -> Iterator[StartApp]:
+    """Serve targets in this process (no uvicorn, lifespan run) for one test; all stopped after."""
+    started: list[InProcessTarget] = []
+
+    def start(**env: str) -> InProcessTarget:
+        target = InProcessTarget({**FAST_KDF, **env})
+        started.append(target)
+        target.start()
         return target
 
     yield start

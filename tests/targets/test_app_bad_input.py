@@ -1,4 +1,8 @@
-"""Bad input through real HTTP to live targets: 401 (or 400/413/431), never 5xx.
+"""Bad input to live targets: 401 (or 400/413/431), never 5xx.
+
+The targets run in this process (tests.support.InProcessTarget): an exception inside
+the app fails the test even where the answer looked fine. What uvicorn's HTTP parser
+adds (header limits, chunked bodies) is checked against one real uvicorn target.
 
 The bearer targets load their keys from JWT_KEYS_DIR, written here, so the tests can
 sign tokens with the server's own key and give each exactly one defect.
@@ -11,7 +15,6 @@ import json
 import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -19,7 +22,7 @@ import pytest
 
 from authbench.infra.launcher import TargetProcess
 from targets.keys import generate_key, is_hmac, write_key
-from tests.support import FAST_KDF
+from tests.support import FAST_KDF, InProcessTarget
 from tests.targets.jwt_forge import (
     BAD_TOKENS,
     DROP,
@@ -60,9 +63,8 @@ BEARER_VARIANTS = [
 
 @dataclass
 class Live:
-    """A running target and one HTTP client for it (a client costs ~25 ms to create)."""
+    """One HTTP client of a running target (a client costs ~25 ms to create)."""
 
-    target: TargetProcess
     http: httpx.Client
 
     def client(self) -> contextlib.nullcontext[httpx.Client]:
@@ -81,18 +83,9 @@ class Bearer(Live):
 
 
 @contextlib.contextmanager
-def _running(env: dict[str, str], log_dir: Path) -> Iterator[tuple[TargetProcess, httpx.Client]]:
-    log = log_dir / "target.log"
-    target = TargetProcess(env, log_path=log)
-    target.start()
-    try:
-        target.wait_ready()
-        with httpx.Client(base_url=target.url, timeout=5.0) as http:
-            yield target, http
-    finally:
-        target.stop()
-    # No bad input may have raised inside the target, even where the answer looked fine.
-    assert "Traceback" not in log.read_text(errors="replace"), log.read_text()[-3000:]
+def _running(env: dict[str, str]) -> Iterator[httpx.Client]:
+    with InProcessTarget(env) as target, target.client() as http:
+        yield http
 
 
 @pytest.fixture(scope="module", params=BEARER_VARIANTS, ids=lambda v: v.id)
@@ -114,15 +107,30 @@ def bearer(
         "JWT_ACTIVE_KID": variant.kids[0],
         "JWT_REVOCATION": "blocklist",
     }
-    with _running(env, tmp_path_factory.mktemp("target")) as (target, http):
-        yield Bearer(target, http, variant, forgers)
+    with _running(env) as http:
+        yield Bearer(http, variant, forgers)
 
 
 @pytest.fixture(scope="module")
-def session_target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
-    env = {**SEED, "AUTH_MODE": "session"}
-    with _running(env, tmp_path_factory.mktemp("target")) as (target, http):
-        yield Live(target, http)
+def session_target() -> Iterator[Live]:
+    with _running({**SEED, "AUTH_MODE": "session"}) as http:
+        yield Live(http)
+
+
+@pytest.fixture(scope="module")
+def uvicorn_target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
+    """A session target behind real uvicorn, for what its HTTP parser adds."""
+    log = tmp_path_factory.mktemp("target") / "target.log"
+    target = TargetProcess({**SEED, "AUTH_MODE": "session"}, log_path=log)
+    target.start()
+    try:
+        target.wait_ready()
+        with httpx.Client(base_url=target.url, timeout=5.0) as http:
+            yield Live(http)
+    finally:
+        target.stop()
+    # No bad input may have raised inside the target, even where the answer looked fine.
+    assert "Traceback" not in log.read_text(errors="replace"), log.read_text()[-3000:]
 
 
 def login(client: httpx.Client, user: str = "user3") -> httpx.Response:
@@ -401,12 +409,16 @@ def test_bad_login_body_with_session(session_target: Live, case: str) -> None:
     _check_login(session_target, case)
 
 
-def test_huge_login_body_without_content_length_is_413(session_target: Live) -> None:
+@pytest.mark.parametrize("where", ["session_target", "uvicorn_target"])
+def test_huge_login_body_without_content_length_is_413(
+    request: pytest.FixtureRequest, where: str
+) -> None:
     def chunks() -> Iterator[bytes]:
         for _ in range(100):
             yield b"x" * 1024
 
-    with session_target.client() as client:
+    live: Live = request.getfixturevalue(where)
+    with live.client() as client:
         answer = client.post("/auth/login", content=chunks())
     assert answer.request.headers.get("transfer-encoding") == "chunked"
     assert answer.status_code == 413
@@ -455,9 +467,13 @@ def test_bad_session_id_is_401(session_target: Live, case: str) -> None:
 
 
 
+@pytest.mark.parametrize("where", ["session_target", "uvicorn_target"])
 @pytest.mark.parametrize("size", OVERSIZE)
-def test_huge_session_cookie_is_refused(session_target: Live, size: int) -> None:
-    with session_target.client() as client:
+def test_huge_session_cookie_is_refused(
+    request: pytest.FixtureRequest, where: str, size: int
+) -> None:
+    live: Live = request.getfixturevalue(where)
+    with live.client() as client:
         real = login(client).cookies["sid"]
         assert_refused(_me_with_sid(client, "a" * size), is_bearer=False)
         assert_refused(_me_with_sid(client, real + "a" * size), is_bearer=False)

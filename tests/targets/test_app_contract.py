@@ -1,4 +1,8 @@
-"""The endpoint contract, through real HTTP to uvicorn, for every mode on every store."""
+"""The endpoint contract for every mode on every store.
+
+The app runs in this process (tests.support.InProcessTarget): the contract is the
+app's, and the HTTP server adds nothing to it. The stores are the real ones.
+"""
 
 from __future__ import annotations
 
@@ -9,8 +13,7 @@ from dataclasses import dataclass
 import httpx
 import pytest
 
-from authbench.infra.launcher import TargetProcess
-from tests.support import FAST_KDF, drop_namespace, store_env
+from tests.support import FAST_KDF, InProcessTarget, drop_namespace, store_env
 
 
 @dataclass(frozen=True)
@@ -49,16 +52,14 @@ VARIANTS = [
 @dataclass
 class Live:
     variant: Variant
-    target: TargetProcess
+    target: InProcessTarget
 
     def client(self) -> httpx.Client:
-        return httpx.Client(base_url=self.target.url, timeout=5.0)
+        return self.target.client()
 
 
 @pytest.fixture(scope="module", params=VARIANTS, ids=lambda v: v.id)
-def live(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Live]:
+def live(request: pytest.FixtureRequest) -> Iterator[Live]:
     variant: Variant = request.param
     env = {
         **FAST_KDF,
@@ -68,13 +69,10 @@ def live(
         "SEED_USERS": "50",
         **store_env(variant.store, request),
     }
-    target = TargetProcess(env, log_path=tmp_path_factory.mktemp("t") / "target.log")
-    target.start()
     try:
-        target.wait_ready()
-        yield Live(variant, target)
+        with InProcessTarget(env) as target:
+            yield Live(variant, target)
     finally:
-        target.stop()
         drop_namespace(env)
 
 

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import httpx
 import pytest
 
 from targets.keys import KeySet
 from targets.tokens import InvalidToken, TokenCodec
-from tests.conftest import StartTarget
+from tests.conftest import StartApp
 
 
 def codec(cache_size: int, ttl: int = 900) -> TokenCodec:
@@ -59,9 +58,9 @@ def test_bad_tokens_are_never_cached() -> None:
     assert forged not in cached._verified
 
 
-def test_revocation_still_holds_with_the_cache(start_target: StartTarget) -> None:
-    target = start_target(AUTH_MODE="jwt", JWT_REVOCATION="blocklist", VERIFY_CACHE="100")
-    with httpx.Client(base_url=target.url) as client:
+def test_revocation_still_holds_with_the_cache(start_app: StartApp) -> None:
+    target = start_app(AUTH_MODE="jwt", JWT_REVOCATION="blocklist", VERIFY_CACHE="100")
+    with target.client() as client:
         login = client.post("/auth/login", json={"username": "user1", "password": "pw-user1"})
         auth = {"Authorization": f"Bearer {login.json()['access_token']}"}
         assert client.get("/api/me", headers=auth).status_code == 200

@@ -12,7 +12,7 @@ import pytest
 from authbench.infra.launcher import TargetFailed, TargetProcess
 from targets.stores import RedisStore, StoreFacts, UnsafeStore, check_eviction
 from targets.stores.eviction import eviction_problem
-from tests.conftest import StartTarget
+from tests.conftest import StartApp, StartTarget
 from tests.support import FAST_KDF, unique_namespace
 from tests.targets.redis_server import StartRedis
 
@@ -57,6 +57,7 @@ async def test_check_refuses_an_evicting_redis_unless_allowed(start_redis: Start
         await store.close()
 
 
+@pytest.mark.slow
 def test_a_target_refuses_to_start_on_an_evicting_redis_then_starts_with_the_override(
     start_redis: StartRedis, start_target: StartTarget,
     tmp_path_factory: pytest.TempPathFactory,
@@ -85,9 +86,10 @@ def test_a_target_refuses_to_start_on_an_evicting_redis_then_starts_with_the_ove
     assert "starting anyway because STORE_ALLOW_EVICTION=1" in allowed.log_path.read_text()
 
 
-def test_health_reports_a_safe_store_too(redis_url: str, start_target: StartTarget) -> None:
-    target = start_target(AUTH_MODE="session", STORE="redis", STORE_URL=redis_url,
-                          STORE_NAMESPACE=unique_namespace())
-    settings = httpx.get(f"{target.url}/health").json()["store_settings"]
+def test_health_reports_a_safe_store_too(redis_url: str, start_app: StartApp) -> None:
+    target = start_app(AUTH_MODE="session", STORE="redis", STORE_URL=redis_url,
+                       STORE_NAMESPACE=unique_namespace())
+    with target.client() as client:
+        settings = client.get("/health").json()["store_settings"]
     assert settings["kind"] == "redis" and settings["eviction_allowed"] is False
     assert settings["can_evict"] is False  # the shared Redis runs without eviction
