@@ -11,7 +11,7 @@ logout on any node reaches every node's copy in about one Redis round trip:
 
 While the subscription is down a node cannot hear of new revocations. It then fails
 closed (StoreUnavailable: 503) rather than accept a credential that may be revoked,
-and keeps trying to resubscribe (SECURITY.md, Faults). A subscription that went
+and keeps trying to resubscribe (docs/security.md, Faults). A subscription that went
 silent (a half-open connection) is found by a PING every HEARTBEAT seconds that must
 be answered within STORE_TIMEOUT: that bounds how long a node can miss revocations
 without knowing it.

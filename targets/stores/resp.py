@@ -6,7 +6,7 @@ CPU under 32 concurrent requests, against ~15 us here (see BENCHMARKS.md). Reque
 share a few connections and their commands are pipelined in flight: replies come
 back in order, so each connection is a queue of futures.
 
-Failure rules (SECURITY.md, Faults): every command has a deadline; a command that
+Failure rules (docs/security.md, Faults): every command has a deadline; a command that
 misses it aborts its connection (its reply could otherwise arrive for the wrong
 caller); a connection that died while idle is replaced at its next use, and a
 command that meets a dead connection is tried once more on a fresh one.
