@@ -15,7 +15,7 @@ import math
 
 import pandas as pd
 
-from analysis.costs import cost_order, interval, order_text, sanity_warnings
+from analysis.costs import cost_order, coverage, interval, order_text, sanity_warnings
 from analysis.formatting import number
 
 ASYMMETRIC_NEEDS = "a public key (JWKS): any service verifies, only the issuer signs"
@@ -27,7 +27,7 @@ def _coverage(table: pd.DataFrame) -> str:
     if repeats < 2:
         return ("one repeat per configuration, so no interval: run more repeats before "
                 "trusting a difference")
-    share = 100 * (1 - 2 * 0.5 ** repeats)
+    share = 100 * coverage(repeats)
     return (f"median over {repeats} repeats, in brackets the range over them (it holds the "
             f"true median with probability {share:.0f} %); ≈ joins configurations whose "
             "ranges overlap, which this run cannot tell apart")

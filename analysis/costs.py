@@ -21,9 +21,9 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from analysis.endpoints import HOT_PATHS
 from analysis.formatting import number
 
-HOT_PATHS = ("GET /api/me", "GET /noauth")
 SATURATED = 0.85  # utilisation at which a component is the bottleneck
 CORE_BUSY = 0.90  # a pinned target's cores this busy were full, whoever filled them
 SHARED_CORE = "target's cores, shared"
@@ -56,6 +56,11 @@ def bottleneck(target: float, generator: float, store: float,
     return "none"
 
 
+def coverage(repeats: int) -> float:
+    """How often [min, max] of n repeats holds the true median: 1 - 2 / 2^n (NaN for 0)."""
+    return 1 - 2 * 0.5 ** repeats if repeats else math.nan
+
+
 @dataclass(frozen=True)
 class Interval:
     """A median over repeats and the range [low, high] around it."""
@@ -74,8 +79,8 @@ class Interval:
 
     @property
     def coverage(self) -> float:
-        """How often [min, max] of n repeats holds the true median: 1 - 2 / 2^n."""
-        return 1 - 2 * 0.5 ** self.n if self.n else math.nan
+        """How often [min, max] of its repeats holds the true median (see coverage)."""
+        return coverage(self.n)
 
     def overlaps(self, other: Interval) -> bool:
         return self.low <= other.high and other.low <= self.high
@@ -165,28 +170,29 @@ def cost_table(frame: pd.DataFrame) -> pd.DataFrame:
             **_flat("p50_ms", Interval.of(group["p50_ms"])),
             **_flat("p99_ms", Interval.of(group["p99_ms"])),
             "per_core_rps": 1e6 / server.median if server.median else math.nan,
-            "auth_cpu_us": _median(group, "auth_cpu_mean_us"),
-            "store_rtt_us": _median(group, "store_rtt_us"),
-            "store_wall_p50_us": _median(group, "store_wall_p50_us"),
+            "auth_cpu_us": median_of(group, "auth_cpu_mean_us"),
+            "store_rtt_us": median_of(group, "store_rtt_us"),
+            "store_wall_p50_us": median_of(group, "store_wall_p50_us"),
             "bottleneck": str(labels.index[0]),
             "bottleneck_share": float(labels.iloc[0] / len(group)),
             "is_target_bound": bool((group["bottleneck"] == "target").all()),
             "is_oversubscribed": bool(group.get("is_oversubscribed", pd.Series([False])).any()),
             "disturbed_windows": int((group.get("foreign_cpu_share", pd.Series(dtype=float))
                                       > DISTURBED).sum()),
-            "foreign_cpu_share": _median(group, "foreign_cpu_share"),
+            "foreign_cpu_share": median_of(group, "foreign_cpu_share"),
             "foreign_cpu_share_max": float(group["foreign_cpu_share"].max())
             if "foreign_cpu_share" in group else math.nan,
-            "measured_seconds": _median(group, "measured_seconds"),
+            "measured_seconds": median_of(group, "measured_seconds"),
         }
         rows.append(row)
     return pd.DataFrame(rows)
 
 
-def _median(group: pd.DataFrame, column: str) -> float:
-    if column not in group:
+def median_of(frame: pd.DataFrame, column: str) -> float:
+    """The median of a column's values, NaN when it has none (or no such column)."""
+    if column not in frame:
         return math.nan
-    values = group[column].dropna()
+    values = frame[column].dropna()
     return float(values.median()) if len(values) else math.nan
 
 

@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from analysis.endpoints import ME
 from analysis.formatting import number
 from analysis.revocation import strategy_label
 
@@ -43,7 +44,7 @@ FAULT_TEXT = {
     "postgres-terminate": "PostgreSQL backends terminated",
     "node-kill": "one of two nodes killed, restarted",
 }
-REVOKED_REPLAY = "GET /api/me (revoked replay)"  # loadtests/faults.py's replayer
+REVOKED_REPLAY = f"{ME} (revoked replay)"  # loadtests/faults.py's replayer
 SUMMARY_COLUMNS = ["cell", "key", "label", "fault", "fault_seconds", "requests", "failed",
                    "other_failed",
                    "unavailable_share", "recover_s", "wrongly_accepted", "revoked_replays",

@@ -1,60 +1,111 @@
-"""HDR histograms from a cell's hdr-*.json files: merged exactly, never averaged."""
+"""HDR histograms from a cell's hdr-*.json files: merged exactly, never averaged.
+
+The writer (loadtests/hdr.py) chooses the histograms' parameters and records them in
+every file (`lowest`, `highest`, `significant_figures`); this reader builds each
+histogram from what its file says, so the parameters have one home.
+"""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+import math
+from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import Any
 
 from hdrh.histogram import HdrHistogram
 
-LOWEST_US, HIGHEST_US, SIGNIFICANT_FIGURES = 1, 60_000_000, 3
-PERCENTILES = (50.0, 90.0, 99.0, 99.9)
+# The file formats this reader understands (the writer's FILE_FORMAT).
+# /3 adds open-model load: "service <endpoint>", "schedule-lag" and an "open" block.
+FORMATS = ("authbench-hdr/2", "authbench-hdr/3")
+UNSUPPORTED = "{path}: HDR file format {found!r}, this analysis reads {known}"
+MISMATCH = ("{where}: histograms with other parameters ({found} against {wanted}) cannot be "
+            "added exactly")
 # Server-Timing metrics recorded beside each endpoint as "<metric> METHOD name".
-TIMING_PREFIXES = ("auth ", "auth-cpu ", "store ")
+TIMING_METRICS = ("auth", "auth-cpu", "store")
+# Column suffix -> percentile: p50_ms, p90_ms, p99_ms, p99_9_ms (or _us).
+PERCENTILES = {"p50": 50.0, "p90": 90.0, "p99": 99.0, "p99_9": 99.9}
+UNITS = {"ms": 1000, "us": 1}  # histograms hold microseconds
+
+Parameters = tuple[int, int, int]  # lowest, highest, significant figures
+
+
+def timing(metric: str, endpoint: str) -> str:
+    """The name of endpoint's histogram of one Server-Timing metric (TIMING_METRICS)."""
+    return f"{metric} {endpoint}"
 
 
 def is_timing(name: str) -> bool:
     """True for a Server-Timing histogram, False for an endpoint's latency."""
-    return name.startswith(TIMING_PREFIXES)
+    return name.startswith(tuple(timing(metric, "") for metric in TIMING_METRICS))
 
 
-def merge_encoded(encoded: Iterable[str]) -> HdrHistogram:
-    """One histogram holding every recorded value of the encoded ones."""
-    merged = HdrHistogram(LOWEST_US, HIGHEST_US, SIGNIFICANT_FIGURES)
-    for text in encoded:
-        merged.add(HdrHistogram.decode(text))
+def _files(folder: Path) -> Iterator[tuple[Path, dict[str, Any]]]:
+    """Each hdr-*.json of a cell folder, refused when its format is not one of FORMATS."""
+    for path in sorted(folder.glob("hdr-*.json")):
+        data: dict[str, Any] = json.loads(path.read_text())
+        if data.get("format") not in FORMATS:
+            raise ValueError(UNSUPPORTED.format(path=path, found=data.get("format"),
+                                                known=", ".join(FORMATS)))
+        yield path, data
+
+
+def _parameters(histogram: HdrHistogram) -> Parameters:
+    return (histogram.lowest_trackable_value, histogram.highest_trackable_value,
+            histogram.significant_figures)
+
+
+def merge(histograms: Iterable[HdrHistogram]) -> HdrHistogram | None:
+    """One histogram holding every recorded value of the given ones; None for none.
+
+    They must share their parameters (one writer recorded them), so adding is exact.
+    """
+    merged: HdrHistogram | None = None
+    for histogram in histograms:
+        if merged is None:
+            merged = HdrHistogram(*_parameters(histogram))
+        elif _parameters(histogram) != _parameters(merged):
+            raise ValueError(MISMATCH.format(where="merge", found=_parameters(histogram),
+                                             wanted=_parameters(merged)))
+        merged.add(histogram)
     return merged
 
 
 def load_cell_histograms(folder: Path) -> tuple[dict[str, HdrHistogram], dict[str, int]]:
     """Every request name's merged histogram, and failure counts, over a cell's processes."""
-    encoded: dict[str, list[str]] = {}
+    decoded: dict[str, list[HdrHistogram]] = {}
     failures: dict[str, int] = {}
-    for path in sorted(folder.glob("hdr-*.json")):
-        data = json.loads(path.read_text())
+    for path, data in _files(folder):
+        wanted = (data["lowest"], data["highest"], data["significant_figures"])
         for name, text in data["histograms"].items():
-            encoded.setdefault(name, []).append(text)
+            histogram = HdrHistogram.decode(text)
+            if _parameters(histogram) != wanted:
+                raise ValueError(MISMATCH.format(where=f"{path} {name!r}",
+                                                 found=_parameters(histogram), wanted=wanted))
+            decoded.setdefault(name, []).append(histogram)
         for name, count in data.get("failures", {}).items():
             failures[name] = failures.get(name, 0) + count
-    return {name: merge_encoded(texts) for name, texts in encoded.items()}, failures
+    merged = {name: merge(histograms) for name, histograms in decoded.items()}
+    return {name: h for name, h in merged.items() if h is not None}, failures
 
 
 def measured_bounds(folder: Path) -> tuple[float, float] | None:
     """Unix times of the first and the last measured request over a cell's processes."""
     starts, ends = [], []
-    for path in folder.glob("hdr-*.json"):
-        data = json.loads(path.read_text())
+    for _, data in _files(folder):
         if data.get("measured_from") is not None and data.get("measured_until") is not None:
             starts.append(data["measured_from"])
             ends.append(data["measured_until"])
     return (min(starts), max(ends)) if starts else None
 
 
-
-def percentiles(histogram: HdrHistogram) -> dict[str, float]:
-    """p50, p90, p99, p99.9 and max in milliseconds, plus the count."""
-    out = {f"p{p:g}_ms": histogram.get_value_at_percentile(p) / 1000 for p in PERCENTILES}
-    out["max_ms"] = histogram.get_max_value() / 1000
-    out["count"] = float(histogram.get_total_count())
-    return out
+def percentiles(histogram: HdrHistogram | None, unit: str = "ms") -> dict[str, float]:
+    """p50, p90, p99, p99.9, max and mean in ms (or "us"), named as the loader's columns
+    (p50_ms, p90_ms, p99_ms, p99_9_ms, max_ms, mean_ms); NaN for no histogram."""
+    names = [*(f"{name}_{unit}" for name in PERCENTILES), f"max_{unit}", f"mean_{unit}"]
+    if histogram is None:
+        return dict.fromkeys(names, math.nan)
+    divisor = UNITS[unit]
+    values = [*(histogram.get_value_at_percentile(p) for p in PERCENTILES.values()),
+              histogram.get_max_value(), histogram.get_mean_value()]
+    return {name: value / divisor for name, value in zip(names, values, strict=True)}

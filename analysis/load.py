@@ -22,7 +22,9 @@
     sign_us                                          (the targets' codec signing, in-process)
 
 Failed cells keep one row with endpoint "" and NaN figures, so a report can say
-why they were not measured. Nothing else in the project reads the raw formats.
+why they were not measured. `load_timelines` reads the faults scenario's files.
+Nothing else in the project reads a run's raw files but analysis.hdr, which this
+module uses for the HDR histograms, and analysis.revocation's probe reader.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ import csv
 import json
 import math
 import re
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +42,13 @@ import pandas as pd
 from hdrh.histogram import HdrHistogram
 
 from analysis.costs import bottleneck
-from analysis.hdr import is_timing, load_cell_histograms, measured_bounds
+from analysis.hdr import (
+    is_timing,
+    load_cell_histograms,
+    measured_bounds,
+    percentiles,
+    timing,
+)
 
 CELL_COLUMNS = ("mode", "store", "alg", "revocation", "verify_cache", "scenario", "users",
                 "nodes", "workers", "scale", "duration", "warmup", "balance")
@@ -48,6 +57,21 @@ LATER_CELL_COLUMNS = {"lib": "pyjwt", "logout": "one", "access_ttl": 0, "fault":
 TIMELINE_FORMAT = "authbench-timeline/1"
 TIMELINE_COUNTS = ("ok", "unavailable", "rejected", "failed", "wrongly_accepted")
 _REPEAT = re.compile(r"-r(\d+)$")
+
+
+def cell_folders(run: Path) -> Iterator[tuple[Path, dict[str, Any]]]:
+    """Each cell folder of a run that has its cell.json, with that record, in run order."""
+    cells = run / "cells"
+    for folder in sorted(cells.iterdir()) if cells.is_dir() else []:
+        record = folder / "cell.json"
+        if folder.is_dir() and not folder.name.startswith(".") and record.exists():
+            yield folder, json.loads(record.read_text())
+
+
+def key_and_repeat(name: str) -> tuple[str, int]:
+    """A cell folder's configuration and repeat: "003-jwt-memory-r2" -> ("jwt-memory", 2)."""
+    match = _REPEAT.search(name)
+    return _REPEAT.sub("", name.split("-", 1)[1]), int(match.group(1)) if match else 1
 
 
 def locust_row(path: Path, name: str) -> dict[str, str] | None:
@@ -93,23 +117,20 @@ def cpu_between(timeline: list[list[float]], start: float, end: float) -> float:
 
 
 def cpu_ms_per_request(folder: Path, nodes: list[dict[str, Any]],
-                       bounds: tuple[float, float] | None,
-                       histograms: dict[str, HdrHistogram], failures: dict[str, int]) -> float:
+                       bounds: tuple[float, float] | None, requests: int) -> float:
     """Server CPU per request, both counted over the window the histograms cover.
 
     Runs recorded before nodes kept a CPU timeline fall back to CPU from the end of the
     warm-up to Locust's exit over Locust's own request count (a longer window for CPU
     than for requests: biased upward).
     """
-    timelines = [n.get("cpu_timeline") for n in nodes]
-    if bounds is not None and timelines and all(t and len(t) >= 2 for t in timelines):
-        requests = window_requests(histograms, failures)
-        cpu = sum(cpu_between(t, *bounds) for t in timelines if t)
-        return cpu * 1000 / requests if requests else float("nan")
+    cpu = _timeline_cpu(nodes, bounds) if bounds is not None else math.nan
+    if not math.isnan(cpu):
+        return cpu * 1000 / requests if requests else math.nan
     total = locust_row(folder / "locust_stats.csv", "Aggregated")
     total_requests = int(total["Request Count"]) if total else 0
     cpu_seconds = sum(node["cpu_seconds"] for node in nodes)
-    return cpu_seconds * 1000 / total_requests if total_requests else float("nan")
+    return cpu_seconds * 1000 / total_requests if total_requests else math.nan
 
 
 def window_requests(histograms: dict[str, HdrHistogram], failures: dict[str, int]) -> int:
@@ -170,15 +191,15 @@ def usage_columns(record: dict[str, Any], bounds: tuple[float, float] | None, re
     return out
 
 
-def _cell_rows(run_id: str, folder: Path, cpu_count: int = 1) -> list[dict[str, Any]]:
-    record = json.loads((folder / "cell.json").read_text())
+def _cell_rows(run_id: str, folder: Path, record: dict[str, Any],
+               cpu_count: int = 1) -> list[dict[str, Any]]:
     cell = record["cell"]
-    match = _REPEAT.search(folder.name)
+    key, repeat = key_and_repeat(folder.name)
     base: dict[str, Any] = {
         "run_id": run_id,
         "cell": folder.name,
-        "key": _REPEAT.sub("", folder.name.split("-", 1)[1]),
-        "repeat": int(match.group(1)) if match else 1,
+        "key": key,
+        "repeat": repeat,
         "status": record["status"],
         "reason": record.get("reason", ""),
         **{column: cell.get(column) for column in CELL_COLUMNS},
@@ -197,55 +218,39 @@ def _cell_rows(run_id: str, folder: Path, cpu_count: int = 1) -> list[dict[str, 
     bounds = measured_bounds(folder)
     window = bounds[1] - bounds[0] if bounds is not None else float("nan")
     nodes = record.get("nodes", [])
-    base["cpu_ms_per_request"] = cpu_ms_per_request(folder, nodes, bounds, histograms, failures)
+    requests = window_requests(histograms, failures)
+    base["cpu_ms_per_request"] = cpu_ms_per_request(folder, nodes, bounds, requests)
     base["target_cpu_us"] = base["cpu_ms_per_request"] * 1000
     base["measured_seconds"] = window
     base["planned_seconds"] = record.get("window", {}).get("planned_seconds", cell["duration"])
     base["peak_rss_mb"] = max((n["peak_rss_bytes"] for n in nodes), default=0) / 2**20
-    base.update(usage_columns(record, bounds, window_requests(histograms, failures), cpu_count))
+    base.update(usage_columns(record, bounds, requests, cpu_count))
     base["server_cpu_us"] = base["target_cpu_us"] + (
         0.0 if math.isnan(base["store_cpu_us"]) else base["store_cpu_us"])
     rows = []
-    nan = float("nan")
     # Endpoints whose every request failed have no histogram, only a failure count.
     for endpoint in sorted(set(histograms) | set(failures)):
         if is_timing(endpoint):
             continue
         histogram = histograms.get(endpoint)
+        answered = histogram.get_total_count() if histogram is not None else 0
         failed = failures.get(endpoint, 0)
-        if histogram is None:
-            rows.append({**base, "endpoint": endpoint, "requests": 0, "failures": failed,
-                         "rps": 0.0, "error_rate": 1.0, "p50_ms": nan, "p90_ms": nan,
-                         "p99_ms": nan, "p99_9_ms": nan, "max_ms": nan, "mean_ms": nan})
-            continue
-        requests = histogram.get_total_count()
-        row = {
+        auth = percentiles(histograms.get(timing("auth", endpoint)))
+        auth_cpu = percentiles(histograms.get(timing("auth-cpu", endpoint)), "us")
+        store_wall = percentiles(histograms.get(timing("store", endpoint)), "us")
+        rows.append({
             **base,
             "endpoint": endpoint,
-            "requests": requests,
+            "requests": answered,
             "failures": failed,
-            "rps": requests / window if window > 0 else float("nan"),
-            "error_rate": failed / (requests + failed) if requests + failed else float("nan"),
-            "p50_ms": histogram.get_value_at_percentile(50) / 1000,
-            "p90_ms": histogram.get_value_at_percentile(90) / 1000,
-            "p99_ms": histogram.get_value_at_percentile(99) / 1000,
-            "p99_9_ms": histogram.get_value_at_percentile(99.9) / 1000,
-            "max_ms": histogram.get_max_value() / 1000,
-            "mean_ms": histogram.get_mean_value() / 1000,
-        }
-        auth = histograms.get(f"auth {endpoint}")
-        if auth is not None:
-            row["auth_p50_ms"] = auth.get_value_at_percentile(50) / 1000
-            row["auth_p99_ms"] = auth.get_value_at_percentile(99) / 1000
-            row["auth_mean_ms"] = auth.get_mean_value() / 1000
-        auth_cpu = histograms.get(f"auth-cpu {endpoint}")
-        if auth_cpu is not None:
-            row["auth_cpu_mean_us"] = auth_cpu.get_mean_value()
-            row["auth_cpu_p50_us"] = float(auth_cpu.get_value_at_percentile(50))
-        store_wall = histograms.get(f"store {endpoint}")
-        if store_wall is not None:
-            row["store_wall_p50_us"] = float(store_wall.get_value_at_percentile(50))
-        rows.append(row)
+            "rps": answered / window if window > 0 else float("nan"),
+            "error_rate": failed / (answered + failed) if answered + failed else float("nan"),
+            **percentiles(histogram),
+            "auth_p50_ms": auth["p50_ms"], "auth_p99_ms": auth["p99_ms"],
+            "auth_mean_ms": auth["mean_ms"],
+            "auth_cpu_mean_us": auth_cpu["mean_us"], "auth_cpu_p50_us": auth_cpu["p50_us"],
+            "store_wall_p50_us": store_wall["p50_us"],
+        })
     return rows or [{**base, "endpoint": ""}]
 
 
@@ -255,10 +260,8 @@ def load_run(path: str | Path) -> pd.DataFrame:
     metadata = load_metadata(run)
     cpu_count = int(metadata.get("machine", {}).get("cpu_count") or 1)
     rows: list[dict[str, Any]] = []
-    cells = run / "cells"
-    for folder in sorted(cells.iterdir()) if cells.is_dir() else []:
-        if folder.is_dir() and not folder.name.startswith(".") and (folder / "cell.json").exists():
-            rows += _cell_rows(metadata["run_id"], folder, cpu_count)
+    for folder, record in cell_folders(run):
+        rows += _cell_rows(metadata["run_id"], folder, record, cpu_count)
     frame = pd.DataFrame(rows)
     for column in ("auth_p50_ms", "auth_p99_ms", "auth_mean_ms", "rps", "p50_ms", "p99_ms",
                    "cpu_ms_per_request", "target_cpu_us", "store_cpu_us", "server_cpu_us",
@@ -285,21 +288,15 @@ def load_timelines(path: str | Path) -> pd.DataFrame:
     """
     run = Path(path)
     rows: list[dict[str, Any]] = []
-    cells = run / "cells"
-    for folder in sorted(cells.iterdir()) if cells.is_dir() else []:
-        record_path = folder / "cell.json"
+    for folder, record in cell_folders(run):
         files = sorted(folder.glob("timeline-*.json"))
-        if not record_path.exists() or not files:
-            continue
-        record = json.loads(record_path.read_text())
-        if record.get("status") != "ok":
+        if not files or record.get("status") != "ok":
             continue
         cell = record["cell"]
         start = float(record.get("window", {}).get("measure_from", math.nan))
         fault = record.get("fault") or {}
-        match = _REPEAT.search(folder.name)
-        base = {"cell": folder.name, "key": _REPEAT.sub("", folder.name.split("-", 1)[1]),
-                "repeat": int(match.group(1)) if match else 1,
+        key, repeat = key_and_repeat(folder.name)
+        base = {"cell": folder.name, "key": key, "repeat": repeat,
                 **{c: cell.get(c) for c in ("mode", "store", "revocation", "nodes")},
                 "fault": cell.get("fault", "none"),
                 "fault_started_s": float(fault.get("started", math.nan)) - start,
@@ -326,3 +323,4 @@ def load_timelines(path: str | Path) -> pd.DataFrame:
         "fault_error"])
     frame["requests"] = frame[list(TIMELINE_COUNTS)].sum(axis=1)
     return frame
+

@@ -14,6 +14,8 @@ import matplotlib.pyplot as plt
 import pandas as pd
 from matplotlib.figure import Figure
 
+from analysis.plots import finish
+
 # NUMBERS.md's reference figures (2-core x86-64, PyJWT 2.15, cryptography 50), in µs.
 REFERENCE_VERIFY_US = {"HS256": 24, "HS512": 28, "RS256-2048": 45, "RS256-3072": 67,
                        "PS256": 50, "ES256": 71, "ES384": 367, "EdDSA": 84}
@@ -56,11 +58,7 @@ def plot_crypto_floor(frame: pd.DataFrame, caption: str) -> Figure:
     axes.set_xscale("log")
     axes.set_xlabel("µs per verify, in-process (log scale)")
     axes.legend(fontsize=8)
-    figure.suptitle("Where the time goes: crypto floor and library overhead", fontsize=11,
-                    x=0.01, ha="left")
-    figure.text(0.01, 0.005, caption, fontsize=7, color="#555555")
-    figure.tight_layout(rect=(0, 0.04, 1, 0.95))
-    return figure
+    return finish(figure, "Where the time goes: crypto floor and library overhead", caption)
 
 
 def micro_lines(frame: pd.DataFrame) -> list[str]:

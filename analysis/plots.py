@@ -19,15 +19,15 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from analysis.costs import cost_table
+from analysis.endpoints import ME, NOAUTH
 
-HOT = "GET /api/me"
 PERCENTILE_COLUMNS = {"p50": "p50_ms", "p90": "p90_ms", "p99": "p99_ms", "p99.9": "p99_9_ms"}
 
 
 def _hot(frame: pd.DataFrame) -> pd.DataFrame:
-    ok = frame[(frame["status"] == "ok") & (frame["endpoint"] == HOT)]
+    ok = frame[(frame["status"] == "ok") & (frame["endpoint"] == ME)]
     if ok.empty:
-        ok = frame[(frame["status"] == "ok") & (frame["endpoint"] == "GET /noauth")]
+        ok = frame[(frame["status"] == "ok") & (frame["endpoint"] == NOAUTH)]
     return ok
 
 
@@ -59,7 +59,8 @@ def _lines(axes: Axes, hot: pd.DataFrame, by: str, x: str, y: str) -> None:
         axes.plot(points[x], points[y], marker="o", label=config)
 
 
-def _finish(figure: Figure, title: str, caption: str) -> Figure:
+def finish(figure: Figure, title: str, caption: str) -> Figure:
+    """Title the figure, put the run's caption under it, and lay it out."""
     figure.suptitle(title, fontsize=11, x=0.01, ha="left")
     figure.text(0.01, 0.005, "\n".join(textwrap.wrap(caption, 170)), fontsize=7,
                 color="#555555", ha="left", va="bottom")
@@ -78,7 +79,7 @@ def plot_latency_percentiles(configs: pd.DataFrame, caption: str) -> Figure:
     axes.set_xscale("log")
     axes.set_xlabel("latency of GET /api/me, ms (log scale)")
     axes.legend(fontsize=8, loc="lower right")
-    return _finish(figure, "Latency percentiles by configuration", caption)
+    return finish(figure, "Latency percentiles by configuration", caption)
 
 
 def plot_throughput_by_config(frame: pd.DataFrame, caption: str) -> Figure:
@@ -93,7 +94,7 @@ def plot_throughput_by_config(frame: pd.DataFrame, caption: str) -> Figure:
     axes.barh(table.index, table["median"], xerr=errors, color="#4878a8", capsize=3)
     axes.set_xlabel("GET /api/me requests per second (median; bars: min-max over repeats)")
     axes.tick_params(axis="y", labelsize=8)
-    return _finish(figure, "Throughput by configuration", caption)
+    return finish(figure, "Throughput by configuration", caption)
 
 
 def plot_throughput_vs_users(frame: pd.DataFrame, caption: str) -> Figure:
@@ -103,7 +104,7 @@ def plot_throughput_vs_users(frame: pd.DataFrame, caption: str) -> Figure:
     axes.set_xlabel("concurrent users")
     axes.set_ylabel("GET /api/me req/s (median)")
     axes.legend(fontsize=7)
-    return _finish(figure, "Throughput against users", caption)
+    return finish(figure, "Throughput against users", caption)
 
 
 def plot_latency_vs_throughput(frame: pd.DataFrame, caption: str) -> Figure:
@@ -113,7 +114,7 @@ def plot_latency_vs_throughput(frame: pd.DataFrame, caption: str) -> Figure:
     axes.set_xlabel("GET /api/me req/s")
     axes.set_ylabel("p99 latency, ms")
     axes.legend(fontsize=7)
-    return _finish(figure, "Latency against throughput", caption)
+    return finish(figure, "Latency against throughput", caption)
 
 
 def plot_scaling(frame: pd.DataFrame, caption: str) -> Figure:
@@ -141,7 +142,7 @@ def plot_scaling(frame: pd.DataFrame, caption: str) -> Figure:
     left.set_ylabel("GET /api/me req/s")
     right.set_ylabel("failed requests, %")
     left.legend(fontsize=7)
-    return _finish(figure, "Scaling out", caption)
+    return finish(figure, "Scaling out", caption)
 
 
 def plot_where_time_goes(frame: pd.DataFrame, caption: str) -> Figure:
@@ -169,7 +170,7 @@ def plot_where_time_goes(frame: pd.DataFrame, caption: str) -> Figure:
     axes.tick_params(axis="y", labelsize=8)
     axes.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.25), ncol=3,
                 frameon=False)
-    return _finish(figure, "Where the time goes: CPU per request", caption)
+    return finish(figure, "Where the time goes: CPU per request", caption)
 
 
 def plot_latency_vs_sessions(frame: pd.DataFrame, caption: str) -> Figure:
@@ -190,7 +191,7 @@ def plot_latency_vs_sessions(frame: pd.DataFrame, caption: str) -> Figure:
     left.set_ylabel("latency, ms")
     right.set_ylabel("store memory growth during the cell, MiB")
     left.legend(fontsize=7)
-    return _finish(figure, "Latency and store memory against live sessions", caption)
+    return finish(figure, "Latency and store memory against live sessions", caption)
 
 
 def plot_credential_bytes(frame: pd.DataFrame, caption: str) -> Figure:
@@ -205,7 +206,7 @@ def plot_credential_bytes(frame: pd.DataFrame, caption: str) -> Figure:
     for y, value in enumerate(table.values):
         axes.text(value, y, f" {int(value)} B", va="center", fontsize=8)
     axes.set_xlabel("credential bytes sent with every request")
-    return _finish(figure, "Credential bytes per request", caption)
+    return finish(figure, "Credential bytes per request", caption)
 
 
 def save_figure(figure: Figure, folder: Path, name: str) -> dict[str, Path]:

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from analysis.costs import cost_table, interval
+from analysis.endpoints import HOT_PATHS
 
 MAX_ERROR_RATE = 0.01
 
@@ -43,7 +44,7 @@ class Candidate:
 
 def _error_rates(frame: pd.DataFrame) -> dict[str, float]:
     ok = frame[frame["status"] == "ok"]
-    hot = ok[ok["endpoint"].isin(["GET /api/me", "GET /noauth"])]
+    hot = ok[ok["endpoint"].isin(HOT_PATHS)]
     return {str(k): float(g["error_rate"].fillna(0).median()) for k, g in hot.groupby("key")}
 
 

@@ -21,17 +21,17 @@ from matplotlib.figure import Figure
 from analysis import plots
 from analysis.answer import answer_lines
 from analysis.costs import cost_table, sanity_warnings
+from analysis.endpoints import ME
 from analysis.faults import fault_lines, fault_table, plot_fault_timelines
 from analysis.formatting import number
 from analysis.load import load_metadata, load_run, load_timelines
 from analysis.micro import load_micro, micro_lines, plot_crypto_floor
 from analysis.revocation import lag_lines, load_probes, overhead_lines, plot_lag_cdf
 from analysis.revocation_storage import revocation_storage_section
-from analysis.summaries import config_table
+from analysis.summaries import config_table, spread
 from analysis.summary import cell_rows
 from analysis.verdicts import Verdict, article_table
 
-HOT = "GET /api/me"
 SPREAD_WARNING = 0.10  # coefficient of variation of req/s over repeats
 WINDOW_WARNING = 0.8  # measured seconds below this share of the planned duration
 
@@ -62,13 +62,12 @@ def method_warnings(frame: pd.DataFrame) -> list[str]:
     failed = frame[frame["status"] != "ok"]
     for _, row in failed.drop_duplicates("cell").iterrows():
         warnings.append(f"cell {row['cell']} was not measured: {row['reason']}")
-    hot = frame[(frame["status"] == "ok") & (frame["endpoint"] == HOT)]
+    hot = frame[(frame["status"] == "ok") & (frame["endpoint"] == ME)]
     for key, group in hot.groupby("key"):
-        if len(group) > 1 and group["rps"].mean() > 0:
-            spread = group["rps"].std() / group["rps"].mean()
-            if spread > SPREAD_WARNING:
-                warnings.append(f"{key}: req/s varies by {100 * spread:.0f}% over "
-                                f"{len(group)} repeats — too noisy to trust small differences")
+        variation = spread(group["rps"])
+        if variation > SPREAD_WARNING:
+            warnings.append(f"{key}: req/s varies by {100 * variation:.0f}% over "
+                            f"{len(group)} repeats — too noisy to trust small differences")
     ok = frame[frame["status"] == "ok"].drop_duplicates("cell")
     for _, row in ok.iterrows():
         if row.get("locust_cpu_warnings", 0):
@@ -125,7 +124,7 @@ def build_report(run: Path) -> Report:
 def charts_for(report: Report) -> list[tuple[str, str, Figure]]:
     """(file name, title, figure) for the charts this run has data for."""
     frame, caption = report.frame, report.caption
-    hot = frame[(frame["status"] == "ok") & (frame["endpoint"] == HOT)]
+    hot = frame[(frame["status"] == "ok") & (frame["endpoint"] == ME)]
     if hot.empty:
         return []
     figures = [("latency-percentiles", "Latency percentiles",

@@ -28,10 +28,11 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from analysis.costs import median_of
+from analysis.endpoints import ME
 from analysis.formatting import number
 
 PROBE_FORMAT = "authbench-probe/1"
-HOT = "GET /api/me"
 EXPIRY_MARGIN_S = 0.1  # a rejection this close to exp (or later) is the token expiring
 DEFAULT_LEEWAY_S = 2.0  # the targets' JWT_LEEWAY default: a token lives until exp + leeway
 _REPEAT = re.compile(r"-r(\d+)$")
@@ -293,11 +294,6 @@ def plot_lag_cdf(probes: pd.DataFrame, caption: str) -> Figure:
     return figure
 
 
-def _median(records: list[dict[str, Any]], column: str) -> float:
-    """The median of a column over records, NaN when none has a value (no warning)."""
-    return float(pd.Series([r.get(column) for r in records], dtype=float).median())
-
-
 def overhead_table(frame: pd.DataFrame) -> pd.DataFrame:
     """GET /api/me per cell, against JWT without revocation on the same nodes and load.
 
@@ -305,7 +301,7 @@ def overhead_table(frame: pd.DataFrame) -> pd.DataFrame:
     the difference is the revocation check (plus, for sessions, the session read).
     Cells of the read scenario are used when the run has any (no probe traffic).
     """
-    hot = frame[(frame["status"] == "ok") & (frame["endpoint"] == HOT)]
+    hot = frame[(frame["status"] == "ok") & (frame["endpoint"] == ME)]
     if hot.empty or "scenario" not in hot:
         return pd.DataFrame()
     hot = hot[hot["mode"] != "none"]  # no credential, nothing to revoke
@@ -317,22 +313,17 @@ def overhead_table(frame: pd.DataFrame) -> pd.DataFrame:
     # Short-lived tokens make readers log in again: never a baseline for long-lived ones.
     for (_scenario, users, nodes, _ttl), group in hot.groupby(
             ["scenario", "users", "nodes", "access_ttl"]):
-        records = [r.to_dict() for _, r in group.iterrows()]
         base = group[(group["mode"] == "jwt") & (group["revocation"] == "none")]
-        base_cost = float(base["server_cpu_us"].median()) if len(base) else math.nan
-        base_rps = float(base["rps"].median()) if len(base) else math.nan
-        by_strategy: dict[str, list[dict[str, Any]]] = {}
-        for record in records:
-            by_strategy.setdefault(strategy_label(record), []).append(record)
-        for strategy, items in by_strategy.items():
-            cost = _median(items, "server_cpu_us")
-            rps = _median(items, "rps")
+        base_cost, base_rps = median_of(base, "server_cpu_us"), median_of(base, "rps")
+        labels = [strategy_label(row.to_dict()) for _, row in group.iterrows()]
+        for strategy, items in group.assign(strategy=labels).groupby("strategy", sort=False):
+            cost, rps = median_of(items, "server_cpu_us"), median_of(items, "rps")
             rows.append({"strategy": strategy, "users": users, "nodes": nodes,
-                         "cost_us": cost, "auth_cpu_us": _median(items, "auth_cpu_mean_us"),
-                         "auth_p50_us": _median(items, "auth_p50_ms") * 1000,
+                         "cost_us": cost, "auth_cpu_us": median_of(items, "auth_cpu_mean_us"),
+                         "auth_p50_us": median_of(items, "auth_p50_ms") * 1000,
                          "extra_us": cost - base_cost,
                          "rps": rps, "rps_ratio": rps / base_rps if base_rps else math.nan,
-                         "p99_ms": _median(items, "p99_ms")})
+                         "p99_ms": median_of(items, "p99_ms")})
     return pd.DataFrame(rows)
 
 

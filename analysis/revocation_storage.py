@@ -21,6 +21,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, NullFormatter
 
 from analysis.formatting import number
+from analysis.plots import finish
 
 RESULT_FILE = "revocation.json"
 SCHEMA_VERSION = 1
@@ -65,13 +66,6 @@ def _log_log(axes: Axes, xlabel: str, ylabel: str) -> None:
     axes.legend(fontsize=8)
 
 
-def _finish(figure: Figure, title: str, caption: str) -> Figure:
-    figure.suptitle(title, fontsize=11, x=0.01, ha="left")
-    figure.text(0.01, 0.005, caption, fontsize=7, color="#555555", ha="left", va="bottom")
-    figure.tight_layout(rect=(0, 0.04, 1, 0.95))
-    return figure
-
-
 def plot_storage_growth(data: dict[str, Any], caption: str) -> Figure:
     """Bytes against blocklist entries (log-log), a line per store, the plateau marked."""
     growth = growth_table(data)
@@ -87,7 +81,7 @@ def plot_storage_growth(data: dict[str, Any], caption: str) -> Figure:
                                f"{number(steady['rate_per_s'], 0)}/s, T = {steady['ttl_s']:g} s): "
                                "measured entries x bytes/entry")
     _log_log(axes, "blocklist entries", "bytes")
-    return _finish(figure, "What the JWT blocklist takes in each store", caption)
+    return finish(figure, "What the JWT blocklist takes in each store", caption)
 
 
 def plot_logout_all(data: dict[str, Any], caption: str) -> Figure:
@@ -104,7 +98,7 @@ def plot_logout_all(data: dict[str, Any], caption: str) -> Figure:
             axes.axhline(float(cutoff["median_ms"].iloc[0]), linestyle="--", linewidth=1,
                          color=line.get_color(), label=f"{store}: JWT per-user cutoff")
     _log_log(axes, "sessions of the user (k)", "median ms")
-    return _finish(figure, "Log out all devices: sessions against a JWT cutoff", caption)
+    return finish(figure, "Log out all devices: sessions against a JWT cutoff", caption)
 
 
 def _growth_lines(growth: pd.DataFrame) -> list[str]:

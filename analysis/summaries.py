@@ -11,11 +11,9 @@ import math
 from pathlib import Path
 
 import pandas as pd
-from hdrh.histogram import HdrHistogram
 
-from analysis.hdr import HIGHEST_US, LOWEST_US, SIGNIFICANT_FIGURES, load_cell_histograms
-
-HOT = "GET /api/me"
+from analysis.endpoints import ME
+from analysis.hdr import load_cell_histograms, merge, percentiles, timing
 
 
 def spread(values: pd.Series) -> float:
@@ -26,38 +24,25 @@ def spread(values: pd.Series) -> float:
     return float(clean.std() / clean.mean())
 
 
-def merged_histograms(run: Path, cells: list[str], endpoint: str) -> HdrHistogram:
-    """One histogram holding every request of endpoint over the given cells."""
-    total = HdrHistogram(LOWEST_US, HIGHEST_US, SIGNIFICANT_FIGURES)
-    for cell in cells:
-        histograms, _ = load_cell_histograms(run / "cells" / cell)
-        if endpoint in histograms:
-            total.add(histograms[endpoint])
-    return total
-
-
-def config_table(run: Path, frame: pd.DataFrame, endpoint: str = HOT) -> pd.DataFrame:
+def config_table(run: Path, frame: pd.DataFrame, endpoint: str = ME) -> pd.DataFrame:
     """One row per configuration key: merged percentiles, median req/s and its spread."""
     hot = frame[(frame["status"] == "ok") & (frame["endpoint"] == endpoint)]
     rows = []
     for key, group in hot.groupby("key", sort=False):
-        cells = group["cell"].tolist()
-        latency = merged_histograms(run, cells, endpoint)
-        auth = merged_histograms(run, cells, f"auth {endpoint}")
+        cells = [load_cell_histograms(run / "cells" / cell)[0] for cell in group["cell"]]
+        auth_name = timing("auth", endpoint)
+        latency = merge(c[endpoint] for c in cells if endpoint in c)
+        auth = merge(c[auth_name] for c in cells if auth_name in c)
         first = group.iloc[0]
-        row = {
+        rows.append({
             "key": key, "mode": first["mode"], "store": first["store"], "alg": first["alg"],
             "revocation": first["revocation"], "users": first["users"],
             "nodes": first["nodes"], "scale": first["scale"], "repeats": len(group),
             "rps": float(group["rps"].median()), "rps_spread": spread(group["rps"]),
-            "requests": int(latency.get_total_count()),
+            "requests": int(latency.get_total_count()) if latency else 0,
             "error_rate": float(group["error_rate"].fillna(0).median()),
             "cpu_ms_per_request": float(group["cpu_ms_per_request"].median()),
-        }
-        for p, name in ((50, "p50_ms"), (90, "p90_ms"), (99, "p99_ms"), (99.9, "p99_9_ms")):
-            row[name] = latency.get_value_at_percentile(p) / 1000
-        row["max_ms"] = latency.get_max_value() / 1000
-        row["auth_p50_ms"] = (auth.get_value_at_percentile(50) / 1000
-                              if auth.get_total_count() else math.nan)
-        rows.append(row)
+            **percentiles(latency),
+            "auth_p50_ms": percentiles(auth)["p50_ms"],
+        })
     return pd.DataFrame(rows)

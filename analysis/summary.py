@@ -8,10 +8,12 @@ from typing import Any
 import pandas as pd
 
 from analysis.costs import cost_order, cost_table, interval, order_text, sanity_warnings
+from analysis.endpoints import HOT_PATHS, LOGIN
 from analysis.formatting import number
 from analysis.load import load_run
 
-HOT_PATHS = ("GET /api/me", "GET /noauth", "POST /auth/login")
+# A login scenario's cell is about its logins.
+CELL_ENDPOINTS = (*HOT_PATHS, LOGIN)
 
 
 def summarize_run(run: Path) -> list[dict[str, Any]]:
@@ -24,7 +26,7 @@ def cell_rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
     rows = []
     for cell, group in frame.groupby("cell", sort=True):
         pick = group
-        for endpoint in HOT_PATHS:
+        for endpoint in CELL_ENDPOINTS:
             if (group["endpoint"] == endpoint).any():
                 pick = group[group["endpoint"] == endpoint]
                 break

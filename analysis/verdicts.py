@@ -13,11 +13,11 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from analysis.costs import Interval, cost_table, interval
+from analysis.costs import Interval, cost_table, interval, median_of
+from analysis.endpoints import ME, REFRESH
 from analysis.formatting import number
 from analysis.revocation import lag_table, overhead_table, revocation_summary, strategy_of
 
-HOT = "GET /api/me"
 NOT_MEASURED = "not measured in this run"
 
 
@@ -34,16 +34,7 @@ class Verdict:
 def _hot(frame: pd.DataFrame) -> pd.DataFrame:
     if frame.empty or "endpoint" not in frame:
         return frame
-    return frame[(frame["status"] == "ok") & (frame["endpoint"] == HOT)]
-
-
-def _us(ms: float) -> str:
-    return f"{ms * 1000:.0f} µs" if ms >= 0.001 else f"{ms * 1000:.1f} µs"
-
-
-def _median(frame: pd.DataFrame, column: str) -> float:
-    values = frame[column].dropna()
-    return float(values.median()) if len(values) else math.nan
+    return frame[(frame["status"] == "ok") & (frame["endpoint"] == ME)]
 
 
 def _versus(one: Interval, other: Interval) -> str:
@@ -133,7 +124,7 @@ def scalability(frame: pd.DataFrame) -> Verdict:
     rows = []
     broken = []
     for (mode, store, balance), group in multi.groupby(["mode", "store", "balance"]):
-        rate = _median(group, "error_rate")
+        rate = median_of(group, "error_rate")
         # JWT keeps nothing in a store unless it keeps a blocklist: name the store then.
         label = "JWT" if mode == "jwt" and store == "memory" else \
             f"{'JWT' if mode == 'jwt' else mode} ({store})"
@@ -317,9 +308,9 @@ def hybrid(frame: pd.DataFrame, costs: pd.DataFrame | None = None) -> Verdict:
                                     interval(twin, "server_cpu_us")))
         parts.append(text)
     measured = "CPU per request, target + store: " + "; ".join(parts)
-    refresh = frame[(frame["status"] == "ok") & (frame["endpoint"] == "POST /auth/refresh")]
+    refresh = frame[(frame["status"] == "ok") & (frame["endpoint"] == REFRESH)]
     if not refresh.empty:
-        measured += f"; a refresh (rotation) takes p50 {_median(refresh, 'p50_ms'):.2f} ms"
+        measured += f"; a refresh (rotation) takes p50 {median_of(refresh, 'p50_ms'):.2f} ms"
     if outcomes and all(o == "same" for o in outcomes):
         cost = "the hot path cost the same as JWT within the spread of the repeats"
     elif outcomes and all(o == "more" for o in outcomes):
