@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 
 from analysis.report import write_report
-from tests.analysis.fixtures import ROOT
-from tests.analysis.test_revocation import add_probes
+from tests.analysis.fixtures import ROOT, add_probes
+
+pytestmark = pytest.mark.slow  # a real headless Chromium
 
 CHROMIUM_FLAGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",

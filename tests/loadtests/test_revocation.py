@@ -23,6 +23,8 @@ from targets.keys import generate_key, write_key
 from tests.conftest import StartTarget
 from tests.support import unique_namespace
 
+pytestmark = pytest.mark.slow  # real Locust runs against real targets
+
 TTL = 2  # seconds: ACCESS_TTL of the cases that wait for exp
 INTERVAL = 0.02  # the probe's default replay interval, seconds
 SLACK = 0.25  # seconds: a replay's own latency on a loaded 2-core machine

@@ -18,6 +18,8 @@ from authbench.run.locustrun import LOADTESTS, STOP_SECONDS, run_locust
 from authbench.run.suite import Cell
 from tests.conftest import StartTarget
 
+pytestmark = pytest.mark.slow  # real Locust runs against real targets
+
 
 @pytest.mark.parametrize("mode", ["none", "session", "jwt", "hybrid"])
 def test_read_scenario_runs_clean_in_every_mode(

@@ -15,6 +15,8 @@ from analysis.load import locust_row
 from authbench.infra.ports import free_port
 from tests.conftest import StartTarget
 
+pytestmark = pytest.mark.slow  # real Locust runs against real targets
+
 LOADTESTS = Path(__file__).resolve().parents[2] / "loadtests"
 SCENARIOS = ["read.py", "login.py", "lifecycle.py", "floor.py"]
 

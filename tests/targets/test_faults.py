@@ -27,6 +27,8 @@ from targets.revocations import HEARTBEAT
 from tests.conftest import StartTarget
 from tests.support import FAST_KDF, unique_namespace
 
+pytestmark = pytest.mark.slow  # real targets behind a faulty proxy: seconds of timeouts each
+
 T = TypeVar("T")
 
 STORE_TIMEOUT = 0.5

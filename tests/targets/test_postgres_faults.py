@@ -8,9 +8,12 @@ import time
 
 import asyncpg
 import httpx
+import pytest
 
 from tests.conftest import StartTarget
 from tests.support import unique_namespace
+
+pytestmark = pytest.mark.slow  # backends terminated under load, then a reconnect
 
 
 def test_terminated_backends_answer_503_never_500(start_target: StartTarget,

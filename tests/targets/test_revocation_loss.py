@@ -29,6 +29,8 @@ from tests.conftest import StartTarget
 from tests.support import unique_namespace
 from tests.targets.redis_server import PrivateRedis, StartRedis
 
+pytestmark = pytest.mark.slow  # real targets and stores that lose their state: seconds per case
+
 STORE_TIMEOUT = 0.5
 DETECTION = 2 * (HEARTBEAT + STORE_TIMEOUT) + 1.0  # seconds: the bound, with slack
 EVICTING = ("--maxmemory", "64mb", "--maxmemory-policy", "allkeys-lru")

@@ -66,6 +66,7 @@ def test_pubsub_needs_redis() -> None:
     assert Settings.from_env({"JWT_REVOCATION": "pubsub", "STORE": "redis"}).needs_store
 
 
+@pytest.mark.slow  # two or three uvicorn nodes
 def test_logout_on_one_node_reaches_the_other(
     start_target: StartTarget, pubsub_env: dict[str, str]
 ) -> None:
@@ -81,6 +82,7 @@ def test_logout_on_one_node_reaches_the_other(
     assert status(second, other) == 200
 
 
+@pytest.mark.slow  # two or three uvicorn nodes
 def test_logout_everywhere_reaches_every_node(
     start_target: StartTarget, pubsub_env: dict[str, str]
 ) -> None:
@@ -95,6 +97,7 @@ def test_logout_everywhere_reaches_every_node(
     assert status(second, fresh) == 200
 
 
+@pytest.mark.slow  # two or three uvicorn nodes
 def test_a_node_started_later_loads_the_blocklist(
     start_target: StartTarget, pubsub_env: dict[str, str]
 ) -> None:

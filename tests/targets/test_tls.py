@@ -18,6 +18,8 @@ from authbench.infra.launcher import TargetProcess
 from authbench.infra.ports import LOOPBACK
 from tests.conftest import StartTarget
 
+pytestmark = pytest.mark.slow  # real uvicorn over TLS: a target start per test
+
 
 def self_signed(directory: Path) -> tuple[Path, Path]:
     """A certificate for 127.0.0.1 (IP SAN) and its key, as PEM files."""
