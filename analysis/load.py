@@ -22,9 +22,9 @@
     sign_us                                          (the targets' codec signing, in-process)
 
 Failed cells keep one row with endpoint "" and NaN figures, so a report can say
-why they were not measured. `load_timelines` reads the faults scenario's files.
-Nothing else in the project reads a run's raw files but analysis.hdr, which this
-module uses for the HDR histograms, and analysis.revocation's probe reader.
+why they were not measured. `load_timelines` and `load_probes` read the faults and
+revocation scenarios' files. Nothing else in the project reads a run's raw files but
+analysis.hdr, which this module uses for the HDR histograms.
 """
 
 from __future__ import annotations
@@ -49,6 +49,7 @@ from analysis.hdr import (
     percentiles,
     timing,
 )
+from analysis.revocation import series_label, strategy_label
 
 CELL_COLUMNS = ("mode", "store", "alg", "revocation", "verify_cache", "scenario", "users",
                 "nodes", "workers", "scale", "duration", "warmup", "balance")
@@ -56,6 +57,13 @@ CELL_COLUMNS = ("mode", "store", "alg", "revocation", "verify_cache", "scenario"
 LATER_CELL_COLUMNS = {"lib": "pyjwt", "logout": "one", "access_ttl": 0, "fault": "none"}
 TIMELINE_FORMAT = "authbench-timeline/1"
 TIMELINE_COUNTS = ("ok", "unavailable", "rejected", "failed", "wrongly_accepted")
+PROBE_FORMAT = "authbench-probe/1"
+PROBE_COLUMNS = ["cell", "trial", "key", "repeat", "mode", "store", "revocation", "nodes",
+                 "logout", "access_ttl", "strategy", "series", "credential", "node",
+                 "login_node", "accepted_before", "rejected_after_ms", "accepted_after_logout",
+                 "replays", "errors", "observed_s", "expires_in_s", "leeway_s", "is_complete",
+                 "interval_ms", "before_status"]
+DEFAULT_LEEWAY_S = 2.0  # the targets' JWT_LEEWAY default: a token lives until exp + leeway
 _REPEAT = re.compile(r"-r(\d+)$")
 
 
@@ -324,3 +332,48 @@ def load_timelines(path: str | Path) -> pd.DataFrame:
     frame["requests"] = frame[list(TIMELINE_COUNTS)].sum(axis=1)
     return frame
 
+
+def load_probes(path: str | Path) -> pd.DataFrame:
+    """One row per trial, node and credential of every finished cell's revocation probes
+    (loadtests/revocation.py's probe-*.json), columns PROBE_COLUMNS; strategy and series
+    are analysis.revocation's labels."""
+    rows: list[dict[str, Any]] = []
+    for folder, record in cell_folders(Path(path)):
+        if record.get("status") != "ok":
+            continue
+        cell = record["cell"]
+        key, repeat = key_and_repeat(folder.name)
+        leeway = float(record.get("target_env", {}).get("JWT_LEEWAY", DEFAULT_LEEWAY_S))
+        strategy = strategy_label(cell)
+        nodes = int(cell.get("nodes") or 1)
+        for file in sorted(folder.glob("probe-*.json")):
+            data = json.loads(file.read_text())
+            if data.get("format") != PROBE_FORMAT:
+                raise ValueError(f"{file}: not an authbench probe file ({data.get('format')!r})")
+            for trial in data["trials"]:
+                for watch in trial["watches"]:
+                    is_login_node = watch["node"] == trial["login_node"]
+                    rejected = watch["rejected_after_s"]
+                    rows.append({
+                        "cell": folder.name,
+                        "trial": f"{folder.name}/{file.name}/{trial['probe']}/{trial['number']}",
+                        "key": key, "repeat": repeat, "mode": cell.get("mode"),
+                        "store": cell.get("store"), "revocation": cell.get("revocation"),
+                        "nodes": nodes, "logout": cell.get("logout", "one"),
+                        "access_ttl": cell.get("access_ttl", 0), "strategy": strategy,
+                        "series": series_label(strategy, watch["credential"], nodes,
+                                               is_login_node),
+                        "credential": watch["credential"], "node": watch["node"],
+                        "login_node": trial["login_node"],
+                        "accepted_before": watch["accepted_before"],
+                        "rejected_after_ms": None if rejected is None else rejected * 1000,
+                        "accepted_after_logout": watch["accepted_after_logout"],
+                        "replays": watch["replays"], "errors": watch["errors"],
+                        "observed_s": trial["observed_s"], "expires_in_s": trial["expires_in_s"],
+                        "leeway_s": leeway, "is_complete": trial["is_complete"],
+                        "interval_ms": trial["interval_s"] * 1000,
+                        "before_status": watch.get("before_status"),
+                    })
+    frame = pd.DataFrame(rows, columns=PROBE_COLUMNS)
+    frame["rejected_after_ms"] = frame["rejected_after_ms"].astype(float)
+    return frame

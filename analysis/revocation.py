@@ -1,9 +1,10 @@
-"""Revocation lag and the cost of the check, from the probe files of a run.
+"""Revocation lag, from the probe watches of a run (analysis.load.load_probes).
 
 loadtests/revocation.py writes probe-<host>-<pid>.json per Locust process: trials,
-each a logout followed by replays of the old credential on every node. Here they
-become one row per (trial, node, credential), summaries per strategy, a CDF of the
-time to reject, and the overhead of the revocation check at GET /api/me.
+each a logout followed by replays of the old credential on every node. The loader
+makes them one row per (trial, node, credential); here they become summaries per
+strategy and a CDF of the time to reject. What the check costs per request is in
+analysis.revocation_cost.
 
 A node that never accepted the credential (a per-node memory store on another node)
 says nothing about revocation and is left out. A watch that ended without a
@@ -13,10 +14,7 @@ lifetime), never given a made-up lag.
 
 from __future__ import annotations
 
-import json
 import math
-import re
-from pathlib import Path
 from typing import Any
 
 import matplotlib
@@ -28,19 +26,10 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from analysis.costs import median_of
-from analysis.endpoints import ME
 from analysis.formatting import number
 
-PROBE_FORMAT = "authbench-probe/1"
 EXPIRY_MARGIN_S = 0.1  # a rejection this close to exp (or later) is the token expiring
-DEFAULT_LEEWAY_S = 2.0  # the targets' JWT_LEEWAY default: a token lives until exp + leeway
-_REPEAT = re.compile(r"-r(\d+)$")
-COLUMNS = ["cell", "trial", "key", "repeat", "mode", "store", "revocation", "nodes", "logout",
-           "access_ttl", "strategy", "series", "credential", "node", "login_node",
-           "accepted_before", "rejected_after_ms", "accepted_after_logout", "replays", "errors",
-           "observed_s", "expires_in_s", "leeway_s", "is_complete", "interval_ms",
-           "before_status"]
+LOGIN_NODE, OTHER_NODES = "node that logged out", "other nodes"  # where a watch ran
 
 
 def strategy_label(cell: dict[str, Any]) -> str:
@@ -69,64 +58,22 @@ def strategy_label(cell: dict[str, Any]) -> str:
     return label
 
 
-def _series(strategy: str, credential: str, nodes: int, is_login_node: bool) -> str:
-    parts = [strategy]
+def credential_label(strategy: str, credential: str) -> str:
+    """The strategy, naming the credential where the mode has two (hybrid) or it is a
+    refresh token."""
     if credential == "refresh":
-        parts.append("refresh token")
-    elif credential == "access" and "hybrid" in strategy:
-        parts.append("access token")
+        return f"{strategy} · refresh token"
+    if credential == "access" and strategy.startswith("hybrid"):
+        return f"{strategy} · access token"
+    return strategy
+
+
+def series_label(strategy: str, credential: str, nodes: int, is_login_node: bool) -> str:
+    """One line of the lag table: strategy, credential and, on several nodes, which node."""
+    label = credential_label(strategy, credential)
     if nodes > 1:
-        parts.append("node that logged out" if is_login_node else "other nodes")
-    return " · ".join(parts)
-
-
-def load_probes(run: Path) -> pd.DataFrame:
-    """One row per trial, node and credential of every finished cell's probe files."""
-    rows: list[dict[str, Any]] = []
-    cells = run / "cells"
-    for folder in sorted(cells.iterdir()) if cells.is_dir() else []:
-        record_path = folder / "cell.json"
-        if not record_path.exists():
-            continue
-        record = json.loads(record_path.read_text())
-        repeat = _REPEAT.search(folder.name)
-        if record.get("status") != "ok":
-            continue
-        cell = record["cell"]
-        leeway = float(record.get("target_env", {}).get("JWT_LEEWAY", DEFAULT_LEEWAY_S))
-        strategy = strategy_label(cell)
-        nodes = int(cell.get("nodes") or 1)
-        for path in sorted(folder.glob("probe-*.json")):
-            data = json.loads(path.read_text())
-            if data.get("format") != PROBE_FORMAT:
-                raise ValueError(f"{path}: not an authbench probe file ({data.get('format')!r})")
-            for trial in data["trials"]:
-                for watch in trial["watches"]:
-                    is_login_node = watch["node"] == trial["login_node"]
-                    rejected = watch["rejected_after_s"]
-                    rows.append({
-                        "cell": folder.name,
-                        "trial": f"{folder.name}/{path.name}/{trial['probe']}/{trial['number']}",
-                        "key": _REPEAT.sub("", folder.name.split("-", 1)[1]),
-                        "repeat": int(repeat.group(1)) if repeat else 1, "mode": cell.get("mode"),
-                        "store": cell.get("store"), "revocation": cell.get("revocation"),
-                        "nodes": nodes, "logout": cell.get("logout", "one"),
-                        "access_ttl": cell.get("access_ttl", 0), "strategy": strategy,
-                        "series": _series(strategy, watch["credential"], nodes, is_login_node),
-                        "credential": watch["credential"], "node": watch["node"],
-                        "login_node": trial["login_node"],
-                        "accepted_before": watch["accepted_before"],
-                        "rejected_after_ms": None if rejected is None else rejected * 1000,
-                        "accepted_after_logout": watch["accepted_after_logout"],
-                        "replays": watch["replays"], "errors": watch["errors"],
-                        "observed_s": trial["observed_s"], "expires_in_s": trial["expires_in_s"],
-                        "leeway_s": leeway, "is_complete": trial["is_complete"],
-                        "interval_ms": trial["interval_s"] * 1000,
-                        "before_status": watch.get("before_status"),
-                    })
-    frame = pd.DataFrame(rows, columns=COLUMNS)
-    frame["rejected_after_ms"] = frame["rejected_after_ms"].astype(float)
-    return frame
+        label += f" · {LOGIN_NODE if is_login_node else OTHER_NODES}"
+    return label
 
 
 def _known(probes: pd.DataFrame) -> pd.DataFrame:
@@ -228,14 +175,6 @@ def lag_lines(probes: pd.DataFrame) -> list[str]:
     return [*lines, ""]
 
 
-def _credential_label(strategy: str, credential: str) -> str:
-    if credential == "refresh":
-        return f"{strategy} · refresh token"
-    if credential == "access" and strategy.startswith("hybrid"):
-        return f"{strategy} · access token"
-    return strategy
-
-
 def dead_everywhere(probes: pd.DataFrame) -> pd.DataFrame:
     """Per trial and credential: when every node that knew it had rejected it.
 
@@ -250,7 +189,7 @@ def dead_everywhere(probes: pd.DataFrame) -> pd.DataFrame:
     for (trial, credential), group in watched.groupby(["trial", "credential"], sort=False):
         strategy = str(group["strategy"].iloc[0])
         lags = group["rejected_after_ms"]
-        rows.append({"trial": trial, "label": _credential_label(strategy, str(credential)),
+        rows.append({"trial": trial, "label": credential_label(strategy, str(credential)),
                      "dead_ms": float(lags.max()) if lags.notna().all() else math.nan,
                      "accepted_after_logout": int(group["accepted_after_logout"].sum())})
     return pd.DataFrame(rows, columns=["trial", "label", "dead_ms", "accepted_after_logout"])
@@ -294,64 +233,11 @@ def plot_lag_cdf(probes: pd.DataFrame, caption: str) -> Figure:
     return figure
 
 
-def overhead_table(frame: pd.DataFrame) -> pd.DataFrame:
-    """GET /api/me per cell, against JWT without revocation on the same nodes and load.
-
-    frame is analysis.load.load_run's tidy frame; cells of one run share the load, so
-    the difference is the revocation check (plus, for sessions, the session read).
-    Cells of the read scenario are used when the run has any (no probe traffic).
-    """
-    hot = frame[(frame["status"] == "ok") & (frame["endpoint"] == ME)]
-    if hot.empty or "scenario" not in hot:
-        return pd.DataFrame()
-    hot = hot[hot["mode"] != "none"]  # no credential, nothing to revoke
-    if (hot["scenario"] == "read").any():  # plain reads when the run has them: no probes
-        hot = hot[hot["scenario"] == "read"]
-    rows = []
-    if "access_ttl" not in hot:
-        hot = hot.assign(access_ttl=0)
-    # Short-lived tokens make readers log in again: never a baseline for long-lived ones.
-    for (_scenario, users, nodes, _ttl), group in hot.groupby(
-            ["scenario", "users", "nodes", "access_ttl"]):
-        base = group[(group["mode"] == "jwt") & (group["revocation"] == "none")]
-        base_cost, base_rps = median_of(base, "server_cpu_us"), median_of(base, "rps")
-        labels = [strategy_label(row.to_dict()) for _, row in group.iterrows()]
-        for strategy, items in group.assign(strategy=labels).groupby("strategy", sort=False):
-            cost, rps = median_of(items, "server_cpu_us"), median_of(items, "rps")
-            rows.append({"strategy": strategy, "users": users, "nodes": nodes,
-                         "cost_us": cost, "auth_cpu_us": median_of(items, "auth_cpu_mean_us"),
-                         "auth_p50_us": median_of(items, "auth_p50_ms") * 1000,
-                         "extra_us": cost - base_cost,
-                         "rps": rps, "rps_ratio": rps / base_rps if base_rps else math.nan,
-                         "p99_ms": median_of(items, "p99_ms")})
-    return pd.DataFrame(rows)
-
-
-def overhead_lines(frame: pd.DataFrame) -> list[str]:
-    """The cost-of-the-check table for report.md."""
-    table = overhead_table(frame)
-    if table.empty or table["extra_us"].isna().all():
-        return []
-    lines = ["The per-request cost of being able to revoke: each cell of this run against "
-             "JWT without revocation at the same users and nodes. Cost is CPU per request, "
-             "target plus store (medians over repeats); the auth step's own CPU excludes its "
-             "awaited store calls, and its wall time (Server-Timing) includes waiting behind "
-             "other requests under load, so it is latency, not cost.", "",
-             "| strategy | users | nodes | cost µs/request | extra µs vs no check "
-             "| auth step CPU µs | auth wall p50 µs | req/s | req/s vs none | p99 ms |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
-    for _, r in table.iterrows():
-        lines.append(f"| {r['strategy']} | {r['users']} | {r['nodes']} | "
-                     f"{number(r['cost_us'], 1)} | {number(r['extra_us'], 1)} | "
-                     f"{number(r['auth_cpu_us'], 1)} | {number(r['auth_p50_us'], 0)} | "
-                     f"{number(r['rps'], 0)} | {number(r['rps_ratio'], 2)} | "
-                     f"{number(r['p99_ms'], 1)} |")
-    return [*lines, ""]
-
-
 def strategy_of(series: str) -> str:
     """The series without its node scope: one strategy, both kinds of node."""
-    return series.replace(" · node that logged out", "").replace(" · other nodes", "")
+    for scope in (LOGIN_NODE, OTHER_NODES):
+        series = series.removesuffix(f" · {scope}")
+    return series
 
 
 def revocation_summary(probes: pd.DataFrame) -> str:

@@ -16,7 +16,8 @@ import pandas as pd
 from analysis.costs import Interval, cost_table, interval, median_of
 from analysis.endpoints import ME, REFRESH
 from analysis.formatting import number
-from analysis.revocation import lag_table, overhead_table, revocation_summary, strategy_of
+from analysis.revocation import lag_table, revocation_summary, strategy_of
+from analysis.revocation_cost import overhead_table
 
 NOT_MEASURED = "not measured in this run"
 

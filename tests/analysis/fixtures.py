@@ -254,6 +254,75 @@ def build_pair(root: Path = ROOT) -> tuple[Path, Path]:
     return write_run(root / "before", [BEFORE]), write_run(root / "after", [AFTER])
 
 
+def watch(node: int, rejected: float | None, accepted: int = 0, before: bool = True,
+          credential: str = "access") -> dict[str, Any]:
+    """One node's watch of a revocation probe trial (loadtests/revocation.py's format)."""
+    return {"node": node, "credential": credential, "accepted_before": before,
+            "rejected_after_s": rejected, "accepted_after_logout": accepted,
+            "last_accepted_s": None, "replays": accepted + 1, "errors": 0}
+
+
+def trial(number: int, watches: list[dict[str, Any]], expires_in: float | None = 900.0,
+          complete: bool = True, login_node: int = 0) -> dict[str, Any]:
+    """One probe trial: a logout, then the watches of every node."""
+    return {"probe": 0, "number": number, "mode": "jwt", "logout": "one",
+            "login_node": login_node, "logout_at": 1e9 + number, "interval_s": 0.02,
+            "max_wait_s": 10.0, "expires_in_s": expires_in, "watches": watches,
+            "observed_s": 10.0 if complete else 3.0, "is_complete": complete}
+
+
+def write_probes(folder: Path, trials: list[dict[str, Any]]) -> None:
+    """A probe file of one Locust process in a cell folder."""
+    (folder / "probe-host-1.json").write_text(json.dumps(
+        {"format": "authbench-probe/1", "host": "host", "pid": 1, "trials": trials}))
+
+
+def write_probe_cell(run: Path, name: str, cell: dict[str, Any], trials: list[dict[str, Any]],
+                     status: str = "ok") -> None:
+    """A cell folder holding only its cell.json and a probe file."""
+    folder = run / "cells" / name
+    folder.mkdir(parents=True)
+    (folder / "cell.json").write_text(json.dumps({"status": status, "cell": cell}))
+    write_probes(folder, trials)
+
+
+def build_probes(run: Path) -> Path:
+    """Probe files of three strategies, each with what a lag table must handle.
+
+    Sessions in Redis on 2 nodes: 4 trials rejected at 1 ms (the node that logged out)
+    and 2 ms (the other), and one cut short before its first replay. A per-node memory
+    blocklist with 5 s tokens on 2 nodes: the other node rejects only at expiry (6 s,
+    300 accepted), is cut short while still accepting, or never knew the token. JWT
+    without revocation: never rejected, 500 accepted. Plus a failed cell (left out).
+    """
+    session = {"mode": "session", "store": "redis", "revocation": "none", "nodes": 2}
+    cut_short = {**watch(0, None), "replays": 0}  # the run ended before its first replay
+    write_probe_cell(run, "001-session-redis-revocation-u4-n2-r1", session,
+                     [*(trial(i, [watch(0, 0.001), watch(1, 0.002)], None) for i in range(4)),
+                      trial(4, [cut_short, {**cut_short, "node": 1}], None, complete=False)])
+    per_node = {"mode": "jwt", "store": "memory", "revocation": "blocklist", "nodes": 2,
+                "access_ttl": 5}
+    write_probe_cell(run, "002-jwt-memory-revocation-u4-n2-r1", per_node, [
+        trial(1, [watch(0, 0.001), watch(1, 6.0, accepted=300)], expires_in=4.0),
+        trial(2, [watch(0, 0.001), watch(1, None, accepted=150)], expires_in=4.5,
+              complete=False),
+        trial(3, [watch(0, 0.001), watch(1, 0.0, before=False)], expires_in=4.5),
+    ])
+    plain = {"mode": "jwt", "store": "memory", "revocation": "none", "nodes": 1}
+    write_probe_cell(run, "003-jwt-memory-revocation-u4-n1-r1", plain,
+                     [trial(1, [watch(0, None, accepted=500)], expires_in=890.0)])
+    write_probe_cell(run, "004-failed-r1", plain, [trial(1, [watch(0, 0.5)])], status="failed")
+    return run
+
+
+def add_probes(run: Path) -> None:
+    """Probe files in two cells of a copy of the tiny fixture run (session, 2-node JWT)."""
+    write_probes(run / "cells" / "002-session-memory-read-u10-n1-r1",
+                 [trial(i, [watch(0, 0.001)], None) for i in range(5)])
+    write_probes(run / "cells" / "005-jwt-memory-HS256-read-u10-n2-r1",
+                 [trial(i, [watch(0, None, 400), watch(1, None, 400)], 880.0) for i in range(3)])
+
+
 if __name__ == "__main__":
     print(build_tiny())
     print(build_pair())

@@ -1,4 +1,5 @@
-"""The loader: CPU per request over the histograms' window, utilisation, the bottleneck."""
+"""The loader: figures from known histograms, CPU per request over the histograms' window,
+utilisation, the bottleneck, and the probe files."""
 
 from __future__ import annotations
 
@@ -7,13 +8,113 @@ import math
 import shutil
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
+from analysis.costs import SHARED_CORE
 from analysis.hdr import load_cell_histograms, measured_bounds
-from analysis.load import cpu_between, load_run, window_requests
-from tests.analysis.fixtures import ROOT, Usage, write_cell, write_metadata
+from analysis.load import (
+    cpu_between,
+    key_and_repeat,
+    load_probes,
+    load_run,
+    window_requests,
+)
+from tests.analysis.fixtures import (
+    ROOT,
+    Usage,
+    build_probes,
+    write_cell,
+    write_metadata,
+    write_probe_cell,
+)
 
 CELL = "001-none-read-u10-n1-r1"
+TINY = ROOT / "tiny"
+
+
+@pytest.fixture(scope="module")
+def tiny() -> pd.DataFrame:
+    """The tiny fixture run, loaded once (loading histograms is the slow part)."""
+    return load_run(TINY)
+
+
+def test_a_cell_folder_names_its_configuration_and_repeat() -> None:
+    assert key_and_repeat("003-jwt-memory-HS256-read-u10-n1-r2") == \
+        ("jwt-memory-HS256-read-u10-n1", 2)
+    assert key_and_repeat("001-none-read-u10-n1") == ("none-read-u10-n1", 1)
+
+
+def test_loader_figures_from_known_histograms(tiny: pd.DataFrame) -> None:
+    frame = tiny
+    hot = frame[frame["endpoint"] == "GET /api/me"].set_index("cell")
+    none = hot.loc["001-none-read-u10-n1-r1"]
+    assert none["requests"] == 1000
+    assert none["rps"] == pytest.approx(100.0)  # 1,000 requests over a 10 s window
+    assert none["p50_ms"] == pytest.approx(0.5, rel=1e-3)
+    assert none["p99_ms"] == pytest.approx(0.99, rel=1e-3)
+    assert none["max_ms"] == pytest.approx(1.0, rel=1e-3)
+    assert math.isnan(none["auth_p50_ms"])
+    assert none["cpu_ms_per_request"] == pytest.approx(2.5)  # 2.5 CPU s in the window / 1,000
+    assert none["measured_seconds"] == pytest.approx(10.0)
+    assert none["planned_seconds"] == pytest.approx(10.0)
+    session = hot.loc["002-session-memory-read-u10-n1-r1"]
+    assert session["auth_p50_ms"] == pytest.approx(0.005)
+    assert session["auth_cpu_mean_us"] == pytest.approx(4.0, rel=1e-3)
+    assert session["auth_cpu_p50_us"] == pytest.approx(4.0)
+    assert math.isnan(session["store_wall_p50_us"])  # no store call: no store histogram
+    assert session["credential_bytes"] == 49
+    assert bool(session["revoked_after_logout"]) is True
+    assert hot.loc["003-jwt-memory-HS256-read-u10-n1-r1", "sign_us"] == pytest.approx(12.5)
+    assert math.isnan(session["sign_us"]) and math.isnan(session["store_rtt_us"])
+    redis = hot.loc["007-session-redis-read-u10-n1-r1"]
+    assert redis["store_wall_p50_us"] == pytest.approx(250.0)  # Server-Timing store
+    assert redis["store_rtt_us"] == pytest.approx(45.5)
+    assert redis["auth_p50_ms"] == pytest.approx(0.3)  # wall: includes awaiting the store
+    assert redis["auth_cpu_p50_us"] == pytest.approx(6.0)  # CPU: does not
+    split = hot.loc["004-session-memory-read-u10-n2-r1"]
+    assert split["error_rate"] == pytest.approx(0.5)
+    failed = frame[frame["cell"] == "006-hybrid-memory-HS256-read-u10-n1-r1"].iloc[0]
+    assert failed["status"] == "failed" and "verification failed" in failed["reason"]
+
+
+@pytest.mark.parametrize(
+    ("cell", "target_us", "target_util", "generator_util", "core_busy", "label", "is_over"),
+    [
+        # 2.5 s of target CPU / 1,000 requests; 9.0 s of generator CPU on its 1 core: 90 %.
+        ("001-none-read-u10-n1-r1", 2500.0, 0.25, 0.9, 0.27, "load generator", False),
+        ("002-session-memory-read-u10-n1-r1", 4000.0, 0.36, 0.4, 0.38, "none", False),
+        ("003-jwt-memory-HS256-read-u10-n1-r1", 11000.0, 0.88, 0.3, 0.9, "target", False),
+        # 2 nodes x 1.5 s over 500 answered + 500 failed requests, on the 1 target core;
+        # the core was 97 % busy but the targets used 30 %: other work filled it.
+        ("004-session-memory-read-u10-n2-r1", 3000.0, 0.3, 0.2, 0.97, SHARED_CORE, True),
+        # 72 % is under 85 %; the pinned core was 98 % busy: full, and not only of targets.
+        ("005-jwt-memory-HS256-read-u10-n2-r1", 4500.0, 0.72, 0.55, 0.98, SHARED_CORE, True),
+        # Redis's one thread was 88 % busy: the store limited this window.
+        ("007-session-redis-read-u10-n1-r1", 1500.0, 0.3, 0.4, 0.31, "store", False),
+    ])
+def test_cost_utilisation_and_bottleneck_per_cell(cell: str, target_us: float,
+                                                  target_util: float, generator_util: float,
+                                                  core_busy: float, label: str,
+                                                  is_over: bool, tiny: pd.DataFrame) -> None:
+    frame = tiny
+    row = frame[(frame["cell"] == cell) & (frame["endpoint"] == "GET /api/me")].iloc[0]
+    assert row["target_cpu_us"] == pytest.approx(target_us)
+    if row["store"] == "memory":  # no shared store: no store CPU
+        assert row["server_cpu_us"] == pytest.approx(target_us)
+        assert math.isnan(row["store_cpu_us"]) and math.isnan(row["store_util"])
+    else:  # 8.8 s of Redis CPU over 2,000 requests; its one thread 88 % busy
+        assert row["store_cpu_us"] == pytest.approx(4400.0)
+        assert row["server_cpu_us"] == pytest.approx(target_us + 4400.0)
+        assert row["store_util"] == pytest.approx(0.88)
+    assert row["target_util"] == pytest.approx(target_util)
+    assert row["generator_util"] == pytest.approx(generator_util)
+    assert row["target_core_busy"] == pytest.approx(core_busy)
+    assert row["bottleneck"] == label
+    assert bool(row["is_pinned"]) is True
+    assert bool(row["is_oversubscribed"]) is is_over
+
+
 
 
 def test_cpu_between_interpolates_and_clamps() -> None:
@@ -109,3 +210,37 @@ def test_an_unpinned_target_ignores_its_cores_business(tmp_path: Path) -> None:
     assert row["target_core_busy"] == pytest.approx(0.99)
     assert bool(row["is_pinned"]) is False and bool(row["is_oversubscribed"]) is False
     assert row["bottleneck"] == "none"  # the core rule is for pinned targets only
+
+
+def test_an_endpoint_that_only_failed_still_has_a_row(tmp_path: Path) -> None:
+    run = tmp_path / "tiny"
+    shutil.copytree(TINY, run)
+    hdr = run / "cells" / "003-jwt-memory-HS256-read-u10-n1-r1" / "hdr-fixture-1.json"
+    data = json.loads(hdr.read_text())
+    data["failures"] = {"POST /auth/refresh": 40}
+    hdr.write_text(json.dumps(data))
+    frame = load_run(run)
+    row = frame[(frame["cell"] == "003-jwt-memory-HS256-read-u10-n1-r1")
+                & (frame["endpoint"] == "POST /auth/refresh")].iloc[0]
+    assert row["failures"] == 40 and row["requests"] == 0 and row["error_rate"] == 1.0
+
+
+def test_load_probes_keeps_ok_cells_and_names_the_series(tmp_path: Path) -> None:
+    probes = load_probes(build_probes(tmp_path))
+    assert set(probes["cell"]) == {"001-session-redis-revocation-u4-n2-r1",
+                                   "002-jwt-memory-revocation-u4-n2-r1",
+                                   "003-jwt-memory-revocation-u4-n1-r1"}
+    assert len(probes) == 10 + 6 + 1
+    assert probes.loc[probes["cell"].str.startswith("001"), "key"].iloc[0] == \
+        "session-redis-revocation-u4-n2"
+    series = set(probes["series"])
+    assert "session in redis, 2 nodes · node that logged out" in series
+    assert "session in redis, 2 nodes · other nodes" in series
+
+
+def test_bad_probe_file_is_refused(tmp_path: Path) -> None:
+    write_probe_cell(tmp_path, "001-x-r1", {"mode": "jwt"}, [])
+    path = tmp_path / "cells" / "001-x-r1" / "probe-host-1.json"
+    path.write_text(json.dumps({"format": "other"}))
+    with pytest.raises(ValueError, match="not an authbench probe file"):
+        load_probes(tmp_path)

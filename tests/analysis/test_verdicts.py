@@ -1,4 +1,5 @@
-"""The article's Performance and Hybrid rows, decided from cost tables with known intervals."""
+"""The article's table: Performance and Hybrid decided from cost tables with known intervals,
+the rest from the checked-in fixture run and small frames."""
 
 from __future__ import annotations
 
@@ -7,7 +8,9 @@ from typing import Any
 
 import pandas as pd
 
-from analysis.verdicts import NOT_MEASURED, hybrid, performance
+from analysis.load import load_run
+from analysis.verdicts import NOT_MEASURED, article_table, hybrid, performance, scalability
+from tests.analysis.fixtures import ROOT
 
 NAN = math.nan
 NO_FRAME = pd.DataFrame()
@@ -125,3 +128,47 @@ def test_hybrid_against_its_jwt_twin() -> None:
                                            ES256]))
     assert "no JWT twin to compare with" in alone.verdict  # ES256 is not HS256's twin
     assert hybrid(NO_REFRESH, pd.DataFrame([JWT])).verdict == NOT_MEASURED
+
+
+def test_verdicts_of_the_tiny_fixture_run() -> None:
+    verdicts = {v.row: v for v in article_table(load_run(ROOT / "tiny"))}
+    assert list(verdicts) == ["State", "Storage", "Scalability", "Revocation", "Performance",
+                              "Cross-Domain", "Security", "Mobile", "Hybrid",
+                              "Availability when the store fails"]
+    performance = verdicts["Performance"]
+    assert "session in memory at 1 nodes: 4,000.0 µs" in performance.measured  # CPU/request
+    assert "JWT HS256 at 1 nodes: 11,000.0 µs" in performance.measured
+    assert "JWT HS256 verification 50 µs of CPU" in performance.measured  # auth-cpu
+    assert ("session in redis at 1 nodes: 5,900.0 µs (target 1,500.0, store 4,400.0)"
+            in performance.measured)  # the store's CPU is part of the cost
+    assert ("Latency added per request at 1 nodes: JWT HS256 verification 50 µs of CPU; one "
+            "store lookup on an idle store redis 46 µs") in performance.measured
+    # Each load against its own JWT: on 1 node memory (4,000 µs) and Redis (5,900) sessions
+    # cost less than JWT (11,000); on 2 nodes memory sessions (3,000) less than JWT (4,500).
+    # (Redis on 1 node against JWT on 2 nodes would be a different load: never compared.)
+    assert performance.verdict == ("does not hold: a session lookup in every store cost less "
+                                   "per request than verifying a JWT (HS256); the crypto is "
+                                   "the dearer step")
+    assert "session in memory at 2 nodes: 3,000.0 µs" in performance.measured
+    assert verdicts["Scalability"].verdict.startswith("holds")
+    assert "session (memory): 50.0% failed on 2 nodes" in verdicts["Scalability"].measured
+
+    assert "JWT: 0.0% failed" in verdicts["Scalability"].measured
+    assert verdicts["Revocation"].verdict.startswith("holds: JWT without a blocklist")
+    assert "session cookie 49 B" in verdicts["Cross-Domain"].measured
+    assert "jwt (HS256) 320 B" in verdicts["Cross-Domain"].measured
+    assert verdicts["Security"].measured.startswith("6 of 6 verified cells")
+    assert verdicts["State"].verdict == "not measured in this run"
+    assert verdicts["Hybrid"].verdict == "not measured in this run"  # its only cell failed
+
+
+def test_scalability_names_each_multi_node_configuration_once() -> None:
+    def row(mode: str, store: str) -> dict[str, object]:
+        return {"status": "ok", "endpoint": "GET /api/me", "mode": mode, "store": store,
+                "balance": "roundrobin", "nodes": 2, "error_rate": 0.0}
+
+    frame = pd.DataFrame([row("jwt", "memory"), row("jwt", "memory"), row("jwt", "redis"),
+                          row("jwt", "postgres")])
+    assert scalability(frame).measured == ("JWT: 0.0% failed on 2 nodes; JWT (postgres): 0.0% "
+                                           "failed on 2 nodes; JWT (redis): 0.0% failed on 2 "
+                                           "nodes")

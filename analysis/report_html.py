@@ -1,0 +1,109 @@
+"""report.html: one self-contained page, charts embedded as PNG data URIs, nothing fetched."""
+
+from __future__ import annotations
+
+import base64
+import html
+
+from analysis.formatting import number
+from analysis.report_data import Report
+from analysis.report_sections import answer_section, method_lines
+
+_CSS = """
+body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;max-width:1100px;margin:2em auto;
+padding:0 1em;color:#222;line-height:1.45}
+table{border-collapse:collapse;margin:1em 0;font-size:0.9em}
+th,td{border:1px solid #ccc;padding:4px 8px;vertical-align:top;text-align:left}
+th{background:#f0f3f7} .verdict{font-weight:600} .failed{color:#a00}
+img{max-width:100%;border:1px solid #eee;margin:0.5em 0} .caption{color:#666;font-size:0.85em}
+"""
+
+Pngs = dict[str, tuple[str, bytes]]  # chart name -> (title, PNG bytes)
+# A section: its Markdown lines and the names (in Pngs) of the charts drawn after them.
+HtmlSection = tuple[list[str], list[str]]
+
+
+def _table(headers: list[str], rows: list[list[str]], classes: list[str] | None = None) -> str:
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
+    body = []
+    for index, row in enumerate(rows):
+        css = f' class="{classes[index]}"' if classes and classes[index] else ""
+        body.append(f"<tr{css}>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>")
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+
+
+def markdown_html(lines: list[str]) -> str:
+    """The few Markdown forms the sections use (headings, tables, bullets, paragraphs)."""
+    out: list[str] = []
+    table: list[list[str]] = []
+    for line in [*lines, ""]:
+        if line.startswith("|"):
+            table.append([cell.strip() for cell in line.strip().strip("|").split(" | ")])
+            continue
+        if table:
+            out.append(_table(table[0], [r for r in table[1:] if not set("".join(r)) <= set("-|")]))
+            table = []
+        if line.startswith("#"):
+            level = min(6, len(line) - len(line.lstrip("#")))
+            out.append(f"<h{level}>{html.escape(line.lstrip('#').strip())}</h{level}>")
+        elif line.startswith("- "):
+            out.append(f"<ul><li>{html.escape(line[2:])}</li></ul>")
+        elif line.strip():
+            out.append(f"<p>{html.escape(line)}</p>")
+    return "\n".join(out)
+
+
+def _figure(name: str, pngs: Pngs) -> str:
+    title, png = pngs[name]
+    data = base64.b64encode(png).decode()
+    return (f"<figure><img id=chart-{name} alt='{html.escape(title)}' "
+            f"src='data:image/png;base64,{data}'></figure>")
+
+
+def _head(title: str, caption: str) -> list[str]:
+    return [f"<!doctype html><html lang=en><head><meta charset=utf-8>"
+            f"<title>{html.escape(title)}</title><style>{_CSS}</style></head><body>",
+            f"<h1>{html.escape(title)}</h1>", f"<p class=caption>{html.escape(caption)}</p>"]
+
+
+def _sections(sections: list[HtmlSection], pngs: Pngs) -> list[str]:
+    parts = []
+    for lines, names in sections:
+        parts.append(markdown_html([line for line in lines if not line.startswith("![")]))
+        parts += [_figure(name, pngs) for name in names if name in pngs]
+    return parts
+
+
+def render_html(report: Report, pngs: Pngs, sections: list[HtmlSection] | None = None) -> str:
+    """A run's report page: the answer, the article's table, the charts, then sections
+    (drawn after the charts that belong to none of them), the cells and the method."""
+    sections = sections or []
+    placed = {name for _, names in sections for name in names}
+    parts = [*_head(f"authbench report: {report.run_id}", report.caption),
+             "<h2 id=answer>The answer</h2>",
+             markdown_html(answer_section(report)),
+             "<h2 id=article>The article's table, re-checked</h2>",
+             _table(["row", "the article's claim", "measured here", "verdict"],
+                    [[v.row, v.claim, v.measured, v.verdict] for v in report.verdicts]),
+             "<h2 id=charts>Charts</h2>",
+             *(_figure(name, pngs) for name in pngs if name not in placed),
+             *_sections(sections, pngs)]
+    cells = [[c["cell"], "ok" if c["status"] == "ok" else f"failed: {c['reason']}",
+              number(c.get("rps"), 0), number(c.get("p50_ms"), 2), number(c.get("p99_ms"), 2),
+              number(c.get("p99_9_ms"), 2), number(c.get("max_ms"), 2),
+              number(c.get("auth_p50_ms"), 3), number(c.get("cpu_ms_per_request"), 3)]
+             for c in report.cells]
+    parts += ["<h2 id=details>Details</h2>",
+              _table(["cell", "status", "req/s", "p50", "p99", "p99.9", "max", "auth p50",
+                      "CPU ms/req"], cells,
+                     ["" if c["status"] == "ok" else "failed" for c in report.cells])]
+    method = method_lines(report)
+    parts.append("<h2 id=method>Method</h2><ul>")
+    parts += [f"<li>{html.escape(line[2:])}</li>" for line in method if line.startswith("- ")]
+    parts.append("</ul></body></html>")
+    return "\n".join(parts)
+
+
+def standalone_html(title: str, caption: str, pngs: Pngs, sections: list[HtmlSection]) -> str:
+    """The page of a folder that holds only `authbench micro` or `bench-revocation` results."""
+    return "\n".join([*_head(title, caption), *_sections(sections, pngs), "</body></html>"])

@@ -1,0 +1,193 @@
+"""The report's sections as Markdown lines, and the charts each one draws.
+
+The report opens with the answer (cost per request per configuration, then what the
+run varied), then the article's table re-checked, the charts, the extra sections a
+run has data for (revocation, faults, the micro tier), the per-configuration and
+per-cell tables, and the method. Sections return lines; report.py writes them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from matplotlib.figure import Figure
+
+from analysis import plots
+from analysis.answer import answer_lines
+from analysis.endpoints import ME
+from analysis.faults import fault_lines, plot_fault_timelines
+from analysis.formatting import number
+from analysis.micro import load_micro, micro_lines, plot_crypto_floor
+from analysis.report_data import Report
+from analysis.revocation import lag_lines, plot_lag_cdf
+from analysis.revocation_cost import overhead_lines
+from analysis.revocation_storage import revocation_storage_section
+
+Chart = Callable[[pd.DataFrame, str], Figure]
+# Markdown lines, and (file name, title, figure) for each of their charts.
+Section = tuple[list[str], list[tuple[str, str, Figure]]]
+
+
+def answer_section(report: Report) -> list[str]:
+    """The answer's Markdown lines, from the run's costs and per-cell facts."""
+    facts = report.frame.drop_duplicates("cell") if not report.frame.empty else report.frame
+    return answer_lines(report.costs, facts)
+
+
+def charts_for(report: Report) -> list[tuple[str, str, Figure]]:
+    """(file name, title, figure) for the charts this run has data for."""
+    frame, caption = report.frame, report.caption
+    hot = frame[(frame["status"] == "ok") & (frame["endpoint"] == ME)]
+    if hot.empty:
+        return []
+    figures = [("latency-percentiles", "Latency percentiles",
+                plots.plot_latency_percentiles(report.configs, caption))]
+    charts: list[tuple[str, str, Chart]] = [
+        ("throughput", "Throughput by configuration", plots.plot_throughput_by_config),
+    ]
+    if hot["users"].nunique() > 1:
+        charts += [("throughput-vs-users", "Throughput against users",
+                    plots.plot_throughput_vs_users),
+                   ("latency-vs-throughput", "Latency against throughput",
+                    plots.plot_latency_vs_throughput)]
+    if hot["nodes"].nunique() > 1:
+        charts.append(("scaling", "Scaling out", plots.plot_scaling))
+    if hot["target_cpu_us"].notna().any():
+        charts.append(("where-time-goes", "Where the time goes", plots.plot_where_time_goes))
+    if (hot["scale"] > 0).any():
+        charts.append(("latency-vs-sessions", "Latency and store memory against live sessions",
+                       plots.plot_latency_vs_sessions))
+    if frame.loc[frame["mode"] != "none", "credential_bytes"].notna().any():
+        charts.append(("credential-bytes", "Credential bytes per request",
+                       plots.plot_credential_bytes))
+    return figures + [(name, title, plot(frame, caption)) for name, title, plot in charts]
+
+
+def markdown_lines(report: Report, images: dict[str, str]) -> list[str]:
+    """report.md; images maps chart names to their relative paths."""
+    lines = [f"# authbench report: {report.run_id}", "", f"_{report.caption}_", "",
+             "## The answer", "", *answer_section(report)]
+    lines += ["## The article's table, re-checked", "",
+              "| row | the article's claim | measured here | verdict |", "|---|---|---|---|"]
+    for v in report.verdicts:
+        lines.append(f"| {v.row} | {v.claim} | {v.measured} | {v.verdict} |")
+    lines += ["", "## Charts", ""]
+    for name, path in images.items():
+        lines += [f"![{name}]({path})", ""]
+    lines += ["## Configurations", "", "Percentiles from the histograms of every repeat merged; "
+              "req/s is the median over repeats, spread its coefficient of variation.", "",
+              "| configuration | repeats | req/s | spread | p50 | p90 | p99 | p99.9 | max "
+              "| auth p50 | CPU ms/req | errors |",
+              "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for _, c in report.configs.iterrows():
+        lines.append(
+            f"| {c['key']} | {c['repeats']} | {number(c['rps'], 0)} | "
+            f"{number(100 * c['rps_spread'], 1)}% | {number(c['p50_ms'], 2)} | "
+            f"{number(c['p90_ms'], 2)} | {number(c['p99_ms'], 2)} | "
+            f"{number(c['p99_9_ms'], 2)} | {number(c['max_ms'], 2)} | "
+            f"{number(c['auth_p50_ms'], 3)} | {number(c['cpu_ms_per_request'], 3)} | "
+            f"{number(100 * c['error_rate'], 1)}% |")
+    lines += ["", "## Details", "",
+              "| cell | status | req/s | p50 | p90 | p99 | p99.9 | max | auth p50 | CPU ms/req "
+              "| measured s |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for c in report.cells:
+        if c["status"] != "ok":
+            lines.append(f"| {c['cell']} | failed: {c['reason']} | | | | | | | | | |")
+            continue
+        lines.append(
+            f"| {c['cell']} | ok | {number(c.get('rps'), 0)} | {number(c.get('p50_ms'), 2)} | "
+            f"{number(c.get('p90_ms'), 2)} | {number(c.get('p99_ms'), 2)} | "
+            f"{number(c.get('p99_9_ms'), 2)} | {number(c.get('max_ms'), 2)} | "
+            f"{number(c.get('auth_p50_ms'), 3)} | {number(c.get('cpu_ms_per_request'), 3)} | "
+            f"{number(c.get('measured_seconds'), 1)} |")
+    lines += ["", "Latencies in ms from exact HDR histograms merged over Locust processes "
+              "(never averaged percentiles); auth p50 is the server's own Server-Timing.", ""]
+    lines += method_lines(report)
+    return lines
+
+
+def _placement_text(placement: dict[str, Any] | None, interleave: str) -> str:
+    how = ("every configuration up once, windows interleaved over them" if interleave == "windows"
+           else "a fresh start per cell")
+    if not placement:
+        return f"Runs: {how}; CPU placement not recorded"
+    if not placement.get("is_pinned"):
+        return f"Runs: {how}; targets and load generator shared every CPU (not pinned)"
+    return (f"Runs: {how}; targets pinned to CPUs {placement['target_cpus']}, the load "
+            f"generator and the runner to {placement['generator_cpus']}")
+
+
+def method_lines(report: Report) -> list[str]:
+    """The method section: machine, versions, load, warnings."""
+    meta = report.metadata
+    machine = meta.get("machine", {})
+    packages = machine.get("packages", {})
+    suite = meta.get("suite", {})
+    lines = ["## Method", "",
+             f"- Machine: {machine.get('cpu_count')}x {machine.get('cpu_model')}, "
+             f"{number((machine.get('memory_bytes') or 0) / 2**30, 1)} GiB, "
+             f"{machine.get('platform')}",
+             f"- Python {machine.get('python')}; " + ", ".join(
+                 f"{k} {v}" for k, v in sorted(packages.items()) if v),
+             f"- OpenSSL: {machine.get('openssl')}",
+             f"- Git commit: {machine.get('git_commit')}",
+             f"- Suite {suite.get('name')}: {len(suite.get('cells', []))} cells x "
+             f"{suite.get('repeats')} repeats, interleaved; started {meta.get('started')}, "
+             f"ended {meta.get('ended')}, status {meta.get('status')}",
+             f"- Topology: {meta.get('topology')}",
+             f"- {_placement_text(meta.get('placement'), meta.get('interleave', 'cells'))}",
+             "- Each node was verified (401 without a credential, 200 with, forged credentials "
+             "refused, logout behaviour) before it was measured; warm-up requests, and requests "
+             "made before every user had logged in, are not counted.", ""]
+    for note in meta.get("notes", []):
+        lines.append(f"- Note: {note}")
+    lines += ["", "### Warnings", ""]
+    lines += [f"- {w}" for w in report.warnings] or ["- none"]
+    return [*lines, ""]
+
+
+def revocation_section(run: Path, report: Report) -> Section:
+    """Lag per strategy (with its CDF), the cost of the check, storage and logout-all."""
+    lag = lag_lines(report.probes)
+    overhead = overhead_lines(report.frame) if (
+        report.frame.get("revocation", pd.Series(dtype=str)).isin(["blocklist", "pubsub"]).any()
+    ) else []
+    storage, figures = revocation_storage_section(run, report.caption)
+    if not lag and not overhead and not storage:
+        return [], []
+    lines = ["## Revocation", ""]
+    if lag:
+        lines += ["### How long a logged-out credential keeps working", "", *lag]
+        figures = [("revocation-lag", "Revocation lag per strategy",
+                    plot_lag_cdf(report.probes, report.caption)), *figures]
+    if overhead:
+        lines += ["### What the revocation check costs", "", *overhead]
+    if storage:  # its own "## " title is this section's; its "### " parts sit under it
+        lines += [line for line in storage if not line.startswith("## ")]
+    return lines, figures
+
+
+def faults_section(report: Report) -> Section:
+    """Availability when the store fails: the table per mode and fault, and its chart."""
+    lines = fault_lines(report.faults)
+    if not lines:
+        return [], []
+    return (["## Availability when the store fails", "", *lines],
+            [("faults", "Availability when the store fails",
+              plot_fault_timelines(report.timelines, report.caption))])
+
+
+def micro_section(run: Path, caption: str) -> Section:
+    """Lines and the chart of the micro tier, when the run folder holds micro.json."""
+    path = run / "micro.json"
+    if not path.exists():
+        return [], []
+    _, frame = load_micro(path)
+    figures = []
+    if (frame["group"] == "jwt").any():
+        figures.append(("crypto-floor", "Crypto floor and library overhead",
+                        plot_crypto_floor(frame, caption)))
+    return micro_lines(frame), figures
