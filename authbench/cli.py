@@ -10,12 +10,15 @@ import signal
 import sys
 from collections.abc import Callable, Sequence
 
+from authbench.commands import bench, inspect, run, target
 from authbench.commands.target import StoreUnreachable
 from authbench.infra.ports import PortBusy
 from authbench.run.suite import SuiteError
 from targets.settings import ConfigError
 
 Command = Callable[[argparse.Namespace], int]
+# The table: each group registers its subcommands, in the order --help lists them.
+GROUPS = (target, run, inspect, bench)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -25,25 +28,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    from authbench.bench import (
-        clientbench,
-        locust,
-        micro,
-        overloadbench,
-        revocationbench,
-        targetbench,
-    )
-    from authbench.commands import inspect, run, target
-
-    target.add_parsers(sub)
-    run.add_parsers(sub)
-    inspect.add_parser(sub)
-    micro.add_parser(sub)
-    locust.add_parser(sub)
-    targetbench.add_parser(sub)
-    clientbench.add_parser(sub)
-    revocationbench.add_parser(sub)
-    overloadbench.add_parser(sub)
+    for group in GROUPS:
+        group.add_parsers(sub)
     return parser
 
 

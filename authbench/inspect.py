@@ -6,7 +6,6 @@ against the security rules the targets follow (docs/security.md).
 
 from __future__ import annotations
 
-import argparse
 import base64
 import binascii
 import ipaddress
@@ -159,26 +158,41 @@ def _key_from_jwks(url: str, header: dict[str, Any]) -> Any:
     raise ValueError(f"no key with kid {kid!r} in {url}")
 
 
-def verify_signature(token: str, found: Inspection, args: argparse.Namespace) -> None:
+@dataclass(frozen=True)
+class VerifyingKey:
+    """The key the user gave, one of three ways."""
+
+    secret: str | None = None  # HMAC secret, as text
+    pem_path: str | None = None  # a PEM public (or private) key file
+    jwks_url: str | None = None  # a JWKS on loopback
+
+    @property
+    def is_given(self) -> bool:
+        return any(v is not None for v in (self.secret, self.pem_path, self.jwks_url))
+
+
+def verify_signature(token: str, found: Inspection, given: VerifyingKey) -> None:
     """Check the signature (and exp/nbf/iat) with the key the user gave."""
     alg = found.header.get("alg")
     key: Any
     try:
-        if args.secret is not None:
-            secret = args.secret.encode()
+        if given.secret is not None:
+            secret = given.secret.encode()
             key = secret
             minimum = HMAC_MIN_BYTES.get(str(alg))
             if minimum and len(secret) < minimum:
                 found.flag("error", f"HMAC secret of {len(secret)} bytes: {alg} needs at least "
                                     f"{minimum}")
-        elif args.key is not None:
-            data = Path(args.key).read_bytes()
+        elif given.pem_path is not None:
+            data = Path(given.pem_path).read_bytes()
             try:
                 key = serialization.load_pem_public_key(data)
             except ValueError:
                 key = serialization.load_pem_private_key(data, password=None).public_key()
+        elif given.jwks_url is not None:
+            key = _key_from_jwks(given.jwks_url, found.header)
         else:
-            key = _key_from_jwks(args.jwks, found.header)
+            raise ValueError("no key given")
         if not isinstance(alg, str) or alg not in KNOWN_ALGS:
             raise ValueError(f"alg {alg!r} is not allowed")
         with warnings.catch_warnings():  # a short secret is flagged above, as an error

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
@@ -45,25 +44,3 @@ async def compare(url: str, concurrency: int, batches: int, rounds: int) -> dict
         await redis_py.aclose()
         await pool.disconnect()
     return results
-
-
-def cmd_bench_redis_clients(args: argparse.Namespace) -> int:
-    """Measure the CPU one GET costs through each Redis client, in this process."""
-    import uvloop
-
-    results = uvloop.run(compare(args.url, args.concurrency, args.batches, args.rounds))
-    for name, values in results.items():
-        shown = ", ".join(f"{v:.1f}" for v in values)
-        print(f"{name:<9} CPU µs per GET ({args.concurrency} concurrent): {shown}")
-    return 0
-
-
-def add_parser(sub: Any) -> None:
-    """Register `authbench bench-redis-clients`."""
-    parser = sub.add_parser("bench-redis-clients", help=cmd_bench_redis_clients.__doc__,
-                            description=cmd_bench_redis_clients.__doc__)
-    parser.add_argument("--url", default="redis://127.0.0.1:6379/0")
-    parser.add_argument("--concurrency", type=int, default=32)
-    parser.add_argument("--batches", type=int, default=300)
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.set_defaults(handler=cmd_bench_redis_clients)

@@ -7,10 +7,9 @@ capacity Locust can actually use on this machine.
 
 from __future__ import annotations
 
-import argparse
-import json
 import statistics
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -33,43 +32,38 @@ def locust_rps(url: str, connections: int, seconds: float, workers: int) -> tupl
         return float(row["Requests/s"]), outcome.cpu_warnings
 
 
-def cmd_bench_locust(args: argparse.Namespace) -> int:
-    """Compare Locust's and wrk's maximum req/s on /noauth at the same connections."""
-    results: dict[str, Any] = {"connections": args.connections, "seconds": args.seconds,
-                               "rounds": []}
+def compare_with_wrk(connections: int, seconds: float, rounds: int,
+                     workers: Sequence[int]) -> dict[str, Any]:
+    """Rounds of wrk then Locust (at each worker count) on one target; the median ratios."""
+    results: dict[str, Any] = {"connections": connections, "seconds": seconds, "rounds": []}
     with TargetProcess({"AUTH_MODE": "none"}) as target:
         url = target.url
-        for number in range(1, args.rounds + 1):
-            run_wrk(url + "/noauth", 2, args.connections)  # warm-up
-            wrk = run_wrk(url + "/noauth", round(args.seconds), args.connections)
+        for number in range(1, rounds + 1):
+            run_wrk(url + "/noauth", 2, connections)  # warm-up
+            wrk = run_wrk(url + "/noauth", round(seconds), connections)
             row: dict[str, Any] = {"wrk_rps": wrk.rps}
-            for workers in args.workers:
-                rps, warnings = locust_rps(url, args.connections, args.seconds, workers)
-                row[f"locust_w{workers}_rps"] = rps
-                row[f"locust_w{workers}_cpu_warnings"] = warnings
+            for count in workers:
+                rps, warnings = locust_rps(url, connections, seconds, count)
+                row[f"locust_w{count}_rps"] = rps
+                row[f"locust_w{count}_cpu_warnings"] = warnings
             results["rounds"].append(row)
             print(f"round {number}: " + ", ".join(f"{k} {v:,.0f}" for k, v in row.items()),
                   flush=True)
-    for workers in args.workers:
-        ratios = [r[f"locust_w{workers}_rps"] / r["wrk_rps"] for r in results["rounds"]]
-        label = "one process" if workers == 0 else f"{workers} workers"
-        print(f"Locust ({label}) / wrk at {args.connections} connections: "
-              f"median {statistics.median(ratios):.2f} (rounds: "
-              f"{', '.join(f'{r:.2f}' for r in ratios)})")
-        results[f"ratio_w{workers}"] = statistics.median(ratios)
-    if args.output:
-        Path(args.output).write_text(json.dumps(results, indent=2))
-    return 0
+    for count in workers:
+        results[f"ratio_w{count}"] = statistics.median(_ratios(results, count))
+    return results
 
 
-def add_parser(sub: Any) -> None:
-    """Register `authbench bench-locust`."""
-    parser = sub.add_parser("bench-locust", help=cmd_bench_locust.__doc__,
-                            description=cmd_bench_locust.__doc__)
-    parser.add_argument("--connections", type=int, default=32)
-    parser.add_argument("--seconds", type=float, default=10)
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--workers", type=int, nargs="+", default=[0, 2],
-                        help="Locust worker counts to try (0: one local process)")
-    parser.add_argument("--output", help="also write the figures as JSON here")
-    parser.set_defaults(handler=cmd_bench_locust)
+def _ratios(results: dict[str, Any], workers: int) -> list[float]:
+    return [r[f"locust_w{workers}_rps"] / r["wrk_rps"] for r in results["rounds"]]
+
+
+def format_ratios(results: dict[str, Any], workers: Sequence[int]) -> list[str]:
+    """A line per worker count: Locust's req/s over wrk's, median and per round."""
+    lines = []
+    for count in workers:
+        label = "one process" if count == 0 else f"{count} workers"
+        lines.append(f"Locust ({label}) / wrk at {results['connections']} connections: "
+                     f"median {results[f'ratio_w{count}']:.2f} (rounds: "
+                     f"{', '.join(f'{r:.2f}' for r in _ratios(results, count))})")
+    return lines

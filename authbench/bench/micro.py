@@ -9,12 +9,12 @@ result is the median over every sample, with the spread. The raw primitive of
 
 from __future__ import annotations
 
-import argparse
 import json
 import multiprocessing
 import statistics
 import sys
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
@@ -22,12 +22,26 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+import jwt
+from joserfc import jwt as jose_jwt
+from joserfc.errors import SecurityWarning
+from joserfc.jwk import ECKey, OctKey, OKPKey, RSAKey
+
+from authbench.bench.microcrypto import raw_verifier
+from authbench.run.rundir import collect_metadata, write_json
+from targets.keys import KeySet, SigningKey, generate_key
+from targets.seeding import generate_sessions
+from targets.stores import MemoryStore, PostgresStore, RedisStore, Store
+from targets.tokens import TokenCodec
+
 ALGORITHMS: tuple[tuple[str, str, int], ...] = (
     # (name shown, JWT alg, RSA bits)
     ("HS256", "HS256", 0), ("HS384", "HS384", 0), ("HS512", "HS512", 0),
     ("RS256-2048", "RS256", 2048), ("RS256-3072", "RS256", 3072), ("RS256-4096", "RS256", 4096),
     ("PS256", "PS256", 2048), ("ES256", "ES256", 0), ("ES384", "ES384", 0), ("EdDSA", "EdDSA", 0),
 )
+RESULT_FILE = "micro.json"
+GROUPS = ("jwt", "claims", "cache", "store")
 CLAIM_SIZES = (200, 1000, 2000, 4000, 8000)
 SEED_BATCH = 20_000
 Bench = Callable[[int], float]  # run `loops` operations, return elapsed seconds
@@ -60,13 +74,6 @@ def _timed(op: Callable[[], object]) -> Bench:
 
 def jwt_benches(include: set[str]) -> dict[str, tuple[Bench, dict[str, Any]]]:
     """Sign and verify with PyJWT (the targets' path), joserfc, and the raw primitive."""
-    from joserfc import jwt as jose_jwt
-    from joserfc.jwk import ECKey, OctKey, OKPKey, RSAKey
-
-    from authbench.bench.microcrypto import raw_verifier
-    from targets.keys import KeySet, SigningKey, generate_key
-    from targets.tokens import TokenCodec
-
     benches: dict[str, tuple[Bench, dict[str, Any]]] = {}
     for shown, alg, bits in ALGORITHMS:
         if include and shown not in include:
@@ -110,11 +117,6 @@ def jwt_benches(include: set[str]) -> dict[str, tuple[Bench, dict[str, Any]]]:
 
 def claim_benches() -> dict[str, tuple[Bench, dict[str, Any]]]:
     """HS256 verify (PyJWT, full checks) as the payload grows from ~200 B to 8 KB."""
-    import jwt
-
-    from targets.keys import KeySet
-    from targets.tokens import TokenCodec
-
     keys = KeySet.generate("HS256")
     codec = TokenCodec(keys, "authbench", "authbench-api", 900, 2.0, 1 << 20)
     base, _ = codec.issue("user1")
@@ -134,9 +136,6 @@ def claim_benches() -> dict[str, tuple[Bench, dict[str, Any]]]:
 
 def cache_benches() -> dict[str, tuple[Bench, dict[str, Any]]]:
     """VERIFY_CACHE: a hit against a full verify, same token."""
-    from targets.keys import KeySet
-    from targets.tokens import TokenCodec
-
     cached = TokenCodec(KeySet.generate("HS256"), "i", "a", 900, 2.0, 4096, cache_size=10_000)
     token, _ = cached.issue("user1")
     cached.verify(token)
@@ -146,10 +145,7 @@ def cache_benches() -> dict[str, tuple[Bench, dict[str, Any]]]:
 def store_benches(redis_url: str | None, postgres_url: str | None,
                   redis_socket: str | None) -> dict[str, tuple[Bench, dict[str, Any]]]:
     """get / set / delete of a session through each reachable store, on its own loop."""
-    import uvloop
-
-    from targets.seeding import generate_sessions
-    from targets.stores import MemoryStore, PostgresStore, RedisStore, Store
+    import uvloop  # here, not above: uvloop is not installed on Windows
 
     loop = uvloop.new_event_loop()  # the targets' event loop
     stores: dict[str, Store] = {"memory": MemoryStore()}
@@ -221,10 +217,6 @@ def _calibrate(bench: Bench, min_time: float) -> int:
 
 def worker(config: dict[str, Any]) -> dict[str, Any]:
     """Run every benchmark of the config in this (fresh) process; per-op seconds."""
-    import warnings
-
-    from joserfc.errors import SecurityWarning
-
     # joserfc flags "EdDSA" (renamed by RFC 9864) on every call; the name is deliberate here.
     warnings.filterwarnings("ignore", message="EdDSA is deprecated", category=SecurityWarning)
     benches: dict[str, tuple[Bench, dict[str, Any]]] = {}
@@ -283,65 +275,13 @@ def format_results(results: list[Result]) -> list[str]:
     return lines
 
 
-def cmd_micro(args: argparse.Namespace) -> int:
-    """In-process sign/verify and store costs, pyperf-style; results saved as JSON."""
-    from authbench.infra.services import available_services
-    from authbench.run.rundir import collect_metadata, write_json
-
-    services = available_services(args.redis_url, args.postgres_url)
-    socket_path = args.redis_socket if args.redis_socket and Path(args.redis_socket).exists() \
-        else None
-    config = {
-        "groups": args.groups, "algorithms": args.algorithms or [], "min_time": args.min_time,
-        "samples": args.samples, "processes": args.processes,
-        "redis_url": args.redis_url if "redis" in services else None,
-        "postgres_url": args.postgres_url if "postgres" in services else None,
-        "redis_socket": socket_path,
-    }
-    print(f"micro: {len(args.groups)} groups x {args.processes} processes x {args.samples} "
-          f"samples (min {args.min_time * 1000:.0f} ms each)", file=sys.stderr)
-    started = datetime.now(UTC)
-    results = run_micro(config)
-    if args.into:
-        folder = Path(args.into)
-        if not (folder / "metadata.json").is_file():
-            print(f"authbench micro: {folder}: not an authbench run", file=sys.stderr)
-            return 2
-    else:
-        folder = Path(args.results) / f"{started.strftime('%Y%m%dT%H%M%SZ')}-micro"
-        folder.mkdir(parents=True, exist_ok=True)
-    write_json(folder / "micro.json", {
+def write_micro_json(folder: Path, config: dict[str, Any], started: datetime,
+                     results: list[Result]) -> Path:
+    """Write micro.json (the config, the machine and every result) into folder."""
+    path = folder / RESULT_FILE
+    write_json(path, {
         "schema_version": 1, "started": started.isoformat(timespec="seconds"),
         "ended": datetime.now(UTC).isoformat(timespec="seconds"), "config": config,
         "machine": collect_metadata(), "results": [asdict(r) for r in results],
     })
-    print("\n".join(format_results(results)))
-    if not config["redis_url"] or not config["postgres_url"] or not socket_path:
-        print("note: stores not measured: " + ", ".join(
-            name for name, on in (("redis", config["redis_url"]),
-                                  ("postgres", config["postgres_url"]),
-                                  ("redis unix socket", socket_path)) if not on))
-    from analysis.report import write_report
-
-    written = write_report(folder)
-    print(f"results: {folder / 'micro.json'}; report: {written['html']}")
-    return 0
-
-
-def add_parser(sub: Any) -> None:
-    """Register `authbench micro`."""
-    parser = sub.add_parser("micro", help=cmd_micro.__doc__, description=cmd_micro.__doc__)
-    parser.add_argument("--groups", nargs="+", default=["jwt", "claims", "cache", "store"],
-                        choices=["jwt", "claims", "cache", "store"])
-    parser.add_argument("--algorithms", nargs="+", choices=[a[0] for a in ALGORITHMS])
-    parser.add_argument("--processes", type=int, default=3)
-    parser.add_argument("--samples", type=int, default=5)
-    parser.add_argument("--min-time", type=float, default=0.02,
-                        help="seconds one sample must last at least (loops are calibrated)")
-    parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/0")
-    parser.add_argument("--redis-socket", default="/run/redis/redis-server.sock")
-    parser.add_argument("--postgres-url", default="postgresql://postgres@127.0.0.1:5432/test")
-    parser.add_argument("--results", default="results")
-    parser.add_argument("--into", metavar="RUN",
-                        help="write micro.json into this run folder, so its report shows it")
-    parser.set_defaults(handler=cmd_micro)
+    return path

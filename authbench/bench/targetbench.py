@@ -6,12 +6,10 @@ whether that drop is explained by the time spent in the auth step itself.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import statistics
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +20,9 @@ from authbench.bench.wrk import WrkResult, run_wrk
 from authbench.infra.launcher import TargetProcess
 from authbench.run.placement import plan_placement
 
-# name -> (target environment, the bar on req/s(/api/me) / req/s(/noauth) from issue #2)
+RESULT_FILE = "bench-targets.json"
+
+# name -> (target environment, the bar on req/s(/api/me) / req/s(/noauth) it must reach)
 CONFIGS: dict[str, tuple[dict[str, str], float | None]] = {
     "none": ({"AUTH_MODE": "none"}, None),
     "jwt-HS256": ({"AUTH_MODE": "jwt", "JWT_ALG": "HS256"}, 0.70),
@@ -114,19 +114,28 @@ def format_markdown(rows: list[Comparison]) -> list[str]:
     return lines
 
 
-def cmd_bench_targets(args: argparse.Namespace) -> int:
-    """Measure /noauth vs /api/me per configuration with wrk, interleaved over rounds."""
-    chosen = {name: CONFIGS[name] for name in (args.only or CONFIGS)}
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    folder = Path(args.results) / f"bench-targets-{stamp}"
-    folder.mkdir(parents=True, exist_ok=True)
+@dataclass(frozen=True)
+class TargetBenchConfig:
+    """What bench-targets measures; the defaults are the CLI's."""
+
+    only: tuple[str, ...] = ()  # names in CONFIGS; empty: all
+    seconds: int = 8
+    warmup: int = 2
+    rounds: int = 3
+    connections: int = 32
+    pin: bool = True  # target and wrk on disjoint CPUs
+
+
+def run_bench_targets(config: TargetBenchConfig, folder: Path) -> list[Comparison]:
+    """Every chosen configuration's rounds; bench-targets.json into folder; the rows."""
+    chosen = {name: CONFIGS[name] for name in (config.only or CONFIGS)}
     raw: dict[str, dict[str, list[WrkResult]]] = {
         n: {"noauth": [], "me": [], "serial": []} for n in chosen
     }
     cpu: dict[str, dict[str, list[float]]] = {n: {"noauth": [], "me": []} for n in chosen}
     targets: dict[str, tuple[TargetProcess, dict[str, str]]] = {}
     # As in `authbench run`: the target on its CPUs, wrk (a child of this process) on the rest.
-    placement = plan_placement(not args.no_pin)
+    placement = plan_placement(config.pin)
     try:
         for name, (env, _) in chosen.items():
             target = TargetProcess(env, log_path=folder / f"{name}.log")
@@ -136,13 +145,14 @@ def cmd_bench_targets(args: argparse.Namespace) -> int:
             placement.pin_target(target.pid)
         if placement.is_pinned:
             os.sched_setaffinity(0, placement.generator_cpus)
-        for round_number in range(1, args.rounds + 1):
+        for round_number in range(1, config.rounds + 1):
             for name, (target, headers) in targets.items():
                 for path, key in (("/noauth", "noauth"), ("/api/me", "me")):
-                    run_wrk(target.url + path, args.warmup, args.connections, headers=headers)
+                    run_wrk(target.url + path, config.warmup, config.connections,
+                            headers=headers)
                     process = psutil.Process(target.pid)
                     before = process.cpu_times()
-                    result = run_wrk(target.url + path, args.seconds, args.connections,
+                    result = run_wrk(target.url + path, config.seconds, config.connections,
                                      headers=headers)
                     after = process.cpu_times()
                     spent = (after.user - before.user) + (after.system - before.system)
@@ -150,10 +160,10 @@ def cmd_bench_targets(args: argparse.Namespace) -> int:
                     if result.non_2xx or result.socket_errors:
                         raise RuntimeError(f"{name} {path}: {result}")
                     raw[name][key].append(result)
-                    print(f"round {round_number}/{args.rounds} {name:<15} {path:<8} "
+                    print(f"round {round_number}/{config.rounds} {name:<15} {path:<8} "
                           f"{result.rps:>8,.0f} req/s  p99 {result.p99_ms:.2f} ms", flush=True)
                 raw[name]["serial"].append(
-                    run_wrk(target.url + "/api/me", args.warmup, 1, headers=headers)
+                    run_wrk(target.url + "/api/me", config.warmup, 1, headers=headers)
                 )
     finally:
         os.sched_setaffinity(0, set(placement.target_cpus) | set(placement.generator_cpus))
@@ -164,28 +174,11 @@ def cmd_bench_targets(args: argparse.Namespace) -> int:
         for n in chosen
     ]
     record: dict[str, Any] = {
-        "connections": args.connections, "seconds": args.seconds, "rounds": args.rounds,
+        "connections": config.connections, "seconds": config.seconds, "rounds": config.rounds,
         "placement": placement.describe(),
         "raw": {n: {k: [asdict(r) for r in v] for k, v in d.items()} for n, d in raw.items()},
         "target_cpu_us_per_request": cpu,
         "summary": [asdict(r) for r in rows],
     }
-    (folder / "bench-targets.json").write_text(json.dumps(record, indent=2))
-    print("\n".join(format_markdown(rows)))
-    print(f"raw figures: {folder / 'bench-targets.json'}")
-    return 0 if all(r.meets_bar is not False for r in rows) else 1
-
-
-def add_parser(sub: Any) -> None:
-    """Register `authbench bench-targets`."""
-    parser = sub.add_parser("bench-targets", help=cmd_bench_targets.__doc__,
-                            description=cmd_bench_targets.__doc__)
-    parser.add_argument("--only", nargs="*", choices=sorted(CONFIGS))
-    parser.add_argument("--seconds", type=int, default=8)
-    parser.add_argument("--warmup", type=int, default=2)
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--connections", type=int, default=32)
-    parser.add_argument("--results", default="results")
-    parser.add_argument("--no-pin", action="store_true",
-                        help="let the target and wrk share every CPU (default: disjoint CPUs)")
-    parser.set_defaults(handler=cmd_bench_targets)
+    (folder / RESULT_FILE).write_text(json.dumps(record, indent=2))
+    return rows

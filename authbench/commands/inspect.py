@@ -7,7 +7,13 @@ import sys
 import time
 from typing import Any
 
-from authbench.inspect import TokenUnreadable, inspect_token, report_lines, verify_signature
+from authbench.inspect import (
+    TokenUnreadable,
+    VerifyingKey,
+    inspect_token,
+    report_lines,
+    verify_signature,
+)
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:
@@ -21,13 +27,14 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     except TokenUnreadable as exc:
         print(f"authbench inspect: not a JWT: {exc}")
         return 2
-    if args.secret is not None or args.key is not None or args.jwks is not None:
-        verify_signature(token.strip(), found, args)
+    given = VerifyingKey(secret=args.secret, pem_path=args.key, jwks_url=args.jwks)
+    if given.is_given:
+        verify_signature(token.strip(), found, given)
     print("\n".join(report_lines(found, now)))
     return 1 if found.has_errors else 0
 
 
-def add_parser(sub: Any) -> None:
+def add_parsers(sub: Any) -> None:
     """Register `authbench inspect`."""
     parser = sub.add_parser("inspect", help=cmd_inspect.__doc__, description=cmd_inspect.__doc__)
     parser.add_argument("token", help="the JWT, or - to read it from standard input")

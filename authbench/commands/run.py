@@ -1,4 +1,9 @@
-"""`authbench run` and what reads its results: report, compare, recommend, list."""
+"""`authbench run` and what reads its results: report, compare, recommend, list.
+
+analysis (pandas, matplotlib), and the runner that uses it, are imported inside the
+handlers: loading them takes about a second, and `authbench serve`, which shares this
+command line, is started once per target.
+"""
 
 from __future__ import annotations
 
@@ -8,15 +13,11 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from analysis.load import load_run
-from analysis.report import write_report
-from analysis.summary import format_answer, format_summary, summarize_run
-from authbench.bench.revocationbench import storage_extra
+from authbench.bench.revocation.measure import storage_extra
 from authbench.infra.children import StopOnSignals
 from authbench.infra.haproxy import haproxy_path
 from authbench.infra.services import available_services
 from authbench.run.rundir import RunDir, list_runs
-from authbench.run.runner import RunInterrupted, RunOptions, restore_options, run_suite
 from authbench.run.suite import Cell, Suite, apply_only, load_suite
 
 
@@ -32,6 +33,11 @@ def planned_suite(run: RunDir) -> Suite:
 
 def cmd_run(args: argparse.Namespace) -> int:
     """Run a suite (quick, standard, scale, nodes, or a .toml file) into results/."""
+    from analysis.load import load_run  # these three: see the module's docstring
+    from analysis.report import write_report
+    from analysis.summary import format_answer, format_summary, summarize_run
+    from authbench.run.runner import RunInterrupted, RunOptions, restore_options, run_suite
+
     options = RunOptions(results=Path(args.results), redis_url=args.redis_url,
                          postgres_url=args.postgres_url, external_workers=args.external_workers,
                          master_bind_host=args.master_bind_host,
@@ -103,6 +109,8 @@ def cmd_report(args: argparse.Namespace) -> int:
         print(f"authbench report: {folder}: not an authbench run (no metadata.json, "
               "micro.json or revocation.json)", file=sys.stderr)
         return 2
+    from analysis.report import write_report
+
     written = write_report(folder)
     print(f"report: {written['html']}")
     print(f"        {written['markdown']}")

@@ -4,12 +4,18 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 import time
 from typing import Any
 
+from authbench.infra.children import die_with_parent
 from authbench.infra.ports import LOOPBACK
-from targets.settings import REVOCATIONS, Settings
+from authbench.infra.serve import serve
+from authbench.run.verify import verify_target
+from targets.seeding import seed_sessions
+from targets.settings import AUTH_MODES, JWT_ALGORITHMS, REVOCATIONS, STORE_KINDS, Settings
+from targets.stores import make_store
 
 
 class StoreUnreachable(RuntimeError):
@@ -27,9 +33,6 @@ def _overrides(args: argparse.Namespace) -> dict[str, str]:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     """Run one target in the foreground (configured by environment variables and flags)."""
-    from authbench.infra.children import die_with_parent
-    from authbench.infra.serve import serve
-
     if not die_with_parent():
         print("authbench serve: the process that started this target has exited",
               file=sys.stderr)
@@ -40,11 +43,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def cmd_seed(args: argparse.Namespace) -> int:
     """Put N live sessions into a shared store through its bulk path."""
-    import os
-
-    from targets.seeding import seed_sessions
-    from targets.stores import make_store
-
     # The flags over the environment, without changing this process's environment (a
     # caller in the same process would start its targets on this store).
     settings = Settings.from_env({**os.environ, **_overrides(args)})
@@ -77,19 +75,16 @@ def cmd_seed(args: argparse.Namespace) -> int:
 
 def cmd_verify(args: argparse.Namespace) -> int:
     """Run the conformance check against a running target."""
-    from authbench.run.verify import verify_target
-
     result = verify_target(args.url)
     print("\n".join(result.lines()))
     return 0 if result.is_passed else 1
 
 
 def _add_target_flags(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--mode", choices=("none", "session", "jwt", "hybrid"),
-                        help="AUTH_MODE")
-    parser.add_argument("--store", choices=("memory", "redis", "postgres"), help="STORE")
+    parser.add_argument("--mode", choices=AUTH_MODES, help="AUTH_MODE")
+    parser.add_argument("--store", choices=STORE_KINDS, help="STORE")
     parser.add_argument("--store-url", help="STORE_URL")
-    parser.add_argument("--alg", help="JWT_ALG")
+    parser.add_argument("--alg", choices=JWT_ALGORITHMS, help="JWT_ALG")
     parser.add_argument("--revocation", choices=REVOCATIONS, help="JWT_REVOCATION")
 
 

@@ -11,7 +11,7 @@ Two ways to run (the suite's `interleave`):
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +28,7 @@ from authbench.run.calibration import (
     is_floor_rig,
     measure_floor,
 )
+from authbench.run.extras import SuiteExtra
 from authbench.run.locustrun import ready_timeout
 from authbench.run.placement import Placement, plan_placement
 from authbench.run.progress import Progress
@@ -35,16 +36,6 @@ from authbench.run.rig import CellFailed, Rig
 from authbench.run.rundir import RunDir, cell_folder_name, now_iso
 from authbench.run.suite import Cell, Suite
 from targets.settings import DEFAULT_STORE_URLS
-
-
-@dataclass(frozen=True)
-class SuiteExtra:
-    """A measurement a suite asks for once per run (its `extras`), beside its cells."""
-
-    filename: str  # what it writes into the run folder; a resumed run that has it skips it
-    description: str
-    # (run folder, store URL by kind, a progress line): measure, and write filename
-    measure: Callable[[Path, Mapping[str, str], Callable[[str], None]], None]
 
 
 @dataclass

@@ -21,8 +21,9 @@ import pytest
 
 from analysis.report import write_report
 from analysis.summary import summarize_run
-from authbench.bench import revocationbench
-from authbench.bench.revocationbench import RevocationBenchConfig, storage_extra
+from authbench.bench.revocation import measure as revocation_measure
+from authbench.bench.revocation.measure import storage_extra
+from authbench.bench.revocation.result import RevocationBenchConfig
 from authbench.cli import main
 from authbench.infra.haproxy import haproxy_path
 from authbench.run.rundir import RunDir
@@ -510,7 +511,7 @@ def test_a_failed_extra_is_a_warning_and_a_resume_measures_it(
     def broken(*_: object, **__: object) -> dict[str, Any]:
         raise RuntimeError("the bench broke")
 
-    monkeypatch.setattr(revocationbench, "run_revocation_bench", broken)
+    monkeypatch.setattr(revocation_measure, "run_revocation_bench", broken)
     run = run_suite(tiny_suite(tmp_path, text), RunOptions(
         results=tmp_path / "results", out=io.StringIO(),
         extras={"revocation-storage": storage_extra()}))

@@ -13,13 +13,10 @@ from typing import Any
 import asyncpg
 import pytest
 
-from authbench.bench import revocationbench
-from authbench.bench.revocationbench import (
-    RevocationBenchConfig,
-    private_store,
-    raise_if_cancelled,
-    run_revocation_bench,
-)
+from authbench.bench.revocation import stores
+from authbench.bench.revocation.measure import run_revocation_bench
+from authbench.bench.revocation.result import RevocationBenchConfig
+from authbench.bench.revocation.stores import private_store, raise_if_cancelled
 from authbench.cli import main
 from targets.stores import RedisStore
 from tests.analysis.fixtures import ROOT
@@ -39,14 +36,14 @@ def namespaces() -> list[str]:
 @pytest.fixture(scope="module")
 def result(redis_url: str, postgres_url: str, namespaces: list[str]) -> dict[str, Any]:
     """One small run over the three stores, shared by the tests that read it."""
-    made = revocationbench._namespace
+    made = stores._namespace
 
     def recorded() -> str:
         namespaces.append(made())
         return namespaces[-1]
 
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(revocationbench, "_namespace", recorded)
+        patch.setattr(stores, "_namespace", recorded)
         config = RevocationBenchConfig(redis_url=redis_url, postgres_url=postgres_url, **SMALL)
         lines: list[str] = []
         found = run_revocation_bench(config, lines.append)
