@@ -39,6 +39,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import asyncpg
+
 from authbench.infra.launcher import TargetProcess
 from authbench.infra.ports import LOOPBACK, free_port
 from authbench.run.locustrun import Window
@@ -145,8 +147,6 @@ class PrivateRedis:
 
 async def _terminate_backends(url: str, name: str, until: float) -> int:
     """pg_terminate_backend on every backend named `name`, in rounds until `until`."""
-    import asyncpg
-
     terminated = 0
     connection = await asyncpg.connect(url, timeout=5)
     try:

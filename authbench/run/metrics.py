@@ -21,7 +21,9 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
+import asyncpg
 import psutil
+import redis
 
 SAMPLE_INTERVAL = 0.25
 LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1", None}
@@ -42,8 +44,6 @@ class RedisCpu:
     kind = "redis"
 
     def __init__(self, url: str) -> None:
-        import redis
-
         self.client = redis.Redis.from_url(url, socket_timeout=2)
 
     def read(self) -> float | None:
@@ -206,8 +206,6 @@ def store_counters(store: str, url: str, namespace: str) -> dict[str, Any]:
 
 
 def _redis_info(url: str) -> dict[str, Any]:
-    import redis
-
     client = redis.Redis.from_url(url, socket_timeout=5)
     try:
         info = client.info()
@@ -217,8 +215,6 @@ def _redis_info(url: str) -> dict[str, Any]:
 
 
 async def _postgres_sizes(url: str, namespace: str) -> dict[str, Any]:
-    import asyncpg
-
     conn = await asyncpg.connect(url, timeout=5)
     try:
         rows = await conn.fetch(

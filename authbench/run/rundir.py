@@ -25,6 +25,9 @@ from importlib import metadata as importlib_metadata
 from pathlib import Path
 from typing import Any
 
+import psutil
+from cryptography.hazmat.backends.openssl import backend as openssl_backend
+
 from authbench.run.suite import Cell, Suite
 
 SCHEMA_VERSION = 1
@@ -83,14 +86,11 @@ def _packages() -> dict[str, str | None]:
 
 
 def _openssl() -> dict[str, str]:
-    from cryptography.hazmat.backends.openssl import backend
-
-    return {"python_ssl": ssl.OPENSSL_VERSION, "cryptography": backend.openssl_version_text()}
+    return {"python_ssl": ssl.OPENSSL_VERSION,
+            "cryptography": openssl_backend.openssl_version_text()}
 
 
 def _memory_bytes() -> int:
-    import psutil
-
     return int(psutil.virtual_memory().total)
 
 
