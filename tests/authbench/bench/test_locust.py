@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from analysis.hdr import load_cell_histograms
 from authbench.bench.locust import locust_rps
 from authbench.run.locustrun import run_locust
 from authbench.run.suite import Cell
 from tests.conftest import StartTarget
+
+pytestmark = pytest.mark.slow  # real Locust runs against real targets
 
 
 def test_locust_floor_rate_is_measured(start_target: StartTarget) -> None:

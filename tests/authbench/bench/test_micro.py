@@ -71,6 +71,7 @@ def test_claim_sweep_grows_with_the_payload() -> None:
     assert min(large["samples"]) > max(small["samples"])
 
 
+@pytest.mark.slow  # spawned workers against real stores
 def test_store_operations_against_real_stores(redis_url: str, postgres_url: str) -> None:
     found = worker({**FAST, "groups": ["store"], "algorithms": [],
                     "redis_url": redis_url, "postgres_url": postgres_url})
@@ -81,6 +82,7 @@ def test_store_operations_against_real_stores(redis_url: str, postgres_url: str)
     assert max(found["memory get"]["samples"]) < min(found["redis tcp get"]["samples"])
 
 
+@pytest.mark.slow  # the whole command and its report
 def test_micro_command_writes_json_and_report(tmp_path: Path) -> None:
     code = main(["micro", "--groups", "jwt", "cache", "--algorithms", "HS256", "EdDSA",
                  "--processes", "2", "--samples", "2", "--min-time", "0.001",

@@ -23,6 +23,7 @@ SLOW_LOGINS = {"AUTH_MODE": "jwt", "MAX_CONCURRENCY": "4", "SEED_USERS": "4",
 LOGIN = b'{"username": "user1", "password": "pw-user1"}'
 
 
+@pytest.mark.slow  # h2load against a real target with the real KDF
 @needs_h2load
 def test_a_target_past_its_bound_sheds_with_503_stays_bounded_and_recovers(
         start_target: StartTarget, tmp_path: Path) -> None:

@@ -60,6 +60,7 @@ def test_config_caps_checkpoints_and_picks_repetitions() -> None:
     assert config.steady_duration() == 18.0
 
 
+@pytest.mark.slow  # the benchmark over three stores
 def test_result_has_every_field(result: dict[str, Any]) -> None:
     assert result["schema_version"] == 1
     assert {"started", "ended", "config", "machine", "notes", "growth", "steady_state",
@@ -77,11 +78,13 @@ def test_result_has_every_field(result: dict[str, Any]) -> None:
     json.dumps(result)  # it must be writable as it is
 
 
+@pytest.mark.slow  # the benchmark over three stores
 def test_entries_counted_are_the_entries_inserted(result: dict[str, Any]) -> None:
     for row in result["growth"]:
         assert row["entries"] == row["inserted"], row
 
 
+@pytest.mark.slow  # the benchmark over three stores
 def test_bytes_grow_with_entries_within_plausible_sizes(result: dict[str, Any]) -> None:
     for store in ("memory", "redis", "postgres"):
         rows = [row for row in result["growth"] if row["store"] == store]
@@ -94,6 +97,7 @@ def test_bytes_grow_with_entries_within_plausible_sizes(result: dict[str, Any]) 
     assert 100 <= largest["memory"] <= 1000  # a str, two tuples, a float, dict and heap slots
 
 
+@pytest.mark.slow  # the benchmark over three stores
 def test_steady_state_plateau_follows_little_s_law(result: dict[str, Any]) -> None:
     steady = result["steady_state"][0]
     assert steady["store"] == "redis"
@@ -105,6 +109,7 @@ def test_steady_state_plateau_follows_little_s_law(result: dict[str, Any]) -> No
         steady["plateau_entries"] * steady["bytes_per_entry"])
 
 
+@pytest.mark.slow  # the benchmark over three stores
 def test_logout_all_removes_every_session(result: dict[str, Any]) -> None:
     rows = result["logout_all"]
     for store in ("memory", "redis", "postgres"):
@@ -114,6 +119,7 @@ def test_logout_all_removes_every_session(result: dict[str, Any]) -> None:
         assert len(cutoff) == 1 and cutoff[0]["median_ms"] > 0
 
 
+@pytest.mark.slow  # the benchmark over three stores
 async def test_every_namespace_is_dropped(result: dict[str, Any], namespaces: list[str],
                                           redis_url: str, postgres_url: str) -> None:
     assert len(namespaces) >= 7  # growth x3, steady state, logout-all x3
@@ -160,6 +166,7 @@ async def test_a_swallowed_cancellation_still_stops_the_run() -> None:
     raise_if_cancelled()  # a task nobody cancelled goes on
 
 
+@pytest.mark.slow  # the whole command and its report
 def test_cli_writes_into_a_run_folder(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     run = tmp_path / "run"
     shutil.copytree(ROOT / "tiny", run)  # a finished run, whose report then gains the section

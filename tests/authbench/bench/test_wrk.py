@@ -14,6 +14,7 @@ from tests.conftest import StartTarget
 needs_wrk = pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk is not installed")
 
 
+@pytest.mark.slow  # wrk against a real target
 @needs_wrk
 def test_wrk_counts_requests_and_sums_server_timing(start_target: StartTarget) -> None:
     target = start_target(AUTH_MODE="jwt")
@@ -28,6 +29,7 @@ def test_wrk_counts_requests_and_sums_server_timing(start_target: StartTarget) -
     assert result.auth_ms_mean is not None and 0.001 < result.auth_ms_mean < 50
 
 
+@pytest.mark.slow  # wrk against a real target
 @needs_wrk
 def test_wrk_reports_rejections_as_non_2xx(start_target: StartTarget) -> None:
     target = start_target(AUTH_MODE="jwt")

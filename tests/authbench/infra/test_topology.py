@@ -83,6 +83,7 @@ def test_maxconn_fits_under_the_descriptor_limit() -> None:
         assert 2 * maxconn + 100 < hard  # HAProxy needs ~2 descriptors a connection
 
 
+@pytest.mark.slow  # HAProxy and two nodes
 @pytest.mark.usefixtures("haproxy")
 def test_sticky_balance_keeps_a_client_with_cookies_on_one_node(tmp_path: Path) -> None:
     with Topology({"AUTH_MODE": "jwt"}, 2, tmp_path, balance="sticky") as topology:
@@ -98,6 +99,7 @@ def test_sticky_balance_keeps_a_client_with_cookies_on_one_node(tmp_path: Path) 
     assert all_gone(pids)
 
 
+@pytest.mark.slow  # a real two-node run with Locust
 def test_client_side_spreads_users_over_the_nodes(tmp_path: Path) -> None:
     suite = load_suite(str(_write(tmp_path, 'name = "spread"\n' + TINY
                                   + '[[matrix]]\nmode = "session"\n')), SERVICES)
@@ -143,6 +145,7 @@ def failures(run: Path, cell: str) -> tuple[int, int]:
     return int(total["Request Count"]), int(total["Failure Count"])
 
 
+@pytest.mark.slow  # a real two-node suite run
 def test_jwt_on_two_nodes_shares_its_keys_and_never_fails(balanced_run: Path) -> None:
     cell = read_json(balanced_run / "cells" / JWT_CELL / "cell.json")
     assert cell["status"] == "ok", cell["reason"]
@@ -157,6 +160,7 @@ def test_jwt_on_two_nodes_shares_its_keys_and_never_fails(balanced_run: Path) ->
     assert row["failures"] == 0 and row["rps"] > 0
 
 
+@pytest.mark.slow  # a real two-node suite run
 def test_memory_sessions_break_behind_round_robin(balanced_run: Path) -> None:
     """The nodes experiment's point: a session lives on the node that created it."""
     cell = read_json(balanced_run / "cells" / SESSION_CELL / "cell.json")
@@ -168,6 +172,7 @@ def test_memory_sessions_break_behind_round_robin(balanced_run: Path) -> None:
     assert me is not None and int(me["Failure Count"]) > 0
 
 
+@pytest.mark.slow  # a real two-node suite run
 def test_sticky_balance_keeps_memory_sessions_working(balanced_run: Path) -> None:
     cell = read_json(balanced_run / "cells" / STICKY_CELL / "cell.json")
     assert cell["status"] == "ok", cell["reason"]

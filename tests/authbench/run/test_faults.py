@@ -165,6 +165,7 @@ def test_postgres_terminate_ends_only_the_cells_own_backends(
     assert not own_alive and other_alive and count >= 1
 
 
+@pytest.mark.slow  # two nodes, one killed and restarted
 def test_node_kill_kills_the_last_node_and_restarts_it_on_its_port(tmp_path: Path) -> None:
     nodes = [TargetProcess({**FAST_KDF, "AUTH_MODE": "jwt"}, log_path=tmp_path / f"n{i}.log")
              for i in (1, 2)]
@@ -189,6 +190,7 @@ def test_node_kill_kills_the_last_node_and_restarts_it_on_its_port(tmp_path: Pat
 
 # --- one real cell, end to end -----------------------------------------------------------
 
+@pytest.mark.slow  # a real faults cell with Locust
 def test_a_faults_cell_records_the_fault_the_timeline_and_the_report(
     tmp_path: Path, redis_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -73,6 +73,7 @@ def complete_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
 
 # --- (a) a complete run ------------------------------------------------------------------
 
+@pytest.mark.slow  # a real suite run
 def test_a_complete_run_keeps_metadata_and_raw_results(complete_run: tuple[Path, str]) -> None:
     run, progress = complete_run
     meta = read_json(run / "metadata.json")
@@ -135,6 +136,7 @@ def test_a_complete_run_keeps_metadata_and_raw_results(complete_run: tuple[Path,
         assert 0 < row["p50_ms"] <= row["p99_ms"] <= row["max_ms"]
 
 
+@pytest.mark.slow  # a real suite run
 def test_list_shows_the_run_with_its_counts(
     complete_run: tuple[Path, str], capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -154,6 +156,7 @@ def test_list_of_an_empty_results_folder(
 
 # --- (b) resume ---------------------------------------------------------------------------
 
+@pytest.mark.slow  # a real suite run
 def test_resume_runs_only_the_missing_cell(complete_run: tuple[Path, str], tmp_path: Path) -> None:
     original, _ = complete_run
     run = tmp_path / "results" / original.name
@@ -197,6 +200,7 @@ def test_resume_refuses_a_folder_that_is_not_a_run(
     assert err.count("\n") == 1 and "not an authbench run" in err
 
 
+@pytest.mark.slow  # a real suite run
 def test_resume_keeps_the_runs_plan(
     complete_run: tuple[Path, str], capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -220,6 +224,7 @@ def serve_children() -> list[psutil.Process]:
     return found
 
 
+@pytest.mark.slow  # a real suite run
 def test_a_node_that_dies_mid_cell_fails_that_cell_only(tmp_path: Path) -> None:
     results = tmp_path / "results"
     suite = tiny_suite(tmp_path, 'name = "dies"\n' + TINY
@@ -261,6 +266,7 @@ def test_a_node_that_dies_mid_cell_fails_that_cell_only(tmp_path: Path) -> None:
 
 # --- (d) cells that cannot be measured ---------------------------------------------------
 
+@pytest.mark.slow  # real suite runs
 def test_unreachable_store_and_failed_verification_are_recorded_not_measured(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -321,6 +327,7 @@ def test_a_target_that_cannot_start_is_recorded(
 
 # --- (e) Ctrl-C, then resume -------------------------------------------------------------
 
+@pytest.mark.slow  # a real suite run, stopped and resumed
 def test_ctrl_c_keeps_finished_cells_and_resume_finishes_the_run(tmp_path: Path) -> None:
     results = tmp_path / "results"
     # Three cells, of which --only keeps two: resuming must keep the run's plan.
@@ -470,6 +477,7 @@ def test_verify_of_nothing_listening(capsys: pytest.CaptureFixture[str]) -> None
 
 # --- (f) the revocation suite's probe cells and its storage extra ------------------------
 
+@pytest.mark.slow  # a real suite run and its extra
 def test_a_revocation_run_keeps_probes_and_its_storage_extra(
     tmp_path: Path, redis_url: str
 ) -> None:
@@ -502,6 +510,7 @@ def test_a_revocation_run_keeps_probes_and_its_storage_extra(
     assert "revocation-storage: already measured" in again.getvalue()
 
 
+@pytest.mark.slow  # a real suite run, resumed
 def test_a_failed_extra_is_a_warning_and_a_resume_measures_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

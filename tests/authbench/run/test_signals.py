@@ -58,6 +58,7 @@ def read_json(path: Path) -> dict[str, object]:
     (signal.SIGTERM,),  # `timeout`, `docker stop`, a cancelled CI job
     (signal.SIGHUP, signal.SIGTERM),  # a closed SSH session, then a second signal mid-clean-up
 ], ids=["SIGTERM", "SIGHUP-then-SIGTERM"])
+@pytest.mark.slow  # a real suite run, stopped and resumed
 def test_a_signal_stops_the_run_like_ctrl_c(tmp_path: Path,
                                            signals: tuple[signal.Signals, ...]) -> None:
     results = tmp_path / "results"

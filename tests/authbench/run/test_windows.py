@@ -19,6 +19,8 @@ from authbench.run.runner import RunOptions, run_suite
 from authbench.run.suite import SERVICES, load_suite
 from tests.support import closed_port
 
+pytestmark = pytest.mark.slow  # real interleaved suite runs
+
 SUITE = """name = "windows"
 repeats = 2
 interleave = "windows"
