@@ -109,7 +109,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         print(f"authbench report: {folder}: not an authbench run (no metadata.json, "
               "micro.json or revocation.json)", file=sys.stderr)
         return 2
-    from analysis.report import write_report
+    from analysis.report import write_report  # see the module's docstring
 
     written = write_report(folder)
     print(f"report: {written['html']}")
@@ -119,7 +119,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 def cmd_compare(args: argparse.Namespace) -> int:
     """Compare two runs cell by cell; exit 1 on a regression past --fail-over percent."""
-    from analysis.compare import compare_frames, format_changes
+    from analysis.compare import compare_frames, format_changes  # see the module's docstring
     from analysis.load import load_run
 
     for path in (args.run_a, args.run_b):
@@ -138,7 +138,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 def cmd_recommend(args: argparse.Namespace) -> int:
     """Which configuration meets a p99 and req/s target on a run's data, and why."""
-    from analysis.load import load_run
+    from analysis.load import load_run  # see the module's docstring
     from analysis.recommend import format_recommendation, recommend
 
     if not (Path(args.run) / "metadata.json").is_file():
