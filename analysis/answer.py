@@ -3,7 +3,8 @@
 1. cost per request (target + store CPU) per configuration, its interval, and its
    ratio to the floor; the order, with configurations this run cannot tell apart
    joined;
-2. latency at this run's load;
+2. latency at equal offered load when the run has open-model windows at one rate for
+   every configuration (quick's fixed-rate pass), else at this run's closed-loop load;
 3. req/s, only where the target was what limited it;
 then a choice table for each thing the run varied: algorithm, store, users, nodes,
 live sessions.
@@ -67,10 +68,13 @@ def cost_lines(table: pd.DataFrame) -> list[str]:
     return lines
 
 
-def latency_lines(table: pd.DataFrame) -> list[str]:
-    """Latency at this run's (closed-loop) load, and req/s where the target was the limit."""
+def latency_lines(table: pd.DataFrame, equal_load: pd.DataFrame | None = None) -> list[str]:
+    """Latency at equal offered load (open model) when the run has it, else at this run's
+    closed-loop load; req/s where the target was the limit."""
     if table.empty:
         return []
+    if equal_load is not None and not equal_load.empty:
+        return equal_load_lines(table, equal_load)
     lines = ["Latency and throughput at this run's load (closed loop: each user waits for "
              "its answer, so latency here depends on the load generator too). req/s ranks "
              "configurations only where the target was the bottleneck; elsewhere it says "
@@ -78,11 +82,48 @@ def latency_lines(table: pd.DataFrame) -> list[str]:
              "| configuration | users | p50 ms | p99 ms | req/s | limited by |",
              "|---|---|---|---|---|---|"]
     for _, row in table.sort_values("server_cpu_us").iterrows():
-        rps = interval(row, "rps").text(0) if row["is_target_bound"] else \
-            f"({interval(row, 'rps').text(0)}: not the target's capacity)"
         lines.append(f"| {row['key']} | {int(row['users'])} | "
                      f"{interval(row, 'p50_ms').text(2)} | {interval(row, 'p99_ms').text(2)} | "
-                     f"{rps} | {_limited(row)} |")
+                     f"{_closed_rps(row)} | {_limited(row)} |")
+    return [*lines, ""]
+
+
+def _closed_rps(row: pd.Series) -> str:
+    return interval(row, "rps").text(0) if row["is_target_bound"] else \
+        f"({interval(row, 'rps').text(0)}: not the target's capacity)"
+
+
+def equal_load_lines(table: pd.DataFrame, equal_load: pd.DataFrame) -> list[str]:
+    """Latency of every configuration at the same offered rate, cheapest first."""
+    lines = ["Latency at equal offered load: requests arrive on a fixed schedule whatever "
+             "the answers take (open model), the same rate for every configuration, and "
+             "latency counts from each request's intended send. Windows whose load "
+             "generator did not deliver the rate are left out (and counted). req/s is the "
+             "closed-loop windows' throughput, ranked only where the target was the "
+             "bottleneck.", "",
+             "| configuration | offered req/s | achieved req/s | p50 ms | p99 ms "
+             "| windows (left out) | closed-loop req/s | limited by |",
+             "|---|---|---|---|---|---|---|---|"]
+    by_config = {str(row["key"]): row for _, row in table.iterrows()}
+    order = list(table.sort_values("server_cpu_us")["key"])
+    ranked = equal_load.assign(rank=[order.index(c) if c in order else len(order)
+                                     for c in equal_load["config"]])
+    for _, load in ranked.sort_values(["rank", "rate_offered"]).iterrows():
+        closed = by_config.get(str(load["config"]))
+        p50 = f"{number(load['p50_ms'], 2)} ({number(load['p50_ms_low'], 2)} to " \
+              f"{number(load['p50_ms_high'], 2)})"
+        left_out = f" ({load['short']})" if load["short"] else ""
+        p99 = f"{number(load['p99_ms'], 2)} ({number(load['p99_ms_low'], 2)} to " \
+              f"{number(load['p99_ms_high'], 2)})"
+        lines.append(
+            f"| {load['config']} at {load['rate_spec']} | {number(load['rate_offered'], 0)} | "
+            f"{number(load['rate_achieved'], 0)} | {p50} | {p99} | {load['repeats']}"
+            f"{left_out} | "
+            f"{_closed_rps(closed) if closed is not None else ''} | "
+            f"{_limited(closed) if closed is not None else ''} |")
+    notes = sorted({note for notes in equal_load["notes"] for note in notes})
+    if notes:
+        lines += ["", "Left out because the generator fell short: " + "; ".join(notes) + "."]
     return [*lines, ""]
 
 
@@ -159,11 +200,13 @@ def axis_lines(table: pd.DataFrame, column: str, title: str) -> list[str]:
     return [*lines, ""]
 
 
-def answer_lines(table: pd.DataFrame, facts: pd.DataFrame) -> list[str]:
+def answer_lines(table: pd.DataFrame, facts: pd.DataFrame,
+                 equal_load: pd.DataFrame | None = None) -> list[str]:
     """The whole answer section (without its heading)."""
     if table.empty:
         return cost_lines(table)
-    return [*cost_lines(table), *latency_lines(table), *algorithm_lines(table, facts),
+    return [*cost_lines(table), *latency_lines(table, equal_load),
+            *algorithm_lines(table, facts),
             *store_lines(table), *axis_lines(table, "users", "Users"),
             *axis_lines(table, "nodes", "Nodes"),
             *axis_lines(table, "scale", "Live sessions in the store")]

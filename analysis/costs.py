@@ -96,11 +96,14 @@ class Interval:
         return f"{middle} ({low} to {high})"
 
 
-def hot_rows(frame: pd.DataFrame) -> pd.DataFrame:
-    """One row per measured window: the endpoint the scenario is about."""
+def hot_rows(frame: pd.DataFrame, is_open: bool = False) -> pd.DataFrame:
+    """One row per measured window: the endpoint the scenario is about. Closed-loop
+    windows only (cost, capacity, bottleneck), or with is_open those under a rate."""
     if frame.empty or "endpoint" not in frame:
         return frame
     ok = frame[frame["status"] == "ok"]
+    if "rate_spec" in ok:
+        ok = ok[(ok["rate_spec"].fillna("") != "") == is_open]
     picked = []
     for _, group in ok.groupby("cell", sort=True):
         for endpoint in HOT_PATHS:

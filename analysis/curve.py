@@ -21,6 +21,7 @@ from matplotlib.figure import Figure
 
 KNEE_MULTIPLE = 5.0
 SHORTFALL = 0.05
+MIN_RATES = 3  # a configuration needs this many rates to make a curve
 # (offered req/s, p99 ms, achieved req/s) of one rate
 Point = tuple[float, float, float]
 
@@ -83,7 +84,7 @@ def knee_table(points: pd.DataFrame, p99_targets_ms: Sequence[float] = (10.0, 50
     return pd.DataFrame(rows)
 
 
-def plot_latency_curve(points: pd.DataFrame) -> Figure:
+def plot_latency_curve(points: pd.DataFrame, caption: str = "") -> Figure:
     """p50 (dashed) and p99 (solid) against offered load, log axis, knee marked per config."""
     figure = Figure(figsize=(8, 4.8))
     axes = figure.subplots()
@@ -104,5 +105,52 @@ def plot_latency_curve(points: pd.DataFrame) -> Figure:
     axes.set_title("Latency against offered load (circled: the knee)")
     axes.grid(True, which="both", alpha=0.3)
     axes.legend(fontsize="small", ncol=2)
-    figure.tight_layout()
+    if caption:
+        figure.text(0.01, 0.005, caption, fontsize=6, color="0.4")
+    figure.tight_layout(rect=(0, 0.03, 1, 1))
     return figure
+
+
+def curve_lines(points: pd.DataFrame, p99_targets_ms: Sequence[float] = (10.0, 50.0)
+                ) -> list[str]:
+    """The knee table as Markdown, for configurations measured at three rates or more."""
+    table = knee_table(points, p99_targets_ms)
+    table = table[table["rates"] >= MIN_RATES]
+    if table.empty:
+        return []
+    under = [f"max req/s with p99 < {t:g} ms" for t in p99_targets_ms]
+    lines = [f"Open-model load: requests arrive on a schedule whatever the answers take, and "
+             f"latency counts from each request's intended send. The knee is the first rate "
+             f"whose p99 exceeds {KNEE_MULTIPLE:g} times its p99 at the lowest rate, or whose "
+             f"achieved rate falls more than {SHORTFALL:.0%} short of the offered one. Medians "
+             "over repeats; windows whose load generator fell short are left out.", "",
+             "| configuration | rates | knee req/s | " + " | ".join(under) + " |",
+             "|---|---|---|" + "---|" * len(under)]
+    for _, row in table.iterrows():
+        cells = [_rate(row[f"max_rps_p99_under_{t:g}ms"]) for t in p99_targets_ms]
+        lines.append(f"| {row['config']} | {row['rates']} | "
+                     f"{_rate(row['knee_rps']) if row['knee_rps'] is not None else 'none seen'}"
+                     f" | " + " | ".join(cells) + " |")
+    return [*lines, ""]
+
+
+def _rate(value: object) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    return f"{float(str(value)):,.0f}"
+
+
+def curve_section(frame: pd.DataFrame, endpoint: str, caption: str
+                  ) -> tuple[list[str], list[tuple[str, str, Figure]]]:
+    """The report's section: the knee table and the chart (empty without curves)."""
+    points = curve_points(frame, endpoint)
+    if points.empty:
+        return [], []
+    lines = curve_lines(points)
+    if not lines:
+        return [], []
+    counts = points.groupby("config")["rate_offered"].nunique()
+    drawn = points[points["config"].isin(counts[counts >= MIN_RATES].index)]
+    return (["## Latency against offered load", "", *lines],
+            [("latency-vs-offered-load", "Latency against offered load",
+              plot_latency_curve(drawn, caption))])

@@ -22,7 +22,10 @@ UNSUPPORTED = "{path}: HDR file format {found!r}, this analysis reads {known}"
 MISMATCH = ("{where}: histograms with other parameters ({found} against {wanted}) cannot be "
             "added exactly")
 # Server-Timing metrics recorded beside each endpoint as "<metric> METHOD name".
-TIMING_METRICS = ("auth", "auth-cpu", "store")
+# Open-model load adds "service <endpoint>" (time from the actual send, where the
+# endpoint's own histogram counts from the intended send) and "schedule-lag".
+TIMING_METRICS = ("auth", "auth-cpu", "store", "service")
+LAG = "schedule-lag"
 # Column suffix -> percentile: p50_ms, p90_ms, p99_ms, p99_9_ms (or _us).
 PERCENTILES = {"p50": 50.0, "p90": 90.0, "p99": 99.0, "p99_9": 99.9}
 UNITS = {"ms": 1000, "us": 1}  # histograms hold microseconds
@@ -36,8 +39,8 @@ def timing(metric: str, endpoint: str) -> str:
 
 
 def is_timing(name: str) -> bool:
-    """True for a Server-Timing histogram, False for an endpoint's latency."""
-    return name.startswith(tuple(timing(metric, "") for metric in TIMING_METRICS))
+    """True for a Server-Timing (or open-model) histogram, False for an endpoint's latency."""
+    return name == LAG or name.startswith(tuple(timing(metric, "") for metric in TIMING_METRICS))
 
 
 def _files(folder: Path) -> Iterator[tuple[Path, dict[str, Any]]]:
@@ -87,6 +90,11 @@ def load_cell_histograms(folder: Path) -> tuple[dict[str, HdrHistogram], dict[st
             failures[name] = failures.get(name, 0) + count
     merged = {name: merge(histograms) for name, histograms in decoded.items()}
     return {name: h for name, h in merged.items() if h is not None}, failures
+
+
+def load_open_blocks(folder: Path) -> list[dict[str, Any]]:
+    """The "open" block of each process's file (open-model load; none for a closed loop)."""
+    return [data["open"] for _, data in _files(folder) if data.get("open")]
 
 
 def measured_bounds(folder: Path) -> tuple[float, float] | None:

@@ -20,6 +20,11 @@
     verify_passed, revoked_after_logout, credential_bytes,
     store_used_memory_delta, store_commands_delta, seed_seconds,
     sign_us                                          (the targets' codec signing, in-process)
+    config, rate_spec, rate_offered, rate_achieved, rate_floor_capacity,  (open model:
+        the key without its rate, the suite's rate, req/s; NaN for a closed loop)
+    schedule_lag_p50_ms, schedule_lag_p99_ms, schedule_lag_max_ms, arrivals_scheduled,
+    arrivals_sent, in_flight_limit, in_flight_max, is_generator_short, generator_note,
+    service_p50_ms, service_p99_ms   (from the actual send; p*_ms count from the intended)
 
 Failed cells keep one row with endpoint "" and NaN figures, so a report can say
 why they were not measured. `load_timelines` and `load_probes` read the faults and
@@ -45,10 +50,12 @@ from analysis.costs import bottleneck
 from analysis.hdr import (
     is_timing,
     load_cell_histograms,
+    load_open_blocks,
     measured_bounds,
     percentiles,
     timing,
 )
+from analysis.openmodel import OPEN_COLUMNS, open_columns, sum_open_counts
 from analysis.revocation import series_label, strategy_label
 
 CELL_COLUMNS = ("mode", "store", "alg", "revocation", "verify_cache", "scenario", "users",
@@ -65,6 +72,7 @@ PROBE_COLUMNS = ["cell", "trial", "key", "repeat", "mode", "store", "revocation"
                  "interval_ms", "before_status"]
 DEFAULT_LEEWAY_S = 2.0  # the targets' JWT_LEEWAY default: a token lives until exp + leeway
 _REPEAT = re.compile(r"-r(\d+)$")
+_RATE = re.compile(r"-at[0-9.e+]+(?:pct)?$")
 
 
 def cell_folders(run: Path) -> Iterator[tuple[Path, dict[str, Any]]]:
@@ -74,6 +82,11 @@ def cell_folders(run: Path) -> Iterator[tuple[Path, dict[str, Any]]]:
         record = folder / "cell.json"
         if folder.is_dir() and not folder.name.startswith(".") and record.exists():
             yield folder, json.loads(record.read_text())
+
+
+def config_of(key: str) -> str:
+    """A cell key without its rate: the configuration, whatever load it was offered."""
+    return _RATE.sub("", key)
 
 
 def key_and_repeat(name: str) -> tuple[str, int]:
@@ -219,6 +232,8 @@ def _cell_rows(run_id: str, folder: Path, record: dict[str, Any],
         "store_commands_delta": record.get("store", {}).get("total_commands_processed_delta"),
         "seed_seconds": record.get("seed_seconds"),
         "sign_us": record.get("sign_us", float("nan")),
+        "config": config_of(key),
+        "rate_spec": cell.get("rate", ""),
     }
     if record["status"] != "ok":
         return [{**base, "endpoint": ""}]
@@ -233,6 +248,8 @@ def _cell_rows(run_id: str, folder: Path, record: dict[str, Any],
     base["planned_seconds"] = record.get("window", {}).get("planned_seconds", cell["duration"])
     base["peak_rss_mb"] = max((n["peak_rss_bytes"] for n in nodes), default=0) / 2**20
     base.update(usage_columns(record, bounds, requests, cpu_count))
+    base.update(open_columns(record, sum_open_counts(load_open_blocks(folder)), histograms,
+                             requests, window, base["generator_util"], base["target_util"]))
     base["server_cpu_us"] = base["target_cpu_us"] + (
         0.0 if math.isnan(base["store_cpu_us"]) else base["store_cpu_us"])
     rows = []
@@ -246,6 +263,7 @@ def _cell_rows(run_id: str, folder: Path, record: dict[str, Any],
         auth = percentiles(histograms.get(timing("auth", endpoint)))
         auth_cpu = percentiles(histograms.get(timing("auth-cpu", endpoint)), "us")
         store_wall = percentiles(histograms.get(timing("store", endpoint)), "us")
+        service = percentiles(histograms.get(timing("service", endpoint)))
         rows.append({
             **base,
             "endpoint": endpoint,
@@ -258,6 +276,7 @@ def _cell_rows(run_id: str, folder: Path, record: dict[str, Any],
             "auth_mean_ms": auth["mean_ms"],
             "auth_cpu_mean_us": auth_cpu["mean_us"], "auth_cpu_p50_us": auth_cpu["p50_us"],
             "store_wall_p50_us": store_wall["p50_us"],
+            "service_p50_ms": service["p50_ms"], "service_p99_ms": service["p99_ms"],
         })
     return rows or [{**base, "endpoint": ""}]
 
@@ -275,10 +294,12 @@ def load_run(path: str | Path) -> pd.DataFrame:
                    "cpu_ms_per_request", "target_cpu_us", "store_cpu_us", "server_cpu_us",
                    "generator_cpu_us", "auth_cpu_mean_us", "auth_cpu_p50_us",
                    "store_wall_p50_us", "target_util", "generator_util", "store_util",
-                   "foreign_cpu_share",
-                   "store_rtt_us", "planned_seconds", "measured_seconds"):
+                   "foreign_cpu_share", "store_rtt_us", "planned_seconds", "measured_seconds",
+                   *OPEN_COLUMNS, "service_p50_ms", "service_p99_ms"):
         if column not in frame:
             frame[column] = float("nan")
+    frame["is_generator_short"] = frame.get(
+        "is_generator_short", pd.Series(False, index=frame.index)).fillna(False).astype(bool)
     return frame
 
 

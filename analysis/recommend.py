@@ -7,6 +7,12 @@ run out first. Of the configurations that meet the target, the
 cheapest per request (by its median) is recommended; every other one this run
 cannot tell apart from it (overlapping ranges over repeats) is named beside it.
 The floor (mode none) is no auth at all, so it is never recommended.
+
+Where the run has a configuration's latency-throughput curve (open-model windows at
+three rates or more, analysis.curve), its capacity is the highest offered rate up to
+which p99 stayed under the target and the achieved rate kept up: measured at the
+target's own pace, not estimated. A run of curves alone (no closed-loop windows, so no
+cost per request) ranks the configurations by that rate.
 """
 
 from __future__ import annotations
@@ -17,7 +23,8 @@ from dataclasses import dataclass
 import pandas as pd
 
 from analysis.costs import cost_table, interval
-from analysis.endpoints import HOT_PATHS
+from analysis.curve import MIN_RATES, Point, curve_points, max_rate_under
+from analysis.endpoints import HOT_PATHS, ME
 
 MAX_ERROR_RATE = 0.01
 
@@ -36,6 +43,7 @@ class Candidate:
     cost_high: float
     headroom: float  # min(p99 target / p99, rps / rps target): > 1 meets with room to spare
     reasons: tuple[str, ...]  # why it misses (empty when it meets)
+    is_from_curve: bool = False  # capacity: the curve's highest rate with p99 under target
 
     @property
     def is_meeting(self) -> bool:
@@ -48,14 +56,51 @@ def _error_rates(frame: pd.DataFrame) -> dict[str, float]:
     return {str(k): float(g["error_rate"].fillna(0).median()) for k, g in hot.groupby("key")}
 
 
+def _curves(frame: pd.DataFrame) -> dict[str, list[Point]]:
+    """Each configuration's (offered, p99, achieved) points, where it has a curve."""
+    points = curve_points(frame, ME)
+    if points.empty:
+        return {}
+    return {str(config): list(zip(g["rate_offered"], g["p99_ms"], g["rate_achieved"],
+                                  strict=True))
+            for config, g in points.groupby("config") if len(g) >= MIN_RATES}
+
+
+def _from_curve(key: str, curve: list[Point], p99_ms: float, rps: float, error: float,
+                cost: tuple[float, float, float]) -> Candidate:
+    """A candidate judged on its curve: the highest rate that kept p99 under the target."""
+    sustained = max_rate_under(curve, p99_ms) or 0.0
+    at = [p for p in curve if p[0] <= max(rps, min(p[0] for p in curve))]
+    got_p99 = max(at)[1]  # p99 at the highest measured rate not above the target rate
+    reasons = []
+    if sustained < rps:
+        reasons.append(f"its curve keeps p99 under {p99_ms:g} ms up to {sustained:,.0f} "
+                       f"req/s, under {rps:,.0f}")
+    if error > MAX_ERROR_RATE:
+        reasons.append(f"{100 * error:.1f}% of requests failed")
+    headroom = sustained / rps if rps else math.inf
+    return Candidate(key, sustained, False, got_p99, error, *cost, headroom, tuple(reasons),
+                     is_from_curve=True)
+
+
 def recommend(frame: pd.DataFrame, p99_ms: float, rps: float) -> list[Candidate]:
     """Every auth configuration: meeting ones first, cheapest first, then the rest."""
     table = cost_table(frame)
-    if table.empty:
-        return []
+    curves = _curves(frame)
     errors = _error_rates(frame)
+    if table.empty:  # curves alone: no cost per request, ranked by the rate they sustain
+        candidates = [_from_curve(key, curve, p99_ms, rps, errors.get(key, 0.0),
+                                  (math.nan, math.nan, math.nan))
+                      for key, curve in curves.items() if not key.startswith("none")]
+        return sorted(candidates, key=lambda c: (not c.is_meeting, -c.rps, c.key))
     candidates = []
     for _, row in table[table["mode"] != "none"].iterrows():
+        error = errors.get(str(row["key"]), 0.0)
+        cost = interval(row, "server_cpu_us")
+        if str(row["key"]) in curves:
+            candidates.append(_from_curve(str(row["key"]), curves[str(row["key"])], p99_ms,
+                                          rps, error, (cost.median, cost.low, cost.high)))
+            continue
         estimated = not row["is_target_bound"]
         capacity = float(row["rps"])
         if estimated:  # what the target could serve, unless its store serves less
@@ -64,7 +109,6 @@ def recommend(frame: pd.DataFrame, p99_ms: float, rps: float) -> list[Candidate]
             if not math.isnan(store_us) and store_us > 0:
                 capacity = min(capacity, 1e6 / store_us)
         got_p99 = float(row["p99_ms"])
-        error = errors.get(str(row["key"]), 0.0)
         reasons = []
         if got_p99 > p99_ms:
             reasons.append(f"p99 {got_p99:.2f} ms is over {p99_ms:g} ms")
@@ -75,7 +119,6 @@ def recommend(frame: pd.DataFrame, p99_ms: float, rps: float) -> list[Candidate]
             reasons.append(f"{100 * error:.1f}% of requests failed")
         headroom = min(p99_ms / got_p99 if got_p99 else math.inf,
                        capacity / rps if rps else math.inf)
-        cost = interval(row, "server_cpu_us")
         candidates.append(Candidate(str(row["key"]), capacity, estimated, got_p99, error,
                                     cost.median, cost.low, cost.high, headroom,
                                     tuple(reasons)))
@@ -93,18 +136,26 @@ def format_recommendation(candidates: list[Candidate], p99_ms: float, rps: float
     lines = [f"target: p99 <= {p99_ms:g} ms and >= {rps:,.0f} req/s on one target node per "
              "configuration (p99: median over repeats at this run's load; capacity: measured "
              "where the target was the bottleneck, else 10^6 / CPU µs per request)"]
+    if any(c.is_from_curve for c in candidates):
+        lines.append("  where the run has a configuration's latency-throughput curve: its "
+                     "capacity is the highest offered rate that kept p99 under the target "
+                     "(open model), and p99 the curve's at the target rate")
     if meeting:
         best = meeting[0]
         ties = _ties(best, meeting)
         chosen = [best, *sorted(ties, key=lambda c: c.key)]
-        lines.append(f"recommended: {best.key} — the cheapest per request that meets it")
+        why = "the highest rate under the target of those that meet it" \
+            if math.isnan(best.cost_us) else "the cheapest per request that meets it"
+        lines.append(f"recommended: {best.key} — {why}")
         if ties:
             lines.append("  this run cannot tell it apart in cost from: "
                          + ", ".join(c.key for c in chosen[1:]))
         for c in chosen:
-            lines.append(f"  {c.key}: {c.cost_us:.1f} µs/request ({c.cost_low:.1f} to "
-                         f"{c.cost_high:.1f}), p99 {c.p99_ms:.2f} ms, {c.rps:,.0f} req/s"
-                         f"{' (estimated)' if c.is_estimated else ''}, headroom "
+            cost = "cost not measured (no closed-loop windows)" if math.isnan(c.cost_us) \
+                else f"{c.cost_us:.1f} µs/request ({c.cost_low:.1f} to {c.cost_high:.1f})"
+            lines.append(f"  {c.key}: {cost}, p99 {c.p99_ms:.2f} ms, {c.rps:,.0f} req/s"
+                         f"{' (estimated)' if c.is_estimated else ''}"
+                         f"{' (from its curve)' if c.is_from_curve else ''}, headroom "
                          f"x{c.headroom:.2f}")
         lines += [f"  also meets: {c.key} ({c.cost_us:.1f} µs/request, headroom "
                   f"x{c.headroom:.2f})" for c in meeting[1:] if c not in ties]

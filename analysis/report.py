@@ -10,6 +10,8 @@ import json
 from pathlib import Path
 
 from analysis import plots
+from analysis.curve import curve_section
+from analysis.endpoints import ME
 from analysis.report_data import build_report
 from analysis.report_html import HtmlSection, Pngs, render_html, standalone_html
 from analysis.report_sections import (
@@ -74,7 +76,8 @@ def write_report(run: Path) -> dict[str, Path]:
     charts = _save(run, ([], charts_for(report)), pngs)
     extra: list[str] = []
     sections: list[HtmlSection] = []
-    for section in (revocation_section(run, report), faults_section(report),
+    for section in (curve_section(report.frame, ME, report.caption),
+                    revocation_section(run, report), faults_section(report),
                     micro_section(run, report.caption)):
         saved = _save(run, section, pngs)
         if section[0]:

@@ -13,6 +13,7 @@ from analysis.costs import cost_table, sanity_warnings
 from analysis.endpoints import ME
 from analysis.faults import fault_table
 from analysis.load import load_metadata, load_probes, load_run, load_timelines
+from analysis.openmodel import equal_load_table, generator_warnings
 from analysis.summaries import config_table, spread
 from analysis.summary import cell_rows
 from analysis.verdicts import Verdict, article_table
@@ -37,6 +38,7 @@ class Report:
     caption: str
     timelines: pd.DataFrame = field(default_factory=pd.DataFrame)  # load_timelines
     faults: pd.DataFrame = field(default_factory=pd.DataFrame)  # analysis.faults.fault_table
+    equal_load: pd.DataFrame = field(default_factory=pd.DataFrame)  # openmodel.equal_load_table
 
 
 def method_warnings(frame: pd.DataFrame) -> list[str]:
@@ -89,13 +91,15 @@ def build_report(run: Path) -> Report:
     timelines = load_timelines(run)
     faults = fault_table(timelines, frame)
     costs = cost_table(frame)
+    closed = frame[frame["rate_spec"].fillna("") == ""] if "rate_spec" in frame else frame
     return Report(
         run_id=metadata["run_id"], metadata=metadata, frame=frame, probes=probes,
         configs=config_table(run, frame), costs=costs,
-        verdicts=article_table(frame, probes, faults), cells=cell_rows(frame),
-        warnings=sanity_warnings(costs) + method_warnings(frame) + [
+        verdicts=article_table(closed, probes, faults), cells=cell_rows(frame),
+        warnings=sanity_warnings(costs) + method_warnings(frame) + generator_warnings(frame) + [
             f"the {extra} extra failed, so its section is missing: {why} (measure it with "
             f"`authbench bench-revocation --into {run}`)"
             for extra, why in metadata.get("extras_failed", {}).items()],
         caption=_caption(metadata, frame), timelines=timelines, faults=faults,
+        equal_load=equal_load_table(frame),
     )

@@ -34,7 +34,7 @@ Section = tuple[list[str], list[tuple[str, str, Figure]]]
 def answer_section(report: Report) -> list[str]:
     """The answer's Markdown lines, from the run's costs and per-cell facts."""
     facts = report.frame.drop_duplicates("cell") if not report.frame.empty else report.frame
-    return answer_lines(report.costs, facts)
+    return answer_lines(report.costs, facts, report.equal_load)
 
 
 def charts_for(report: Report) -> list[tuple[str, str, Figure]]:

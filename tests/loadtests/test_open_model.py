@@ -22,12 +22,15 @@ from analysis.curve import knee
 from analysis.hdr import load_cell_histograms
 from authbench.infra.ports import LOOPBACK, free_port
 from authbench.run.locustrun import LocustProcesses
+from authbench.run.placement import plan_placement
 from authbench.run.suite import Cell
 from tests.support import wait_for
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]
 FLOOR = "GET /noauth"
+# As the runner places them: the target on its own CPU(s), Locust on the others.
+PLACEMENT = plan_placement(True)
 
 
 @pytest.fixture
@@ -46,6 +49,7 @@ def paced_target(tmp_path: Path) -> Iterator[Any]:
              "--host", LOOPBACK, "--port", str(port), "--no-access-log"],
             cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
         started.append(process)
+        PLACEMENT.pin_target(process.pid)
         url = f"http://{LOOPBACK}:{port}"
 
         def answers() -> bool:
@@ -69,7 +73,8 @@ def drive(url: str, folder: Path, users: int,
           windows: list[tuple[float, float, float]]) -> list[dict[str, Any]]:
     """Run Locust's floor scenario through (rate, warmup, seconds) windows; a summary each."""
     cell = Cell(mode="none", scenario="floor", users=users, duration=1, warmup=0)
-    locust = LocustProcesses(cell, url, folder, run_time=120 + sum(w + s for _, w, s in windows))
+    locust = LocustProcesses(cell, url, folder, run_time=120 + sum(w + s for _, w, s in windows),
+                             on_spawn=PLACEMENT.pin_generator)
     summaries = []
     try:
         locust.start()
@@ -108,6 +113,7 @@ def test_a_stall_shows_in_the_corrected_latency_and_hides_from_the_closed_loop(
     figures = (f"open model at 100 req/s: corrected p99 {open_model['p99_ms']:.0f} ms, "
                f"service p99 {open_model['service_p99_ms']:.0f} ms; closed loop: p99 "
                f"{closed['p99_ms']:.1f} ms at {closed['achieved']:.0f} req/s")
+    print(figures)  # pytest -s shows them
     # Four stalls of 500 ms in 20 s hold up 4 x 50 of the 2,000 arrivals: the slowest 1 %
     # all waited through most of a stall.
     assert open_model["p99_ms"] >= 300, figures
@@ -128,5 +134,6 @@ def test_the_knee_of_a_single_busy_worker_is_where_its_service_time_predicts(
     found = knee([(p["rate"], p["p99_ms"], p["achieved"]) for p in points])
     figures = "; ".join(f"{p['rate']}/s: p99 {p['p99_ms']:.1f} ms, achieved "
                         f"{p['achieved']:.0f}/s" for p in points)
+    print(f"knee at {found} req/s: {figures}")  # pytest -s shows them
     assert found is not None, figures
     assert 400 <= found <= 600, f"knee at {found} req/s, predicted 500: {figures}"

@@ -1,0 +1,127 @@
+"""Open-model columns: offered against achieved, lag, and when the generator fell short."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+import pytest
+from hdrh.histogram import HdrHistogram
+
+from analysis.answer import latency_lines
+from analysis.costs import cost_table
+from analysis.endpoints import ME
+from analysis.hdr import LAG
+from analysis.openmodel import (
+    equal_load_table,
+    generator_note,
+    generator_warnings,
+    open_columns,
+    sum_open_counts,
+)
+from analysis.recommend import format_recommendation, recommend
+
+COUNTS = {"scheduled": 1000.0, "sent": 1000.0, "in_flight_limit": 20.0, "in_flight_max": 5.0,
+          "rate": 500.0}
+
+
+def test_counts_add_over_processes() -> None:
+    blocks = [{"rate": 250, "scheduled": 500, "sent": 490, "in_flight_limit": 10,
+               "in_flight_max": 4}] * 2
+    assert sum_open_counts(blocks) == {"scheduled": 1000, "sent": 980, "in_flight_limit": 20,
+                                       "in_flight_max": 8, "rate": 500}
+    assert sum_open_counts([]) is None
+
+
+@pytest.mark.parametrize(("counts", "lag_p99", "generator", "target", "fragment"), [
+    (COUNTS, 0.5, 0.4, 0.6, ""),  # delivered on time with CPU to spare
+    (COUNTS, 0.5, 0.95, 0.6, "used 95% of its CPU"),
+    (COUNTS, 40.0, 0.5, 0.6, "40 ms late (p99) with free users"),
+    ({**COUNTS, "in_flight_max": 20.0}, 40.0, 0.5, 0.2, "all 20 users were busy"),
+    # Every user busy and late, with the target busy too: the target's knee, not short.
+    ({**COUNTS, "in_flight_max": 20.0}, 40.0, 0.5, 0.97, ""),
+    (COUNTS, 0.5, math.nan, math.nan, ""),  # no CPU figures: judged on the schedule alone
+])
+def test_the_generator_falls_short_for_a_named_reason(
+    counts: dict[str, float], lag_p99: float, generator: float, target: float, fragment: str
+) -> None:
+    note = generator_note(counts, lag_p99, generator, target)
+    assert (fragment in note) if fragment else note == ""
+
+
+def test_open_columns_of_an_open_and_a_closed_cell() -> None:
+    lag = HdrHistogram(1, 60_000_000, 3)
+    for value in (100, 200, 3_000):
+        lag.record_value(value)
+    record = {"rate": {"spec": "50%", "offered": 500.0, "floor_capacity": 1000.0}}
+    got = open_columns(record, COUNTS, {LAG: lag}, requests=990, seconds=2.0,
+                       generator_util=0.3, target_util=0.5)
+    assert got["rate_offered"] == 500 and got["rate_achieved"] == 495
+    assert got["rate_floor_capacity"] == 1000 and got["arrivals_sent"] == 1000
+    assert got["schedule_lag_max_ms"] == pytest.approx(3, rel=0.01)
+    assert got["is_generator_short"] is False and got["generator_note"] == ""
+    closed = open_columns({}, None, {}, 990, 2.0, 0.3, 0.5)
+    assert math.isnan(closed["rate_offered"]) and closed["is_generator_short"] is False
+
+
+def rows(config: str, mode: str, server_us: float, rate: float, p99s: list[float],
+         short: list[bool] | None = None) -> list[dict[str, object]]:
+    out = []
+    for repeat, p99 in enumerate(p99s, 1):
+        is_short = bool(short and short[repeat - 1])
+        base = {"config": config, "key": config, "mode": mode, "store": "memory", "alg": "HS256",
+                "lib": "pyjwt", "revocation": "none", "scenario": "read", "users": 20,
+                "nodes": 1, "scale": 0, "status": "ok", "endpoint": ME, "repeat": repeat,
+                "error_rate": 0.0, "server_cpu_us": server_us, "target_cpu_us": server_us,
+                "store_cpu_us": math.nan, "bottleneck": "target", "rps": 1e6 / server_us,
+                "p50_ms": 1.0, "p99_ms": 3.0, "foreign_cpu_share": 0.01}
+        out.append({**base, "cell": f"{config}-r{repeat}", "rate_spec": "",
+                    "rate_offered": math.nan, "is_generator_short": False})
+        out.append({**base, "cell": f"{config}-at50pct-r{repeat}", "key": f"{config}-at50pct",
+                    "rate_spec": "50%", "rate_offered": rate, "rate_achieved": rate,
+                    "p50_ms": p99 / 3, "p99_ms": p99, "is_generator_short": is_short,
+                    "generator_note": "the load generator used 95% of its CPU"
+                    if is_short else "", "service_p99_ms": p99 / 2,
+                    "schedule_lag_p99_ms": 0.5})
+    return out
+
+
+def test_equal_load_latency_leaves_out_short_windows_and_leads_the_answer() -> None:
+    frame = pd.DataFrame(rows("none-x", "none", 100, 1000, [1.0, 1.2, 1.1])
+                         + rows("jwt-x", "jwt", 200, 1000, [2.0, 50.0, 2.2],
+                                short=[False, True, False]))
+    table = equal_load_table(frame)
+    jwt = table[table["config"] == "jwt-x"].iloc[0]
+    assert (jwt["repeats"], jwt["short"]) == (2, 1)
+    assert jwt["p99_ms"] == pytest.approx(2.1) and jwt["p99_ms_high"] == pytest.approx(2.2)
+    assert jwt["notes"] == ["the load generator used 95% of its CPU"]
+    warnings = generator_warnings(frame)
+    assert len(warnings) == 1 and warnings[0].startswith("jwt-x-at50pct-r2")
+    lines = latency_lines(cost_table(frame), table)
+    assert lines[0].startswith("Latency at equal offered load")
+    body = [line for line in lines if line.startswith("| none-x at") or
+            line.startswith("| jwt-x at")]
+    assert body[0].startswith("| none-x at 50% | 1,000 | 1,000 | 0.37")  # cheapest first
+    assert "| 2 (1) |" in body[1]  # two windows used, one left out
+    assert any("Left out because the generator fell short" in line for line in lines)
+
+
+def test_recommend_reads_capacity_off_a_curve() -> None:
+    curve = []
+    for rate, p99 in ((500, 2.0), (1000, 2.5), (1500, 4.0), (2000, 80.0)):
+        for cell in rows("jwt-x", "jwt", 200, rate, [p99, p99]):
+            if cell["rate_spec"]:
+                cell = {**cell, "cell": f"jwt-x-at{rate}-r{cell['repeat']}",
+                        "rate_spec": str(rate)}
+            curve.append(cell)
+    frame = pd.DataFrame(curve).drop_duplicates("cell")
+    (candidate,) = recommend(frame, p99_ms=5, rps=1200)
+    assert candidate.is_from_curve and candidate.is_meeting
+    assert candidate.rps == 1500 and candidate.headroom == pytest.approx(1500 / 1200)
+    (missing,) = recommend(frame, p99_ms=5, rps=1800)
+    assert missing.reasons == ("its curve keeps p99 under 5 ms up to 1,500 req/s, under 1,800",)
+    lines = format_recommendation([candidate], 5, 1200)
+    assert any("(from its curve)" in line for line in lines)
+    # Curves alone (no closed-loop window): ranked by the rate they sustain, no cost.
+    (alone,) = recommend(frame[frame["rate_spec"] != ""], p99_ms=5, rps=1200)
+    assert alone.is_meeting and math.isnan(alone.cost_us) and alone.rps == 1500
