@@ -123,7 +123,10 @@ def equal_load_lines(table: pd.DataFrame, equal_load: pd.DataFrame) -> list[str]
             f"{_limited(closed) if closed is not None else ''} |")
     notes = sorted({note for notes in equal_load["notes"] for note in notes})
     if notes:
-        lines += ["", "Left out because the generator fell short: " + "; ".join(notes) + "."]
+        more = f"; and {len(notes) - 3} more (the report's warnings list each window)" \
+            if len(notes) > 3 else ""
+        lines += ["", "Left out because the generator did not deliver the rate: "
+                  + "; ".join(notes[:3]) + more + "."]
     return [*lines, ""]
 
 

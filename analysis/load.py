@@ -29,13 +29,13 @@
 Failed cells keep one row with endpoint "" and NaN figures, so a report can say
 why they were not measured. `load_timelines` and `load_probes` read the faults and
 revocation scenarios' files. Nothing else in the project reads a run's raw files but
-analysis.hdr, which this module uses for the HDR histograms.
+analysis.hdr, which this module uses for the HDR histograms; every JSON file is refused
+unless analysis.formats says its "format" is one this analysis reads.
 """
 
 from __future__ import annotations
 
 import csv
-import json
 import math
 import re
 from collections.abc import Iterator
@@ -47,6 +47,7 @@ import pandas as pd
 from hdrh.histogram import HdrHistogram
 
 from analysis.costs import bottleneck
+from analysis.formats import CELL, PROBE, RUN, TIMELINE, load_json
 from analysis.hdr import (
     is_timing,
     load_cell_histograms,
@@ -62,9 +63,7 @@ CELL_COLUMNS = ("mode", "store", "alg", "revocation", "verify_cache", "scenario"
                 "nodes", "workers", "scale", "duration", "warmup", "balance")
 # Cell keys added later, with the value a run that predates them used.
 LATER_CELL_COLUMNS = {"lib": "pyjwt", "logout": "one", "access_ttl": 0, "fault": "none"}
-TIMELINE_FORMAT = "authbench-timeline/1"
 TIMELINE_COUNTS = ("ok", "unavailable", "rejected", "failed", "wrongly_accepted")
-PROBE_FORMAT = "authbench-probe/1"
 PROBE_COLUMNS = ["cell", "trial", "key", "repeat", "mode", "store", "revocation", "nodes",
                  "logout", "access_ttl", "strategy", "series", "credential", "node",
                  "login_node", "accepted_before", "rejected_after_ms", "accepted_after_logout",
@@ -81,7 +80,7 @@ def cell_folders(run: Path) -> Iterator[tuple[Path, dict[str, Any]]]:
     for folder in sorted(cells.iterdir()) if cells.is_dir() else []:
         record = folder / "cell.json"
         if folder.is_dir() and not folder.name.startswith(".") and record.exists():
-            yield folder, json.loads(record.read_text())
+            yield folder, load_json(record, CELL)
 
 
 def config_of(key: str) -> str:
@@ -108,8 +107,7 @@ def locust_row(path: Path, name: str) -> dict[str, str] | None:
 
 def load_metadata(run: Path) -> dict[str, Any]:
     """The run's metadata.json."""
-    data: dict[str, Any] = json.loads((run / "metadata.json").read_text())
-    return data
+    return load_json(run / "metadata.json", RUN)
 
 
 def _verify_columns(checks: list[dict[str, Any]]) -> dict[str, Any]:
@@ -249,7 +247,7 @@ def _cell_rows(run_id: str, folder: Path, record: dict[str, Any],
     base["peak_rss_mb"] = max((n["peak_rss_bytes"] for n in nodes), default=0) / 2**20
     base.update(usage_columns(record, bounds, requests, cpu_count))
     base.update(open_columns(record, sum_open_counts(load_open_blocks(folder)), histograms,
-                             requests, window, base["generator_util"], base["target_util"]))
+                             requests, window, base))
     base["server_cpu_us"] = base["target_cpu_us"] + (
         0.0 if math.isnan(base["store_cpu_us"]) else base["store_cpu_us"])
     rows = []
@@ -333,10 +331,7 @@ def load_timelines(path: str | Path) -> pd.DataFrame:
                 "fault_error": fault.get("error", "")}
         seconds: dict[int, dict[str, Any]] = {}
         for file in files:
-            data = json.loads(file.read_text())
-            if data.get("format") != TIMELINE_FORMAT:
-                raise ValueError(f"{file}: not an authbench timeline ({data.get('format')!r})")
-            for entry in data["seconds"]:
+            for entry in load_json(file, TIMELINE)["seconds"]:
                 row = seconds.setdefault(int(entry["second"]), {
                     **base, "second": int(entry["second"]),
                     **dict.fromkeys(TIMELINE_COUNTS, 0),
@@ -368,10 +363,7 @@ def load_probes(path: str | Path) -> pd.DataFrame:
         strategy = strategy_label(cell)
         nodes = int(cell.get("nodes") or 1)
         for file in sorted(folder.glob("probe-*.json")):
-            data = json.loads(file.read_text())
-            if data.get("format") != PROBE_FORMAT:
-                raise ValueError(f"{file}: not an authbench probe file ({data.get('format')!r})")
-            for trial in data["trials"]:
+            for trial in load_json(file, PROBE)["trials"]:
                 for watch in trial["watches"]:
                     is_login_node = watch["node"] == trial["login_node"]
                     rejected = watch["rejected_after_s"]

@@ -6,7 +6,10 @@ was offered, on time. It did not when its own CPU ran out, when requests left la
 although requests in flight were below their bound (the generator could not keep its
 schedule), or when the bound on requests in flight was reached while the target was
 mostly idle (too few users for the rate: the queue was in the generator). Such cells
-get `is_generator_short` and a `generator_note`, and verdicts and curves leave them out.
+get `is_generator_short` and a `generator_note`, and verdicts and curves leave them out,
+as are windows whose requests left late while another program took the CPU.
+Every rule but the first needs requests to have left late (schedule lag p99 over
+LATE_MS): a moment with every user busy that the schedule absorbed is no shortfall.
 A target that cannot keep up (achieved below offered while it is busy) is the knee, not
 a short generator.
 """
@@ -19,7 +22,7 @@ from typing import Any
 import pandas as pd
 from hdrh.histogram import HdrHistogram
 
-from analysis.costs import Interval, hot_rows, median_of
+from analysis.costs import DISTURBED, Interval, hot_rows, median_of
 from analysis.hdr import LAG, percentiles
 
 GENERATOR_BUSY = 0.90  # share of its CPU above which the generator is the bottleneck
@@ -42,24 +45,32 @@ def sum_open_counts(blocks: list[dict[str, Any]]) -> dict[str, float] | None:
     return summed
 
 
-def generator_note(counts: dict[str, float], lag_p99_ms: float, generator_util: float,
-                   target_util: float) -> str:
-    """Why the generator did not deliver the offered load ("" when it did)."""
-    if not math.isnan(generator_util) and generator_util >= GENERATOR_BUSY:
-        return f"the load generator used {generator_util:.0%} of its CPU"
-    below_bound = counts["in_flight_max"] < counts["in_flight_limit"]
-    if below_bound and lag_p99_ms > LATE_MS:
-        return (f"requests left up to {lag_p99_ms:.0f} ms late (p99) with free users: the "
-                "generator could not keep its schedule")
-    if not below_bound and not math.isnan(target_util) and target_util < TARGET_IDLE:
-        return (f"all {counts['in_flight_limit']:.0f} users were busy while the target used "
-                f"{target_util:.0%} of its CPU: too few users for this rate")
+def generator_note(counts: dict[str, float], lag_p99_ms: float,
+                   usage: dict[str, float]) -> str:
+    """Why the generator did not deliver the offered load ("" when it did). usage: the
+    window's generator_util, target_util and foreign_cpu_share (NaN when unknown)."""
+    nan = float("nan")
+    generator = usage.get("generator_util", nan)
+    target = usage.get("target_util", nan)
+    foreign = usage.get("foreign_cpu_share", nan)
+    if not math.isnan(generator) and generator >= GENERATOR_BUSY:
+        return f"the load generator used {generator:.0%} of its CPU"
+    if lag_p99_ms <= LATE_MS:
+        return ""  # requests left on time: whatever the latency, it is the target's
+    late = f"requests left up to {lag_p99_ms:,.0f} ms late (p99)"
+    if not math.isnan(foreign) and foreign > DISTURBED:
+        return f"{late} while another program took {foreign:.0%} of the machine's CPU"
+    if counts["in_flight_max"] < counts["in_flight_limit"]:
+        return f"{late} with free users: the generator could not keep its schedule"
+    if not math.isnan(target) and target < TARGET_IDLE:
+        return (f"{late}, all {counts['in_flight_limit']:.0f} users busy, while the target "
+                f"used {target:.0%} of its CPU: too few users for this rate")
     return ""
 
 
 def open_columns(record: dict[str, Any], counts: dict[str, float] | None,
                  histograms: dict[str, HdrHistogram], requests: int, seconds: float,
-                 generator_util: float, target_util: float) -> dict[str, Any]:
+                 usage: dict[str, float]) -> dict[str, Any]:
     """The cell-level columns of an open-model cell (NaN and False for a closed loop)."""
     nan = float("nan")
     rate = record.get("rate") or {}
@@ -67,7 +78,7 @@ def open_columns(record: dict[str, Any], counts: dict[str, float] | None,
         return {**dict.fromkeys(OPEN_COLUMNS, nan), "is_generator_short": False,
                 "generator_note": ""}
     lag = percentiles(histograms.get(LAG))
-    note = generator_note(counts, lag["p99_ms"], generator_util, target_util)
+    note = generator_note(counts, lag["p99_ms"], usage)
     floor = rate.get("floor_capacity")
     return {
         "rate_offered": float(rate.get("offered", counts["rate"])),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,7 @@ from analysis.costs import cost_order, cost_table, interval, order_text, sanity_
 from analysis.endpoints import HOT_PATHS, LOGIN
 from analysis.formatting import number
 from analysis.load import load_run
+from analysis.openmodel import equal_load_table
 
 # A login scenario's cell is about its logins.
 CELL_ENDPOINTS = (*HOT_PATHS, LOGIN)
@@ -53,16 +55,28 @@ def format_summary(rows: list[dict[str, Any]]) -> list[str]:
 
 
 def format_answer(frame: pd.DataFrame) -> list[str]:
-    """The answer for the terminal: cost per request per configuration, cheapest first."""
+    """The answer for the terminal: cost per request per configuration, cheapest first;
+    p99 at equal offered load where the run has it (open model), else closed-loop."""
     table = cost_table(frame)
     if table.empty:
         return ["no configuration was measured"]
+    equal = equal_load_table(frame)
+    rates = sorted(set(equal["rate_spec"])) if not equal.empty else []
+    at = {str(r["config"]): r for _, r in equal.iterrows()} if len(rates) == 1 else {}
+    p99 = f"p99 ms at {rates[0]}" if at else "p99 ms"
     lines = [f"{'configuration':<40}{'cost µs/request (range)':>28}{'vs floor':>10}"
-             f"{'p99 ms':>9}  limited by"]
+             f"{p99:>15}  limited by"]
     for _, row in table.sort_values("server_cpu_us").iterrows():
+        latency = at[str(row["key"])]["p99_ms"] if str(row["key"]) in at else \
+            (math.nan if at else row["p99_ms"])
         lines.append(f"{str(row['key'])[:40]:<40}{interval(row, 'server_cpu_us').text(1):>28}"
-                     f"{number(row['floor_ratio'], 2):>10}{number(row['p99_ms'], 1):>9}  "
+                     f"{number(row['floor_ratio'], 2):>10}{number(latency, 1):>15}  "
                      f"{row['bottleneck']}")
     lines.append(f"cheapest to dearest: {order_text(cost_order(table))}")
+    if at:
+        offered = float(equal["rate_offered"].median())
+        lines.append(f"p99 at {rates[0]} of the floor's capacity: {offered:,.0f} req/s offered "
+                     "to every configuration on a fixed schedule (open model), latency from "
+                     "each request's intended send")
     lines += [f"WARNING: {w}" for w in sanity_warnings(table)]
     return lines

@@ -20,6 +20,7 @@ from analysis.openmodel import (
     sum_open_counts,
 )
 from analysis.recommend import format_recommendation, recommend
+from analysis.summary import format_answer
 
 COUNTS = {"scheduled": 1000.0, "sent": 1000.0, "in_flight_limit": 20.0, "in_flight_max": 5.0,
           "rate": 500.0}
@@ -37,7 +38,9 @@ def test_counts_add_over_processes() -> None:
     (COUNTS, 0.5, 0.4, 0.6, ""),  # delivered on time with CPU to spare
     (COUNTS, 0.5, 0.95, 0.6, "used 95% of its CPU"),
     (COUNTS, 40.0, 0.5, 0.6, "40 ms late (p99) with free users"),
-    ({**COUNTS, "in_flight_max": 20.0}, 40.0, 0.5, 0.2, "all 20 users were busy"),
+    ({**COUNTS, "in_flight_max": 20.0}, 40.0, 0.5, 0.2, "all 20 users busy"),
+    # Every user busy for a moment, but requests still left on time: no shortfall.
+    ({**COUNTS, "in_flight_max": 20.0}, 2.0, 0.5, 0.2, ""),
     # Every user busy and late, with the target busy too: the target's knee, not short.
     ({**COUNTS, "in_flight_max": 20.0}, 40.0, 0.5, 0.97, ""),
     (COUNTS, 0.5, math.nan, math.nan, ""),  # no CPU figures: judged on the schedule alone
@@ -45,8 +48,16 @@ def test_counts_add_over_processes() -> None:
 def test_the_generator_falls_short_for_a_named_reason(
     counts: dict[str, float], lag_p99: float, generator: float, target: float, fragment: str
 ) -> None:
-    note = generator_note(counts, lag_p99, generator, target)
+    note = generator_note(counts, lag_p99, {"generator_util": generator,
+                                            "target_util": target, "foreign_cpu_share": 0.02})
     assert (fragment in note) if fragment else note == ""
+
+
+def test_late_while_another_program_took_the_cpu_is_a_disturbed_window() -> None:
+    busy = {**COUNTS, "in_flight_max": 20.0}
+    usage = {"generator_util": 0.5, "target_util": 0.9, "foreign_cpu_share": 0.35}
+    assert "another program took 35% of the machine's CPU" in generator_note(busy, 40.0, usage)
+    assert generator_note(busy, 2.0, usage) == ""  # on time: the target's latency still holds
 
 
 def test_open_columns_of_an_open_and_a_closed_cell() -> None:
@@ -55,12 +66,12 @@ def test_open_columns_of_an_open_and_a_closed_cell() -> None:
         lag.record_value(value)
     record = {"rate": {"spec": "50%", "offered": 500.0, "floor_capacity": 1000.0}}
     got = open_columns(record, COUNTS, {LAG: lag}, requests=990, seconds=2.0,
-                       generator_util=0.3, target_util=0.5)
+                       usage={"generator_util": 0.3, "target_util": 0.5})
     assert got["rate_offered"] == 500 and got["rate_achieved"] == 495
     assert got["rate_floor_capacity"] == 1000 and got["arrivals_sent"] == 1000
     assert got["schedule_lag_max_ms"] == pytest.approx(3, rel=0.01)
     assert got["is_generator_short"] is False and got["generator_note"] == ""
-    closed = open_columns({}, None, {}, 990, 2.0, 0.3, 0.5)
+    closed = open_columns({}, None, {}, 990, 2.0, {})
     assert math.isnan(closed["rate_offered"]) and closed["is_generator_short"] is False
 
 
@@ -103,7 +114,7 @@ def test_equal_load_latency_leaves_out_short_windows_and_leads_the_answer() -> N
             line.startswith("| jwt-x at")]
     assert body[0].startswith("| none-x at 50% | 1,000 | 1,000 | 0.37")  # cheapest first
     assert "| 2 (1) |" in body[1]  # two windows used, one left out
-    assert any("Left out because the generator fell short" in line for line in lines)
+    assert any("Left out because the generator did not deliver" in line for line in lines)
 
 
 def test_recommend_reads_capacity_off_a_curve() -> None:
@@ -125,3 +136,16 @@ def test_recommend_reads_capacity_off_a_curve() -> None:
     # Curves alone (no closed-loop window): ranked by the rate they sustain, no cost.
     (alone,) = recommend(frame[frame["rate_spec"] != ""], p99_ms=5, rps=1200)
     assert alone.is_meeting and math.isnan(alone.cost_us) and alone.rps == 1500
+
+
+def test_the_terminal_answer_takes_p99_at_equal_load() -> None:
+    frame = pd.DataFrame(rows("none-x", "none", 100, 1000, [1.0, 1.2, 1.1])
+                         + rows("jwt-x", "jwt", 200, 1000, [2.0, 2.4, 2.2]))
+    lines = format_answer(frame)
+    assert "p99 ms at 50%" in lines[0]
+    jwt = next(line for line in lines if line.startswith("jwt-x"))
+    assert jwt.split()[-2] == "2.2"  # the open-model median, not the closed loop's 3.0
+    assert any("1,000 req/s offered to every configuration" in line for line in lines)
+    closed_only = format_answer(frame[frame["rate_spec"] == ""])
+    assert "p99 ms  limited by" in closed_only[0]
+    assert next(line for line in closed_only if line.startswith("jwt-x")).split()[-2] == "3.0"
