@@ -2,7 +2,8 @@
 
 Open-model cells (a `rate`) of the same configuration at several rates make one curve.
 The knee is the first offered rate where the curve bends: its p99 exceeds KNEE_MULTIPLE
-times the p99 at the lowest rate measured, or it completes less than (1 - SHORTFALL) of
+times the low-load p99 (the lower of the two lowest rates' p99, so that one hiccup in a
+short window does not move the baseline), or it completes less than (1 - SHORTFALL) of
 the offered rate. Cells whose generator did not deliver the offered rate (the
 `is_generator_short` column) say nothing of the target and are left out.
 """
@@ -22,6 +23,7 @@ from matplotlib.figure import Figure
 KNEE_MULTIPLE = 5.0
 SHORTFALL = 0.05
 MIN_RATES = 3  # a configuration needs this many rates to make a curve
+BASELINE_RATES = 2  # low-load p99: the lower of the two lowest rates' (one hiccup aside)
 # (offered req/s, p99 ms, achieved req/s) of one rate
 Point = tuple[float, float, float]
 
@@ -36,7 +38,7 @@ def knee(points: Iterable[Point]) -> float | None:
     ordered = sorted(p for p in points if not math.isnan(p[1]))
     if not ordered:
         return None
-    baseline = ordered[0][1]
+    baseline = min(p[1] for p in ordered[:BASELINE_RATES])
     return next((p[0] for p in ordered if _bends(p, baseline)), None)
 
 
@@ -121,7 +123,8 @@ def curve_lines(points: pd.DataFrame, p99_targets_ms: Sequence[float] = (10.0, 5
     under = [f"max req/s with p99 < {t:g} ms" for t in p99_targets_ms]
     lines = [f"Open-model load: requests arrive on a schedule whatever the answers take, and "
              f"latency counts from each request's intended send. The knee is the first rate "
-             f"whose p99 exceeds {KNEE_MULTIPLE:g} times its p99 at the lowest rate, or whose "
+             f"whose p99 exceeds {KNEE_MULTIPLE:g} times its low-load p99 (the lower of the two "
+             f"lowest rates'), or whose "
              f"achieved rate falls more than {SHORTFALL:.0%} short of the offered one. Medians "
              "over repeats; windows whose load generator fell short are left out.", "",
              "| configuration | rates | knee req/s | " + " | ".join(under) + " |",

@@ -29,6 +29,11 @@ def test_the_knee_is_the_first_rate_whose_p99_bends() -> None:
     assert knee(list(reversed(BENDING))) == 500  # order does not matter
 
 
+def test_one_hiccup_at_the_lowest_rate_does_not_move_the_baseline() -> None:
+    hiccup = [(100, 9.0, 100), *BENDING[1:]]  # a 9 ms p99 at 100 req/s, 2.1 ms at 200
+    assert knee(hiccup) == 500
+
+
 def test_the_knee_is_also_where_throughput_falls_short() -> None:
     # p99 stays low (requests were dropped at the source, say) but only 80 % got through.
     assert knee([(100, 1.0, 100), (200, 1.1, 199), (300, 1.2, 240)]) == 300
