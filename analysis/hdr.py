@@ -7,7 +7,6 @@ histogram from what its file says, so the parameters have one home.
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -15,10 +14,8 @@ from typing import Any
 
 from hdrh.histogram import HdrHistogram
 
-# The file formats this reader understands (the writer's FILE_FORMAT).
-# /3 adds open-model load: "service <endpoint>", "schedule-lag" and an "open" block.
-FORMATS = ("authbench-hdr/2", "authbench-hdr/3")
-UNSUPPORTED = "{path}: HDR file format {found!r}, this analysis reads {known}"
+from analysis.formats import HDR, load_json
+
 MISMATCH = ("{where}: histograms with other parameters ({found} against {wanted}) cannot be "
             "added exactly")
 # Server-Timing metrics recorded beside each endpoint as "<metric> METHOD name".
@@ -44,13 +41,9 @@ def is_timing(name: str) -> bool:
 
 
 def _files(folder: Path) -> Iterator[tuple[Path, dict[str, Any]]]:
-    """Each hdr-*.json of a cell folder, refused when its format is not one of FORMATS."""
+    """Each hdr-*.json of a cell folder, refused when its format is not one of HDR's."""
     for path in sorted(folder.glob("hdr-*.json")):
-        data: dict[str, Any] = json.loads(path.read_text())
-        if data.get("format") not in FORMATS:
-            raise ValueError(UNSUPPORTED.format(path=path, found=data.get("format"),
-                                                known=", ".join(FORMATS)))
-        yield path, data
+        yield path, load_json(path, HDR)
 
 
 def _parameters(histogram: HdrHistogram) -> Parameters:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +13,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 from matplotlib.figure import Figure
 
+from analysis.formats import MICRO, load_json
 from analysis.plots import finish
 
 # The reference figures authbench is held to (2-core x86-64, PyJWT 2.15, cryptography 50), µs.
@@ -24,8 +24,9 @@ REFERENCE_SIGN_US = {"HS256": 11, "HS512": 13, "RS256-2048": 217, "RS256-3072": 
 
 
 def load_micro(path: Path) -> tuple[dict[str, Any], pd.DataFrame]:
-    """micro.json as its header and a DataFrame of results (one row per benchmark)."""
-    data: dict[str, Any] = json.loads(path.read_text())
+    """micro.json as its header and a DataFrame of results (one row per benchmark);
+    refuses a format it does not know."""
+    data = load_json(path, MICRO)
     frame = pd.DataFrame(data["results"])
     return data, frame
 

@@ -6,12 +6,12 @@ render, plots draw; this module saves the charts and writes the files.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from analysis import plots
 from analysis.curve import curve_section
 from analysis.endpoints import ME
+from analysis.formats import MICRO, REVOCATION_STORAGE, load_json
 from analysis.report_data import build_report
 from analysis.report_html import HtmlSection, Pngs, render_html, standalone_html
 from analysis.report_sections import (
@@ -25,6 +25,7 @@ from analysis.report_sections import (
 from analysis.revocation_storage import revocation_storage_section
 
 Saved = list[tuple[str, str, str]]  # (chart name, title, SVG path relative to the run)
+STANDALONE = {"micro.json": MICRO, "revocation.json": REVOCATION_STORAGE}
 
 
 def _save(run: Path, section: Section, pngs: Pngs) -> Saved:
@@ -44,8 +45,8 @@ def _with_images(lines: list[str], saved: Saved) -> list[str]:
 
 def write_standalone_report(run: Path) -> dict[str, Path]:
     """report.md and report.html for a folder of `authbench micro` or `bench-revocation`."""
-    sources = [path for path in (run / "micro.json", run / "revocation.json") if path.exists()]
-    header = json.loads(sources[0].read_text())
+    sources = [run / name for name in STANDALONE if (run / name).exists()]
+    header = load_json(sources[0], STANDALONE[sources[0].name])
     machine = header.get("machine", {})
     kinds = " + ".join(path.stem for path in sources)
     caption = (f"authbench {kinds} · {machine.get('cpu_count', '?')}x "

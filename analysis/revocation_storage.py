@@ -6,7 +6,6 @@ charts that return Figures, and the report section as lines.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -20,27 +19,22 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, NullFormatter
 
+from analysis.formats import REVOCATION_STORAGE, load_json
 from analysis.formatting import number
 from analysis.plots import finish
 
 RESULT_FILE = "revocation.json"
-SCHEMA_VERSION = 1
 # What a token lives by default in the targets (ACCESS_TTL): the model's extrapolation.
 DEFAULT_ACCESS_TTL = 900
 GROWTH_COLUMNS = ["store", "entries", "bytes", "bytes_per_entry", "insert_seconds",
                   "check_present_us", "check_absent_us", "bytes_method"]
 LOGOUT_COLUMNS = ["store", "op", "k", "median_ms", "stdev_ms", "reps", "removed"]
 STORE_COLORS = {"memory": "tab:blue", "redis": "tab:red", "postgres": "tab:green"}
-UNSUPPORTED = "{path}: schema_version {found}, this analysis reads {wanted}"
 
 
 def load_revocation(path: Path) -> dict[str, Any]:
-    """revocation.json as a dict; refuses a schema version it does not know."""
-    data: dict[str, Any] = json.loads(path.read_text())
-    if data.get("schema_version") != SCHEMA_VERSION:
-        raise ValueError(UNSUPPORTED.format(path=path, found=data.get("schema_version"),
-                                            wanted=SCHEMA_VERSION))
-    return data
+    """revocation.json as a dict; refuses a format it does not know."""
+    return load_json(path, REVOCATION_STORAGE)
 
 
 def growth_table(data: dict[str, Any]) -> pd.DataFrame:

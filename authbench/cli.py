@@ -10,6 +10,7 @@ import signal
 import sys
 from collections.abc import Callable, Sequence
 
+from analysis.formats import UnknownFormat
 from authbench.commands import bench, inspect, run, target
 from authbench.commands.target import StoreUnreachable
 from authbench.infra.ports import PortBusy
@@ -39,7 +40,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     handler: Command = args.handler
     try:
         return handler(args)
-    except (ConfigError, PortBusy, StoreUnreachable, SuiteError) as exc:
+    except (ConfigError, PortBusy, StoreUnreachable, SuiteError, UnknownFormat) as exc:
         print(f"authbench {args.command}: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt as stop:

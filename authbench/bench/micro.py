@@ -27,6 +27,7 @@ from joserfc import jwt as jose_jwt
 from joserfc.errors import SecurityWarning
 from joserfc.jwk import ECKey, OctKey, OKPKey, RSAKey
 
+from analysis.formats import MICRO
 from authbench.bench.microcrypto import raw_verifier
 from authbench.run.rundir import collect_metadata, write_json
 from targets.keys import KeySet, SigningKey, generate_key
@@ -280,7 +281,7 @@ def write_micro_json(folder: Path, config: dict[str, Any], started: datetime,
     """Write micro.json (the config, the machine and every result) into folder."""
     path = folder / RESULT_FILE
     write_json(path, {
-        "schema_version": 1, "started": started.isoformat(timespec="seconds"),
+        "format": MICRO.current, "started": started.isoformat(timespec="seconds"),
         "ended": datetime.now(UTC).isoformat(timespec="seconds"), "config": config,
         "machine": collect_metadata(), "results": [asdict(r) for r in results],
     })

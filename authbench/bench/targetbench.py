@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 import psutil
 
+from analysis.formats import TARGETS
 from authbench.bench.wrk import WrkResult, run_wrk
 from authbench.infra.launcher import TargetProcess
 from authbench.run.placement import plan_placement
@@ -174,7 +175,8 @@ def run_bench_targets(config: TargetBenchConfig, folder: Path) -> list[Compariso
         for n in chosen
     ]
     record: dict[str, Any] = {
-        "connections": config.connections, "seconds": config.seconds, "rounds": config.rounds,
+        "format": TARGETS.current, "connections": config.connections,
+        "seconds": config.seconds, "rounds": config.rounds,
         "placement": placement.describe(),
         "raw": {n: {k: [asdict(r) for r in v] for k, v in d.items()} for n, d in raw.items()},
         "target_cpu_us_per_request": cpu,

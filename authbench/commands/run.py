@@ -2,7 +2,8 @@
 
 analysis (pandas, matplotlib), and the runner that uses it, are imported inside the
 handlers: loading them takes about a second, and `authbench serve`, which shares this
-command line, is started once per target.
+command line, is started once per target. analysis.formats, which loads neither, comes
+in at the top through authbench.run.rundir.
 """
 
 from __future__ import annotations
@@ -159,6 +160,9 @@ def cmd_list(args: argparse.Namespace) -> int:
     for r in runs:
         print(f"{r['run']:<40}{r['suite']:<10}{r['status']:<13}{r['ok']:>5}{r['failed']:>7}"
               f"{r['planned']:>8}")
+    for r in runs:
+        if "error" in r:
+            print(f"note: {r['error']}", file=sys.stderr)
     return 0
 
 

@@ -1,13 +1,15 @@
 """results/<run-id>/: a self-describing run folder, written atomically, resumable.
 
 Layout:
-    metadata.json            schema version, machine, versions, suite, start/end, topology
+    metadata.json            format, machine, versions, suite, start/end, topology
     suite.toml               the suite text as it ran
     cells/<NNN>-<key>-r<R>/  one folder per finished cell (renamed into place when done)
         cell.json            the cell's configuration, status (ok / failed + reason), target
                              environment, topology, verify checks, node and store metrics
         locust_*.csv, locust.html, locust.log, hdr-*.json, node-*.log, haproxy.cfg
 Unfinished cells live in cells/.<name>.partial/ and are removed on resume.
+metadata.json and cell.json carry "format" (analysis.formats RUN, CELL) and are checked
+whenever this module reads them.
 """
 
 from __future__ import annotations
@@ -28,9 +30,9 @@ from typing import Any
 import psutil
 from cryptography.hazmat.backends.openssl import backend as openssl_backend
 
+from analysis.formats import CELL, RUN, UnknownFormat, load_json
 from authbench.run.suite import Cell, Suite
 
-SCHEMA_VERSION = 1
 PACKAGES = ("authbench", "fastapi", "starlette", "uvicorn", "uvloop", "httptools", "PyJWT",
             "cryptography", "redis", "hiredis", "asyncpg", "orjson", "locust", "hdrhistogram",
             "pandas", "matplotlib")
@@ -146,7 +148,7 @@ class RunDir:
         run.cells.mkdir(parents=True)
         (path / "suite.toml").write_text(suite.source)
         write_json(path / "metadata.json", {
-            "schema_version": SCHEMA_VERSION,
+            "format": RUN.current,
             "run_id": path.name,
             "suite": {"name": suite.name, "description": suite.description,
                       "repeats": suite.repeats, "cells": [c.as_dict() for c in suite.cells],
@@ -161,16 +163,20 @@ class RunDir:
 
     @classmethod
     def open(cls, path: Path) -> RunDir:
-        """An existing run (for --resume, list, report)."""
+        """An existing run (for --resume); UnknownFormat when its metadata.json is in a
+        format this authbench does not read."""
         if not (path / "metadata.json").is_file():
             raise FileNotFoundError(f"{path}: not an authbench run (no metadata.json)")
-        return cls(path)
+        run = cls(path)
+        run.metadata()
+        return run
 
     def metadata(self) -> dict[str, Any]:
-        data: dict[str, Any] = json.loads((self.path / "metadata.json").read_text())
-        return data
+        """metadata.json, checked: UnknownFormat when this authbench does not read it."""
+        return load_json(self.path / "metadata.json", RUN)
 
     def update_metadata(self, **changes: Any) -> None:
+        """Change fields of metadata.json; the file keeps its own format."""
         data = self.metadata()
         data.update(changes)
         write_json(self.path / "metadata.json", data)
@@ -192,7 +198,7 @@ class RunDir:
 
     def finish_cell(self, scratch: Path, name: str, record: dict[str, Any]) -> Path:
         """Write cell.json last, then move the folder into place in one rename."""
-        write_json(scratch / "cell.json", record)
+        write_json(scratch / "cell.json", {"format": CELL.current, **record})
         final = self.cells / name
         os.replace(scratch, final)
         return final
@@ -203,7 +209,8 @@ class RunDir:
 
 
 def list_runs(results: Path) -> list[dict[str, Any]]:
-    """Every run under results/, newest first, with its suite and cell counts."""
+    """Every run under results/, newest first, with its suite and cell counts. A run with
+    a file this authbench does not read is "unreadable", the reason in "error"."""
     runs: list[dict[str, Any]] = []
     if not results.is_dir():
         return runs
@@ -211,18 +218,22 @@ def list_runs(results: Path) -> list[dict[str, Any]]:
         if not (path / "metadata.json").is_file():
             continue
         try:
-            meta = json.loads((path / "metadata.json").read_text())
+            runs.append(_run_summary(RunDir(path)))
+        except UnknownFormat as exc:
+            runs.append({"run": path.name, "suite": "", "status": "unreadable", "started": None,
+                         "ended": None, "planned": 0, "ok": 0, "failed": 0, "error": str(exc)})
         except (OSError, json.JSONDecodeError):
             continue
-        run = RunDir(path)
-        statuses = []
-        for name in run.finished_cells():
-            cell = json.loads((run.cells / name / "cell.json").read_text())
-            statuses.append(cell.get("status"))
-        planned = len(meta["suite"]["cells"]) * meta["suite"]["repeats"]
-        runs.append({
-            "run": path.name, "suite": meta["suite"]["name"], "status": meta.get("status"),
-            "started": meta.get("started"), "ended": meta.get("ended"), "planned": planned,
-            "ok": statuses.count("ok"), "failed": statuses.count("failed"),
-        })
     return runs
+
+
+def _run_summary(run: RunDir) -> dict[str, Any]:
+    meta = run.metadata()
+    statuses = [load_json(run.cells / name / "cell.json", CELL).get("status")
+                for name in run.finished_cells()]
+    planned = len(meta["suite"]["cells"]) * meta["suite"]["repeats"]
+    return {
+        "run": run.path.name, "suite": meta["suite"]["name"], "status": meta.get("status"),
+        "started": meta.get("started"), "ended": meta.get("ended"), "planned": planned,
+        "ok": statuses.count("ok"), "failed": statuses.count("failed"),
+    }

@@ -12,7 +12,9 @@ and the load generator to CPU 1, so each figure can be worked out by hand:
     store_util     = store CPU seconds / 10 s / 1 (Redis) or / 2 (PostgreSQL: every core)
 
 The same writers build further runs inside tests (tmp_path), with the values a test
-needs.
+needs. metadata.json and cell.json are written as runs were before the "format" key
+(schema_version 1; no version), so every test over these runs also reads an old run;
+test_load checks the same run in today's formats reads the same.
 """
 
 from __future__ import annotations

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from hdrh.histogram import HdrHistogram
 
+from analysis.formats import HDR, UnknownFormat
 from analysis.hdr import (
-    FORMATS,
     is_timing,
     load_cell_histograms,
     measured_bounds,
@@ -31,7 +31,7 @@ def write_hdr(folder: Path, pid: int, histograms: dict[str, HdrHistogram],
               failures: dict[str, int] | None = None, **fields: Any) -> Path:
     """An hdr-*.json as loadtests/hdr.py writes it, its parameters those of the histograms."""
     first = next(iter(histograms.values()))
-    body = {"format": FORMATS[0], "unit": "us", "lowest": first.lowest_trackable_value,
+    body = {"format": HDR.names[0], "unit": "us", "lowest": first.lowest_trackable_value,
             "highest": first.highest_trackable_value,
             "significant_figures": first.significant_figures, "host": "h", "pid": pid,
             "measured_from": 100.0 + pid, "measured_until": 110.0 + pid,
@@ -104,9 +104,11 @@ def test_a_file_whose_histograms_contradict_its_parameters_is_refused(tmp_path: 
 
 def test_an_unknown_format_is_refused(tmp_path: Path) -> None:
     write_hdr(tmp_path, 1, {"GET /api/me": histogram([1000])}, format="authbench-hdr/1")
-    with pytest.raises(ValueError, match="format 'authbench-hdr/1', this analysis reads"):
+    path = tmp_path / "hdr-h-1.json"
+    with pytest.raises(UnknownFormat, match=f"{path}: format 'authbench-hdr/1', and this "
+                       "authbench reads authbench-hdr/2 or authbench-hdr/3"):
         load_cell_histograms(tmp_path)
-    with pytest.raises(ValueError, match="authbench-hdr/1"):
+    with pytest.raises(UnknownFormat, match="authbench-hdr/1"):
         measured_bounds(tmp_path)
 
 

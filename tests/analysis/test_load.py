@@ -1,23 +1,28 @@
 """The loader: figures from known histograms, CPU per request over the histograms' window,
-utilisation, the bottleneck, and the probe files."""
+utilisation, the bottleneck, the probe and timeline files, and each file's format."""
 
 from __future__ import annotations
 
 import json
 import math
+import re
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
 from analysis.costs import SHARED_CORE
+from analysis.formats import CELL as CELL_FORMAT
+from analysis.formats import RUN, UnknownFormat
 from analysis.hdr import load_cell_histograms, measured_bounds
 from analysis.load import (
     cpu_between,
     key_and_repeat,
     load_probes,
     load_run,
+    load_timelines,
     window_requests,
 )
 from tests.analysis.fixtures import (
@@ -238,9 +243,48 @@ def test_load_probes_keeps_ok_cells_and_names_the_series(tmp_path: Path) -> None
     assert "session in redis, 2 nodes · other nodes" in series
 
 
-def test_bad_probe_file_is_refused(tmp_path: Path) -> None:
-    write_probe_cell(tmp_path, "001-x-r1", {"mode": "jwt"}, [])
-    path = tmp_path / "cells" / "001-x-r1" / "probe-host-1.json"
-    path.write_text(json.dumps({"format": "other"}))
-    with pytest.raises(ValueError, match="not an authbench probe file"):
-        load_probes(tmp_path)
+def _scenario_run(run: Path) -> Path:
+    """A run of one ok cell holding a probe file and a timeline file."""
+    write_metadata(run, "scenarios")
+    write_probe_cell(run, "001-x-r1", {"mode": "jwt", "nodes": 1}, [])
+    (run / "cells" / "001-x-r1" / "timeline-h-1.json").write_text(json.dumps({
+        "format": "authbench-timeline/1", "host": "h", "pid": 1,
+        "seconds": [{"second": 0, "ok": 5, "rejected": 1, "p50_ms": 1.0, "p99_ms": 2.0,
+                     "max_ms": 3.0}]}))
+    return run
+
+
+def test_load_timelines_adds_up_each_second(tmp_path: Path) -> None:
+    frame = load_timelines(_scenario_run(tmp_path))
+    assert frame[["second", "ok", "rejected", "requests", "p99_ms"]].to_dict("records") == [
+        {"second": 0, "ok": 5, "rejected": 1, "requests": 6, "p99_ms": 2.0}]
+
+
+@pytest.mark.parametrize(("file", "kind", "reader"), [
+    ("metadata.json", "run", load_run),
+    ("cells/001-x-r1/cell.json", "cell", load_timelines),
+    ("cells/001-x-r1/timeline-h-1.json", "timeline", load_timelines),
+    ("cells/001-x-r1/probe-host-1.json", "probe", load_probes),
+])
+def test_a_file_in_an_unknown_format_is_refused_by_name(
+        tmp_path: Path, file: str, kind: str, reader: Callable[[Path], pd.DataFrame]) -> None:
+    path = _scenario_run(tmp_path) / file
+    path.write_text(json.dumps({**json.loads(path.read_text()),
+                                "format": f"authbench-{kind}/9"}))
+    with pytest.raises(UnknownFormat, match=re.escape(
+            f"{path}: format 'authbench-{kind}/9', and this authbench reads authbench-{kind}/")):
+        reader(tmp_path)
+
+
+def test_a_run_without_format_keys_reads_as_one_with_them(tmp_path: Path) -> None:
+    # The checked-in runs predate "format": metadata.json has schema_version 1, cell.json
+    # no version. The same run in today's formats must read the same.
+    assert "format" not in json.loads((TINY / "metadata.json").read_text())
+    run = tmp_path / "tiny"
+    shutil.copytree(TINY, run)
+    for path, kind in [(run / "metadata.json", RUN),
+                       *((p, CELL_FORMAT) for p in run.glob("cells/*/cell.json"))]:
+        data = json.loads(path.read_text())
+        data.pop("schema_version", None)
+        path.write_text(json.dumps({**data, "format": kind.current}))
+    pd.testing.assert_frame_equal(load_run(run), load_run(TINY))

@@ -11,6 +11,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 
+from analysis.formats import UnknownFormat
 from analysis.revocation_storage import (
     growth_table,
     load_revocation,
@@ -43,7 +44,7 @@ def _logout_all() -> list[dict[str, Any]]:
 
 
 RESULT: dict[str, Any] = {
-    "schema_version": 1, "started": "2025-01-01T00:00:00+00:00",
+    "format": "authbench-revocation-storage/2", "started": "2025-01-01T00:00:00+00:00",
     "ended": "2025-01-01T00:01:00+00:00", "config": {}, "machine": {},
     "notes": ["Redis memory is per server."],
     "growth": _growth(),
@@ -68,11 +69,22 @@ def close_figures() -> Iterator[None]:
     plt.close("all")
 
 
-def test_load_refuses_an_unknown_schema(run: Path) -> None:
+def test_load_refuses_an_unknown_format_by_name(run: Path) -> None:
+    path = run / "revocation.json"
+    assert load_revocation(path)["growth"] == RESULT["growth"]
+    path.write_text(json.dumps({**RESULT, "format": "authbench-revocation-storage/3"}))
+    with pytest.raises(UnknownFormat, match=f"{path}: format 'authbench-revocation-storage/3'"):
+        load_revocation(path)
+    old = {key: value for key, value in RESULT.items() if key != "format"}
+    path.write_text(json.dumps({**old, "schema_version": 2}))
+    with pytest.raises(UnknownFormat, match="schema_version 2 and no format"):
+        load_revocation(path)
+
+
+def test_a_file_from_before_the_format_key_still_reads(run: Path) -> None:
+    old = {key: value for key, value in RESULT.items() if key != "format"}
+    (run / "revocation.json").write_text(json.dumps({**old, "schema_version": 1}))
     assert load_revocation(run / "revocation.json")["growth"] == RESULT["growth"]
-    (run / "revocation.json").write_text(json.dumps({**RESULT, "schema_version": 2}))
-    with pytest.raises(ValueError, match="schema_version 2"):
-        load_revocation(run / "revocation.json")
 
 
 def test_growth_table_has_a_row_per_store_and_checkpoint() -> None:

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -91,3 +94,55 @@ def test_seed_reports_an_unreachable_store(
     # --store applied to the seeding only: targets started later by the same process
     # (the test suite, a notebook) must not find STORE=redis in their environment.
     assert "STORE" not in os.environ
+
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "runs"
+NEWER = ("{path}: format 'authbench-run/9', and this authbench reads authbench-run/1 or "
+         "authbench-run/2")
+
+
+@pytest.fixture
+def newer_run(tmp_path: Path) -> Path:
+    """A run whose metadata.json is in a format this authbench does not know."""
+    run = tmp_path / "results" / "newer"
+    shutil.copytree(FIXTURES / "tiny", run)
+    meta = run / "metadata.json"
+    meta.write_text(json.dumps({**json.loads(meta.read_text()), "format": "authbench-run/9"}))
+    return run
+
+
+@pytest.mark.parametrize("args", [["compare", "{run}", str(FIXTURES / "tiny")],
+                                  ["recommend", "{run}", "--p99-ms", "10", "--rps", "1"],
+                                  ["report", "{run}"], ["run", "--resume", "{run}"]],
+                         ids=["compare", "recommend", "report", "resume"])
+def test_a_run_in_an_unknown_format_is_refused_in_one_line(
+        newer_run: Path, args: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([arg.format(run=newer_run) for arg in args]) == 2
+    path = newer_run / "metadata.json"
+    assert capsys.readouterr().err == f"authbench {args[0]}: {NEWER.format(path=path)}\n"
+
+
+def test_list_shows_a_run_in_an_unknown_format_and_why(
+        newer_run: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["list", "--results", str(newer_run.parent)]) == 0
+    out, err = capsys.readouterr()
+    assert "newer" in out and "unreadable" in out
+    assert err == f"note: {NEWER.format(path=newer_run / 'metadata.json')}\n"
+
+
+def test_report_refuses_a_micro_json_in_an_unknown_format(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "micro.json").write_text(json.dumps({"format": "authbench-micro/9"}))
+    assert main(["report", str(tmp_path)]) == 2
+    assert capsys.readouterr().err == (
+        f"authbench report: {tmp_path / 'micro.json'}: format 'authbench-micro/9', and this "
+        "authbench reads authbench-micro/1 or authbench-micro/2\n")
+
+
+def test_the_command_line_loads_no_pandas() -> None:
+    # `authbench serve` starts once per target: the format checks must not pull in the
+    # analysis's pandas and matplotlib.
+    done = subprocess.run([sys.executable, "-c", "import sys, authbench.cli; "
+                           "print(sorted({'pandas', 'matplotlib'} & set(sys.modules)))"],
+                          capture_output=True, text=True, check=True, timeout=60)
+    assert done.stdout == "[]\n"

@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 import psutil
 
+from analysis.formats import OVERLOAD
 from authbench.bench.h2load import run_h2load
 from authbench.bench.overload.result import (
     RECOVERED_RUN,
@@ -235,7 +236,7 @@ def run_bench_overload(config: OverloadConfig, results: Path) -> OverloadOutcome
             del chosen[name]
     placement = plan_placement(config.pin)
     record: dict[str, Any] = {
-        "metadata": collect_metadata(), "h2load": h2load_version(),
+        "format": OVERLOAD.current, "metadata": collect_metadata(), "h2load": h2load_version(),
         "placement": placement.describe(), "max_concurrency": limit, "clients": clients,
         "factor": config.factor, "seconds": config.seconds,
         "recovery_factor": config.recovery_factor,

@@ -20,9 +20,9 @@ from authbench.bench.revocation.result import (
     BACKGROUND_SESSIONS,
     BACKGROUND_USERS,
     BYTES_METHOD,
+    FILE_FORMAT,
     NOTES,
     RESULT_FILE,
-    SCHEMA_VERSION,
     RevocationBenchConfig,
     write_revocation_json,
 )
@@ -308,7 +308,7 @@ def run_revocation_bench(config: RevocationBenchConfig, out: Callable[[str], Non
                 "steady_seconds": config.steady_duration(),
                 "reps": {str(k): config.reps_for(k) for k in config.k},
                 "checks": config.checks, "background_sessions": BACKGROUND_SESSIONS}
-    return {"schema_version": SCHEMA_VERSION, "started": started.isoformat(timespec="seconds"),
+    return {"format": FILE_FORMAT, "started": started.isoformat(timespec="seconds"),
             "ended": datetime.now(UTC).isoformat(timespec="seconds"), "config": resolved,
             "machine": collect_metadata(), **parts}
 

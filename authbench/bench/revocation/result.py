@@ -6,10 +6,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from analysis.formats import REVOCATION_STORAGE
 from authbench.run.rundir import write_json
 from targets.settings import DEFAULT_STORE_URLS, STORE_KINDS
 
-SCHEMA_VERSION = 1
+FILE_FORMAT = REVOCATION_STORAGE.current  # revocation.json's "format"
 RESULT_FILE = "revocation.json"
 STORES = STORE_KINDS
 BACKGROUND_SESSIONS = 10_000  # other users' sessions, so logout-all is not on an empty store

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from cryptography.exceptions import InvalidSignature
 
 from analysis.micro import jwt_table, load_micro
-from authbench.bench.micro import ALGORITHMS, worker
+from authbench.bench.micro import ALGORITHMS, Result, worker, write_micro_json
 from authbench.bench.microcrypto import raw_verifier
 from authbench.cli import main
 from targets.keys import KeySet, SigningKey, generate_key
@@ -90,6 +91,7 @@ def test_micro_command_writes_json_and_report(tmp_path: Path) -> None:
     assert code == 0
     (folder,) = tmp_path.iterdir()
     data = json.loads((folder / "micro.json").read_text())
+    assert data["format"] == "authbench-micro/2"
     assert data["config"]["processes"] == 2
     by_name = {r["name"]: r for r in data["results"]}
     assert by_name["HS256 pyjwt verify"]["samples"] == 4  # 2 processes x 2 samples
@@ -99,3 +101,11 @@ def test_micro_command_writes_json_and_report(tmp_path: Path) -> None:
     assert list(table.index) == ["EdDSA", "HS256"]
     assert table.loc["HS256", "reference pyjwt verify"] == 24
     assert (folder / "report.html").exists() and (folder / "charts" / "crypto-floor.png").exists()
+
+
+def test_micro_json_says_its_format_and_reads_back(tmp_path: Path) -> None:
+    result = Result("jwt", "HS256 pyjwt verify", 20.0, 1.0, 4, 100, {"token_bytes": 150})
+    path = write_micro_json(tmp_path, {}, datetime.now(UTC), [result])
+    header, frame = load_micro(path)
+    assert header["format"] == "authbench-micro/2" and "schema_version" not in header
+    assert frame["name"].tolist() == ["HS256 pyjwt verify"]

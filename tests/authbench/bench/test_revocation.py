@@ -62,7 +62,7 @@ def test_config_caps_checkpoints_and_picks_repetitions() -> None:
 
 @pytest.mark.slow  # the benchmark over three stores
 def test_result_has_every_field(result: dict[str, Any]) -> None:
-    assert result["schema_version"] == 1
+    assert result["format"] == "authbench-revocation-storage/2"
     assert {"started", "ended", "config", "machine", "notes", "growth", "steady_state",
             "logout_all"} <= set(result)
     assert result["config"]["checkpoints"] == [1000, 3000]

@@ -77,7 +77,7 @@ def complete_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
 def test_a_complete_run_keeps_metadata_and_raw_results(complete_run: tuple[Path, str]) -> None:
     run, progress = complete_run
     meta = read_json(run / "metadata.json")
-    assert meta["schema_version"] == 1
+    assert meta["format"] == "authbench-run/2" and "schema_version" not in meta
     assert meta["run_id"] == run.name and run.name.endswith("-tiny")
     assert meta["status"] == "complete"
     assert meta["started"] and meta["ended"] and meta["started"] <= meta["ended"]
@@ -103,6 +103,7 @@ def test_a_complete_run_keeps_metadata_and_raw_results(complete_run: tuple[Path,
         folder = run / "cells" / name
         cell = read_json(folder / "cell.json")
         assert cell["status"] == "ok", cell["reason"]
+        assert cell["format"] == "authbench-cell/2"
         assert cell["name"] == name and cell["reason"] == ""
         assert cell["cell"]["mode"] == mode and cell["cell"]["users"] == 2
         assert cell["started"] <= cell["ended"]
