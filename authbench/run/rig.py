@@ -26,8 +26,11 @@ from authbench.run.placement import Placement
 from authbench.run.rundir import RunDir
 from authbench.run.suite import Cell
 from authbench.run.verify import verify_target
+from targets.app import make_codec
 from targets.keys import generate_key, write_key
+from targets.seeding import seed_sessions
 from targets.settings import Settings
+from targets.stores import make_store
 
 SEED_USERS = 1000
 STORE_TIMEOUT = "1.0"  # seconds; generous under heavy load, still fails closed
@@ -77,8 +80,6 @@ def shared_keys(run: RunDir, alg: str) -> Path:
 
 
 async def _with_store(env: dict[str, str], action: Callable[[Any], Any]) -> Any:
-    from targets.stores import make_store
-
     store = make_store(Settings.from_env(env))
     await store.open()
     try:
@@ -89,8 +90,6 @@ async def _with_store(env: dict[str, str], action: Callable[[Any], Any]) -> Any:
 
 def seed_shared_store(env: dict[str, str], count: int) -> float:
     """The load phase: bulk-seed a shared store; return the seconds it took."""
-    from targets.seeding import seed_sessions
-
     settings = Settings.from_env(env)
     started = time.perf_counter()
     asyncio.run(_with_store(env, lambda store: seed_sessions(store, count, settings)))
@@ -119,8 +118,6 @@ def store_round_trip_us(env: dict[str, str]) -> float:
 def sign_cost_us(env: dict[str, str], calls: int = 100) -> float:
     """Median µs to issue one access token with the targets' own codec and keys, in-process
     (the sign cost every login pays; the KDF is the same in every mode and left out)."""
-    from targets.app import make_codec
-
     codec = make_codec(Settings.from_env(env))
     codec.issue("user1")  # first call: lazy set-up inside the library
     samples = []
