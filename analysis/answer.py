@@ -206,6 +206,9 @@ def axis_lines(table: pd.DataFrame, column: str, title: str) -> list[str]:
 def answer_lines(table: pd.DataFrame, facts: pd.DataFrame,
                  equal_load: pd.DataFrame | None = None) -> list[str]:
     """The whole answer section (without its heading)."""
+    if table.empty and equal_load is not None and not equal_load.empty:
+        return ["No closed-loop window, so no cost per request: this run measured open-model "
+                "load only. Its latency against offered load is below.", ""]
     if table.empty:
         return cost_lines(table)
     return [*cost_lines(table), *latency_lines(table, equal_load),

@@ -1,10 +1,11 @@
 """Latency against offered load: each mode's curve, its knee, and its rate under a p99.
 
 Open-model cells (a `rate`) of the same configuration at several rates make one curve.
-The knee is the first offered rate where the curve bends: its p99 exceeds KNEE_MULTIPLE
-times the low-load p99 (the lower of the two lowest rates' p99, so that one hiccup in a
-short window does not move the baseline), or it completes less than (1 - SHORTFALL) of
-the offered rate. Cells whose generator did not deliver the offered rate (the
+The knee is the first offered rate from which the curve stays bent (a spike that the
+next rate takes back is noise): its p99 exceeds KNEE_MULTIPLE times the low-load p99
+(the lower of the two lowest rates' p99, so that one hiccup in a short window does not
+move the baseline), or it completes less than (1 - SHORTFALL) of the offered rate.
+Cells whose generator did not deliver the offered rate (the
 `is_generator_short` column) say nothing of the target and are left out.
 """
 
@@ -34,12 +35,14 @@ def _bends(point: Point, baseline_p99: float) -> bool:
 
 
 def knee(points: Iterable[Point]) -> float | None:
-    """The first offered rate where latency bends or throughput falls short (None: never)."""
+    """The first offered rate from which latency stays bent or throughput short (None:
+    never). A bend that the next rate takes back is a spike of a noisy window, not a knee."""
     ordered = sorted(p for p in points if not math.isnan(p[1]))
     if not ordered:
         return None
     baseline = min(p[1] for p in ordered[:BASELINE_RATES])
-    return next((p[0] for p in ordered if _bends(p, baseline)), None)
+    bends = [_bends(p, baseline) for p in ordered]
+    return next((p[0] for i, p in enumerate(ordered) if all(bends[i:])), None)
 
 
 def max_rate_under(points: Iterable[Point], p99_ms: float) -> float | None:
@@ -52,15 +55,32 @@ def max_rate_under(points: Iterable[Point], p99_ms: float) -> float | None:
     return best
 
 
+def _open_rows(frame: pd.DataFrame, endpoint: str) -> pd.DataFrame:
+    if "rate_offered" not in frame:
+        return pd.DataFrame()
+    return frame[(frame["status"] == "ok") & (frame["endpoint"] == endpoint)
+                 & frame["rate_offered"].notna()]
+
+
+def generator_limits(frame: pd.DataFrame, endpoint: str) -> dict[str, float]:
+    """Per configuration: the lowest offered rate whose every window the generator fell
+    short of (the curve cannot go on from there on this machine)."""
+    rows = _open_rows(frame, endpoint)
+    if rows.empty or "is_generator_short" not in rows:
+        return {}
+    every = rows.assign(is_short=rows["is_generator_short"].astype(bool)).groupby(
+        ["config", "rate_offered"], as_index=False)["is_short"].all()
+    short = every[every["is_short"]]
+    return {str(config): float(group["rate_offered"].min())
+            for config, group in short.groupby("config")}
+
+
 def curve_points(frame: pd.DataFrame, endpoint: str) -> pd.DataFrame:
     """One row per configuration and offered rate: medians over repeats of the endpoint.
 
     Columns: config, mode, rate_offered, rate_achieved, p50_ms, p99_ms, repeats.
     """
-    if "rate_offered" not in frame:
-        return pd.DataFrame()
-    rows = frame[(frame["status"] == "ok") & (frame["endpoint"] == endpoint)
-                 & frame["rate_offered"].notna()]
+    rows = _open_rows(frame, endpoint)
     if "is_generator_short" in rows:
         rows = rows[~rows["is_generator_short"].fillna(False).astype(bool)]
     if rows.empty:
@@ -113,9 +133,10 @@ def plot_latency_curve(points: pd.DataFrame, caption: str = "") -> Figure:
     return figure
 
 
-def curve_lines(points: pd.DataFrame, p99_targets_ms: Sequence[float] = (10.0, 50.0)
-                ) -> list[str]:
-    """The knee table as Markdown, for configurations measured at three rates or more."""
+def curve_lines(points: pd.DataFrame, p99_targets_ms: Sequence[float] = (10.0, 50.0),
+                limits: dict[str, float] | None = None) -> list[str]:
+    """The knee table as Markdown, for configurations measured at three rates or more;
+    limits: generator_limits, named where no knee was seen below them."""
     table = knee_table(points, p99_targets_ms)
     table = table[table["rates"] >= MIN_RATES]
     if table.empty:
@@ -123,17 +144,21 @@ def curve_lines(points: pd.DataFrame, p99_targets_ms: Sequence[float] = (10.0, 5
     under = [f"max req/s with p99 < {t:g} ms" for t in p99_targets_ms]
     lines = [f"Open-model load: requests arrive on a schedule whatever the answers take, and "
              f"latency counts from each request's intended send. The knee is the first rate "
-             f"whose p99 exceeds {KNEE_MULTIPLE:g} times its low-load p99 (the lower of the two "
-             f"lowest rates'), or whose "
-             f"achieved rate falls more than {SHORTFALL:.0%} short of the offered one. Medians "
-             "over repeats; windows whose load generator fell short are left out.", "",
+             f"from which p99 stays above {KNEE_MULTIPLE:g} times its low-load p99 (the lower "
+             f"of the two lowest rates'), or the achieved rate more than {SHORTFALL:.0%} short "
+             "of the offered one. Medians over repeats; windows whose load generator fell "
+             "short are left out.", "",
              "| configuration | rates | knee req/s | " + " | ".join(under) + " |",
              "|---|---|---|" + "---|" * len(under)]
     for _, row in table.iterrows():
         cells = [_rate(row[f"max_rps_p99_under_{t:g}ms"]) for t in p99_targets_ms]
-        lines.append(f"| {row['config']} | {row['rates']} | "
-                     f"{_rate(row['knee_rps']) if row['knee_rps'] is not None else 'none seen'}"
-                     f" | " + " | ".join(cells) + " |")
+        found = _rate(row["knee_rps"])
+        limit = (limits or {}).get(str(row["config"]))
+        if found == "-":
+            found = "none seen" if limit is None else \
+                f"none below {limit:,.0f} (the generator fell short from there)"
+        lines.append(f"| {row['config']} | {row['rates']} | {found} | "
+                     + " | ".join(cells) + " |")
     return [*lines, ""]
 
 
@@ -149,7 +174,7 @@ def curve_section(frame: pd.DataFrame, endpoint: str, caption: str
     points = curve_points(frame, endpoint)
     if points.empty:
         return [], []
-    lines = curve_lines(points)
+    lines = curve_lines(points, limits=generator_limits(frame, endpoint))
     if not lines:
         return [], []
     counts = points.groupby("config")["rate_offered"].nunique()

@@ -59,6 +59,9 @@ def format_answer(frame: pd.DataFrame) -> list[str]:
     p99 at equal offered load where the run has it (open model), else closed-loop."""
     table = cost_table(frame)
     if table.empty:
+        if not equal_load_table(frame).empty:
+            return ["no closed-loop window, so no cost per request: the run measured "
+                    "open-model load only (its latency against offered load is in the report)"]
         return ["no configuration was measured"]
     equal = equal_load_table(frame)
     rates = sorted(set(equal["rate_spec"])) if not equal.empty else []

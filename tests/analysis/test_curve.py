@@ -12,6 +12,7 @@ from analysis.curve import (
     curve_lines,
     curve_points,
     curve_section,
+    generator_limits,
     knee,
     knee_table,
     max_rate_under,
@@ -27,6 +28,12 @@ BENDING: list[tuple[float, float, float]] = [
 def test_the_knee_is_the_first_rate_whose_p99_bends() -> None:
     assert knee(BENDING) == 500  # 60 ms > 5 x 2 ms
     assert knee(list(reversed(BENDING))) == 500  # order does not matter
+
+
+def test_a_spike_that_the_next_rate_takes_back_is_no_knee() -> None:
+    spiky = [*BENDING[:2], (300, 14.0, 300), *BENDING[3:]]  # 14 ms at 300, 4 ms at 400
+    assert knee(spiky) == 500
+    assert knee([(100, 2.0, 100), (200, 30.0, 200), (300, 2.1, 300)]) is None
 
 
 def test_one_hiccup_at_the_lowest_rate_does_not_move_the_baseline() -> None:
@@ -95,6 +102,15 @@ def test_the_knee_table_and_its_markdown() -> None:
     assert row["max_rps_p99_under_1000ms"] == 400  # 500 achieved only 450: it fell short
     lines = curve_lines(points, (10.0,))
     assert "| jwt-x | 6 | 500 | 400 |" in lines
+
+
+def test_a_configuration_whose_generator_fell_short_says_where() -> None:
+    frame = frame_of({"none-y": [(100, 1.0, 100), (200, 1.0, 200), (300, 1.1, 300),
+                                 (400, 1.2, 400)]}, short={("none-y", 400)})
+    assert generator_limits(frame, ME) == {"none-y": 400}
+    lines, _ = curve_section(frame, ME, "caption")
+    assert "| none-y | 3 | none below 400 (the generator fell short from there) |" in \
+        "\n".join(lines)
 
 
 def test_the_section_draws_configurations_with_three_rates_or_more() -> None:
