@@ -3,6 +3,7 @@
 
     python3 tasks.py quick   # the main job: the quick suite (twin targets under load)
     python3 tasks.py test    # ruff, mypy and the test suite
+    python3 tasks.py fast    # ruff, mypy and the tests not marked slow (the inner loop)
     python3 tasks.py lint    # ruff and mypy only
 
 Needs only Python >= 3.11 on the machine: the first run creates .venv and installs
@@ -55,13 +56,18 @@ def test(extra: list[str]) -> None:
     _run(BIN / "python", "-m", "pytest", *extra)
 
 
+def fast(extra: list[str]) -> None:
+    lint()
+    _run(BIN / "python", "-m", "pytest", "-m", "not slow", *extra)
+
+
 def quick(extra: list[str]) -> None:
     _run(BIN / "authbench", "run", "quick", *extra)
 
 
 def main() -> None:
     task, extra = (sys.argv[1], sys.argv[2:]) if len(sys.argv) > 1 else ("help", [])
-    if task not in ("quick", "test", "lint"):
+    if task not in ("quick", "test", "fast", "lint"):
         print(__doc__)
         raise SystemExit(0 if task == "help" else 2)
     bootstrap()
@@ -69,6 +75,8 @@ def main() -> None:
         quick(extra)
     elif task == "test":
         test(extra)
+    elif task == "fast":
+        fast(extra)
     else:
         lint()
 
