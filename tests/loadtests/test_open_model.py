@@ -109,7 +109,8 @@ def test_a_stall_shows_in_the_corrected_latency_and_hides_from_the_closed_loop(
 ) -> None:
     url = paced_target(stall_every=5, stall_for=0.5)
     open_model = drive(url, tmp_path / "open", users=20, windows=[(100, 0.5, 20)])[0]
-    closed = drive(url, tmp_path / "closed", users=20, windows=[(0, 0.5, 20)])[0]
+    # Two stalls are enough for the closed loop: what it shows does not grow with time.
+    closed = drive(url, tmp_path / "closed", users=20, windows=[(0, 0.5, 10)])[0]
     figures = (f"open model at 100 req/s: corrected p99 {open_model['p99_ms']:.0f} ms, "
                f"service p99 {open_model['service_p99_ms']:.0f} ms; closed loop: p99 "
                f"{closed['p99_ms']:.1f} ms at {closed['achieved']:.0f} req/s")
@@ -129,8 +130,8 @@ def test_the_knee_of_a_single_busy_worker_is_where_its_service_time_predicts(
     paced_target: Any, tmp_path: Path
 ) -> None:
     url = paced_target(busy_ms=2)  # 2 ms of CPU per request in one process: 500 req/s
-    rates = [200, 300, 350, 400, 450, 500, 550, 600, 700]
-    points = drive(url, tmp_path, users=40, windows=[(r, 0.5, 2.5) for r in rates])
+    rates = [200, 300, 400, 450, 500, 550, 650]
+    points = drive(url, tmp_path, users=40, windows=[(r, 0.5, 2.0) for r in rates])
     found = knee([(p["rate"], p["p99_ms"], p["achieved"]) for p in points])
     figures = "; ".join(f"{p['rate']}/s: p99 {p['p99_ms']:.1f} ms, achieved "
                         f"{p['achieved']:.0f}/s" for p in points)
