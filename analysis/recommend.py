@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from analysis.costs import cost_table, interval
-from analysis.curve import MIN_RATES, Point, curve_points, max_rate_under
+from analysis.curve import MIN_RATES, Point, curve_points, generator_limits, max_rate_under
 from analysis.endpoints import HOT_PATHS, ME
 
 MAX_ERROR_RATE = 0.01
@@ -67,13 +67,19 @@ def _curves(frame: pd.DataFrame) -> dict[str, list[Point]]:
 
 
 def _from_curve(key: str, curve: list[Point], p99_ms: float, rps: float, error: float,
-                cost: tuple[float, float, float]) -> Candidate:
-    """A candidate judged on its curve: the highest rate that kept p99 under the target."""
+                cost: tuple[float, float, float], limit: float | None = None) -> Candidate:
+    """A candidate judged on its curve: the highest rate that kept p99 under the target.
+    limit: the rate from which the generator fell short (the curve could go no further)."""
     sustained = max_rate_under(curve, p99_ms) or 0.0
     at = [p for p in curve if p[0] <= max(rps, min(p[0] for p in curve))]
     got_p99 = max(at)[1]  # p99 at the highest measured rate not above the target rate
     reasons = []
-    if sustained < rps:
+    if sustained < rps and limit is not None and sustained == max(p[0] for p in curve):
+        reasons.append(f"unknown: its curve kept p99 under {p99_ms:g} ms up to "
+                       f"{sustained:,.0f} req/s, the last rate the load generator delivered "
+                       f"(it fell short from {limit:,.0f}), so this run cannot say whether it "
+                       f"reaches {rps:,.0f}")
+    elif sustained < rps:
         reasons.append(f"its curve keeps p99 under {p99_ms:g} ms up to {sustained:,.0f} "
                        f"req/s, under {rps:,.0f}")
     if error > MAX_ERROR_RATE:
@@ -87,10 +93,11 @@ def recommend(frame: pd.DataFrame, p99_ms: float, rps: float) -> list[Candidate]
     """Every auth configuration: meeting ones first, cheapest first, then the rest."""
     table = cost_table(frame)
     curves = _curves(frame)
+    limits = generator_limits(frame, ME)
     errors = _error_rates(frame)
     if table.empty:  # curves alone: no cost per request, ranked by the rate they sustain
         candidates = [_from_curve(key, curve, p99_ms, rps, errors.get(key, 0.0),
-                                  (math.nan, math.nan, math.nan))
+                                  (math.nan, math.nan, math.nan), limits.get(key))
                       for key, curve in curves.items() if not key.startswith("none")]
         return sorted(candidates, key=lambda c: (not c.is_meeting, -c.rps, c.key))
     candidates = []
@@ -99,7 +106,8 @@ def recommend(frame: pd.DataFrame, p99_ms: float, rps: float) -> list[Candidate]
         cost = interval(row, "server_cpu_us")
         if str(row["key"]) in curves:
             candidates.append(_from_curve(str(row["key"]), curves[str(row["key"])], p99_ms,
-                                          rps, error, (cost.median, cost.low, cost.high)))
+                                          rps, error, (cost.median, cost.low, cost.high),
+                                          limits.get(str(row["key"]))))
             continue
         estimated = not row["is_target_bound"]
         capacity = float(row["rps"])
@@ -157,8 +165,10 @@ def format_recommendation(candidates: list[Candidate], p99_ms: float, rps: float
                          f"{' (estimated)' if c.is_estimated else ''}"
                          f"{' (from its curve)' if c.is_from_curve else ''}, headroom "
                          f"x{c.headroom:.2f}")
-        lines += [f"  also meets: {c.key} ({c.cost_us:.1f} µs/request, headroom "
-                  f"x{c.headroom:.2f})" for c in meeting[1:] if c not in ties]
+        lines += [f"  also meets: {c.key} ("
+                  + (f"{c.rps:,.0f} req/s" if math.isnan(c.cost_us)
+                     else f"{c.cost_us:.1f} µs/request")
+                  + f", headroom x{c.headroom:.2f})" for c in meeting[1:] if c not in ties]
     else:
         lines.append("nothing measured in this run meets the target")
     for c in candidates:

@@ -133,6 +133,11 @@ def test_recommend_reads_capacity_off_a_curve() -> None:
     assert missing.reasons == ("its curve keeps p99 under 5 ms up to 1,500 req/s, under 1,800",)
     lines = format_recommendation([candidate], 5, 1200)
     assert any("(from its curve)" in line for line in lines)
+    # Where the generator fell short before the target bent, the run cannot say.
+    short = frame.assign(is_generator_short=frame["rate_spec"] == "2000")
+    (unknown,) = recommend(short, p99_ms=5, rps=1800)
+    assert unknown.reasons[0].startswith("unknown: its curve kept p99 under 5 ms up to 1,500")
+    assert "fell short from 2,000" in unknown.reasons[0]
     # Curves alone (no closed-loop window): ranked by the rate they sustain, no cost.
     (alone,) = recommend(frame[frame["rate_spec"] != ""], p99_ms=5, rps=1200)
     assert alone.is_meeting and math.isnan(alone.cost_us) and alone.rps == 1500
