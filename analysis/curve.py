@@ -162,10 +162,10 @@ def curve_lines(points: pd.DataFrame, p99_targets_ms: Sequence[float] = (10.0, 5
     return [*lines, ""]
 
 
-def _rate(value: object) -> str:
+def _rate(value: float | None) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "-"
-    return f"{float(str(value)):,.0f}"
+    return f"{value:,.0f}"
 
 
 def curve_section(frame: pd.DataFrame, endpoint: str, caption: str

@@ -8,7 +8,7 @@ histogram from what its file says, so the parameters have one home.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -40,10 +40,17 @@ def is_timing(name: str) -> bool:
     return name == LAG or name.startswith(tuple(timing(metric, "") for metric in TIMING_METRICS))
 
 
-def _files(folder: Path) -> Iterator[tuple[Path, dict[str, Any]]]:
-    """Each hdr-*.json of a cell folder, refused when its format is not one of HDR's."""
-    for path in sorted(folder.glob("hdr-*.json")):
-        yield path, load_json(path, HDR)
+CellFiles = list[tuple[Path, dict[str, Any]]]  # (path, parsed body) of each hdr-*.json
+
+
+def cell_files(folder: Path) -> CellFiles:
+    """Each hdr-*.json of a cell folder, read once and refused when its format is not one
+    of HDR's; the readers below take it, so a loader reading several need not reread."""
+    return [(path, load_json(path, HDR)) for path in sorted(folder.glob("hdr-*.json"))]
+
+
+def _given(folder: Path, files: CellFiles | None) -> CellFiles:
+    return cell_files(folder) if files is None else files
 
 
 def _parameters(histogram: HdrHistogram) -> Parameters:
@@ -67,11 +74,12 @@ def merge(histograms: Iterable[HdrHistogram]) -> HdrHistogram | None:
     return merged
 
 
-def load_cell_histograms(folder: Path) -> tuple[dict[str, HdrHistogram], dict[str, int]]:
+def load_cell_histograms(folder: Path, files: CellFiles | None = None
+                         ) -> tuple[dict[str, HdrHistogram], dict[str, int]]:
     """Every request name's merged histogram, and failure counts, over a cell's processes."""
     decoded: dict[str, list[HdrHistogram]] = {}
     failures: dict[str, int] = {}
-    for path, data in _files(folder):
+    for path, data in _given(folder, files):
         wanted = (data["lowest"], data["highest"], data["significant_figures"])
         for name, text in data["histograms"].items():
             histogram = HdrHistogram.decode(text)
@@ -85,15 +93,16 @@ def load_cell_histograms(folder: Path) -> tuple[dict[str, HdrHistogram], dict[st
     return {name: h for name, h in merged.items() if h is not None}, failures
 
 
-def load_open_blocks(folder: Path) -> list[dict[str, Any]]:
+def load_open_blocks(folder: Path, files: CellFiles | None = None) -> list[dict[str, Any]]:
     """The "open" block of each process's file (open-model load; none for a closed loop)."""
-    return [data["open"] for _, data in _files(folder) if data.get("open")]
+    return [data["open"] for _, data in _given(folder, files) if data.get("open")]
 
 
-def measured_bounds(folder: Path) -> tuple[float, float] | None:
+def measured_bounds(folder: Path, files: CellFiles | None = None
+                    ) -> tuple[float, float] | None:
     """Unix times of the first and the last measured request over a cell's processes."""
     starts, ends = [], []
-    for _, data in _files(folder):
+    for _, data in _given(folder, files):
         if data.get("measured_from") is not None and data.get("measured_until") is not None:
             starts.append(data["measured_from"])
             ends.append(data["measured_until"])

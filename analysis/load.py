@@ -49,6 +49,7 @@ from hdrh.histogram import HdrHistogram
 from analysis.costs import bottleneck
 from analysis.formats import CELL, PROBE, RUN, TIMELINE, load_json
 from analysis.hdr import (
+    cell_files,
     is_timing,
     load_cell_histograms,
     load_open_blocks,
@@ -235,8 +236,9 @@ def _cell_rows(run_id: str, folder: Path, record: dict[str, Any],
     }
     if record["status"] != "ok":
         return [{**base, "endpoint": ""}]
-    histograms, failures = load_cell_histograms(folder)
-    bounds = measured_bounds(folder)
+    files = cell_files(folder)  # read once for the three readers below
+    histograms, failures = load_cell_histograms(folder, files)
+    bounds = measured_bounds(folder, files)
     window = bounds[1] - bounds[0] if bounds is not None else float("nan")
     nodes = record.get("nodes", [])
     requests = window_requests(histograms, failures)
@@ -246,7 +248,7 @@ def _cell_rows(run_id: str, folder: Path, record: dict[str, Any],
     base["planned_seconds"] = record.get("window", {}).get("planned_seconds", cell["duration"])
     base["peak_rss_mb"] = max((n["peak_rss_bytes"] for n in nodes), default=0) / 2**20
     base.update(usage_columns(record, bounds, requests, cpu_count))
-    base.update(open_columns(record, sum_open_counts(load_open_blocks(folder)), histograms,
+    base.update(open_columns(record, sum_open_counts(load_open_blocks(folder, files)), histograms,
                              requests, window, base))
     base["server_cpu_us"] = base["target_cpu_us"] + (
         0.0 if math.isnan(base["store_cpu_us"]) else base["store_cpu_us"])

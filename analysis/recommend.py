@@ -63,7 +63,8 @@ def _curves(frame: pd.DataFrame) -> dict[str, list[Point]]:
         return {}
     return {str(config): list(zip(g["rate_offered"], g["p99_ms"], g["rate_achieved"],
                                   strict=True))
-            for config, g in points.groupby("config") if len(g) >= MIN_RATES}
+            for (config, mode), g in points.groupby(["config", "mode"])
+            if len(g) >= MIN_RATES and mode != "none"}  # the floor is no auth at all
 
 
 def _from_curve(key: str, curve: list[Point], p99_ms: float, rps: float, error: float,
@@ -71,8 +72,8 @@ def _from_curve(key: str, curve: list[Point], p99_ms: float, rps: float, error: 
     """A candidate judged on its curve: the highest rate that kept p99 under the target.
     limit: the rate from which the generator fell short (the curve could go no further)."""
     sustained = max_rate_under(curve, p99_ms) or 0.0
-    at = [p for p in curve if p[0] <= max(rps, min(p[0] for p in curve))]
-    got_p99 = max(at)[1]  # p99 at the highest measured rate not above the target rate
+    # p99 at the highest measured rate not above the target rate (the lowest if all are)
+    got_p99 = max((p for p in curve if p[0] <= rps), default=min(curve))[1]
     reasons = []
     if sustained < rps and limit is not None and sustained == max(p[0] for p in curve):
         reasons.append(f"unknown: its curve kept p99 under {p99_ms:g} ms up to "
@@ -98,7 +99,7 @@ def recommend(frame: pd.DataFrame, p99_ms: float, rps: float) -> list[Candidate]
     if table.empty:  # curves alone: no cost per request, ranked by the rate they sustain
         candidates = [_from_curve(key, curve, p99_ms, rps, errors.get(key, 0.0),
                                   (math.nan, math.nan, math.nan), limits.get(key))
-                      for key, curve in curves.items() if not key.startswith("none")]
+                      for key, curve in curves.items()]
         return sorted(candidates, key=lambda c: (not c.is_meeting, -c.rps, c.key))
     candidates = []
     for _, row in table[table["mode"] != "none"].iterrows():

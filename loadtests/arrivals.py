@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import gevent
 from gevent import Greenlet
@@ -40,27 +40,36 @@ class Schedule:
 
     window: control.Window
     taken: int = 0  # arrivals handed to users so far
-    taken_measured: int = 0  # of those, arrivals inside [measure_from, measure_until)
     in_flight: int = 0
     in_flight_max: int = 0
+    first_measured: int = field(init=False)  # the first arrival inside the measured span
+    end: int = field(init=False)  # the arrivals laid out before the window closes
+
+    def __post_init__(self) -> None:
+        self.first_measured = self.index(self.window.measure_from)
+        self.end = self.index(self.window.measure_until)
 
     def index(self, at: float) -> int:
         """How many arrivals the schedule lays out before `at`."""
         return max(0, math.ceil((at - self.window.start) * self.window.rate - 1e-6))
 
+    @property
+    def taken_measured(self) -> int:
+        """Arrivals handed out inside [measure_from, measure_until)."""
+        return max(0, self.taken - self.first_measured)
+
     def take(self) -> Arrival | None:
         """The next arrival, or None once the schedule is used up."""
-        if self.taken >= self.index(self.window.measure_until):
+        if self.taken >= self.end:
             return None
         number = self.taken
         self.taken += 1
-        is_measured = number >= self.index(self.window.measure_from)
-        self.taken_measured += is_measured
-        return Arrival(self, self.window.start + number / self.window.rate, is_measured)
+        return Arrival(self, self.window.start + number / self.window.rate,
+                       number >= self.first_measured)
 
     def scheduled_measured(self) -> int:
         """How many arrivals the schedule lays out inside the measured span."""
-        return self.index(self.window.measure_until) - self.index(self.window.measure_from)
+        return self.end - self.first_measured
 
 
 _schedules: dict[int, Schedule] = {}
@@ -68,11 +77,17 @@ _turns: dict[Greenlet, Arrival] = {}  # user -> its arrival in flight
 
 
 def schedule_of(window: control.Window) -> Schedule | None:
-    """The window's schedule (None in a closed-loop window)."""
+    """The window's schedule if its users have started on it (None in a closed loop)."""
+    schedule = _schedules.get(window.seq)
+    return schedule if schedule is not None and schedule.window is window else None
+
+
+def _schedule_for(window: control.Window) -> Schedule | None:
+    """The window's schedule, made when its first user asks (None in a closed loop)."""
     if window.rate <= 0:
         return None
-    schedule = _schedules.get(window.seq)
-    if schedule is None or schedule.window is not window:
+    schedule = schedule_of(window)
+    if schedule is None:
         _schedules.clear()  # one window at a time: the last one's is done with
         schedule = _schedules[window.seq] = Schedule(window)
     return schedule
@@ -95,7 +110,7 @@ def next_turn() -> None:
     while True:
         control.wait_at_gate()
         window = control.current
-        schedule = None if window is None else schedule_of(window)
+        schedule = None if window is None else _schedule_for(window)
         if schedule is None:
             return
         arrival = schedule.take()

@@ -81,10 +81,10 @@ class Recorder:
                    exception: BaseException | None = None, response: Any = None,
                    **_: Any) -> None:
         window = self.window
-        now = time.time()
-        arrival = arrivals.current_arrival()
         if window is None:
             return
+        now = time.time()
+        arrival = arrivals.current_arrival()
         if arrival is None and not window.is_measuring(now):
             return
         if arrival is not None and (arrival.schedule.window is not window
@@ -135,7 +135,9 @@ class Recorder:
             "histograms": {k: h.encode().decode() for k, h in self.histograms.items()},
             "failures": self.failures,
         }
-        schedule = arrivals.schedule_of(window)
+        # A window none of whose arrivals this process took still reports its schedule.
+        schedule = arrivals.schedule_of(window) or (
+            arrivals.Schedule(window) if window.rate > 0 else None)
         if schedule is not None:
             body["open"] = {"rate": window.rate, "scheduled": schedule.scheduled_measured(),
                             "sent": schedule.taken_measured, "in_flight_limit": self.users(),

@@ -6,11 +6,14 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import gc
+import json
 import secrets
 import socket
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
+from pathlib import Path
+from typing import Any
 
 import httpx
 import psutil
@@ -18,6 +21,11 @@ import pytest
 
 # Cheap scrypt in tests: the KDF is the same code, with a smaller cost.
 FAST_KDF = {"KDF_N": "1024", "KDF_P": "1"}
+
+
+def read_json(path: Path) -> Any:
+    """A JSON file's contents (a run's metadata.json, cell.json, ...)."""
+    return json.loads(path.read_text())
 
 
 def unique_namespace() -> str:

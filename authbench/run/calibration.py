@@ -32,10 +32,13 @@ class CalibrationFailed(RuntimeError):
 class Calibration:
     """The floor's closed-loop capacity on this machine, and how it was measured."""
 
-    capacity_rps: float
     cell: Cell
     requests: int
     seconds: float
+
+    @property
+    def capacity_rps(self) -> float:
+        return self.requests / self.seconds
 
     def as_dict(self) -> dict[str, Any]:
         return {"capacity_rps": self.capacity_rps, "cell": self.cell.as_dict(),
@@ -55,8 +58,9 @@ def floor_cell(cells: Iterable[Cell]) -> Cell | None:
 
 
 def is_floor_rig(rig: Rig, floor: Cell) -> bool:
-    """True when an interleaved run's rig can measure the floor as it is."""
-    same = ("mode", "scenario", "users", "nodes", "workers", "balance", "rate")
+    """True when an interleaved run's rig can measure the floor as it is (a rig's cell
+    has no rate: rigs are kept per configuration)."""
+    same = ("mode", "scenario", "users", "nodes", "workers", "balance", "fault", "spawn_rate")
     return all(getattr(rig.cell, name) == getattr(floor, name) for name in same)
 
 
@@ -73,7 +77,8 @@ def measure_floor(rig: Rig, run_path: Path) -> Calibration:
                    if not is_timing(name))
     window = record["window"]
     seconds = window["measure_until"] - window["measure_from"]
-    if not requests or sum(failures.values()) > 0.01 * requests:
-        raise CalibrationFailed(f"the floor answered {requests} requests and failed "
-                                f"{sum(failures.values())} in {seconds:.1f} s")
-    return Calibration(requests / seconds, rig.cell, requests, seconds)
+    failed = sum(failures.values())
+    if not requests or failed > 0.01 * requests:
+        raise CalibrationFailed(f"the floor answered {requests} requests and failed {failed} "
+                                f"in {seconds:.1f} s")
+    return Calibration(rig.cell, requests, seconds)

@@ -110,26 +110,19 @@ def _finish(run: RunDir, folder: Path, name: str, record: dict[str, Any]) -> dic
     return record
 
 
-def _offered(cell: Cell, floor: Calibration | str | None) -> float:
-    """The cell's rate in requests per second (0: closed loop)."""
-    if cell.rate_fraction is None:
-        return cell.offered_rate(None)
-    if not isinstance(floor, Calibration):
-        raise CellFailed(f"rate {cell.rate} is a share of the floor's capacity, which was not "
-                         f"measured: {floor}")
-    return cell.offered_rate(floor.capacity_rps)
-
-
 def _measure(rig: Rig, folder: Path, cell: Cell, record: dict[str, Any],
              floor: Calibration | str | None) -> None:
     """One window of rig into folder; the cell's status and reason into record.
 
     floor: the run's calibration, or why it failed (None: no cell needs it)."""
+    capacity = floor.capacity_rps if isinstance(floor, Calibration) else None
     try:
-        offered = _offered(cell, floor)
+        if cell.rate_fraction is not None and capacity is None:
+            raise CellFailed(f"rate {cell.rate} is a share of the floor's capacity, which was "
+                             f"not measured: {floor}")
+        offered = cell.offered_rate(capacity)
         if cell.rate:
-            record["rate"] = {"spec": cell.rate, "offered": offered, "floor_capacity":
-                              floor.capacity_rps if isinstance(floor, Calibration) else None}
+            record["rate"] = {"spec": cell.rate, "offered": offered, "floor_capacity": capacity}
         record.update(rig.measure(folder, cell.warmup, cell.duration, offered))
         record["status"] = "ok"
     except CellFailed as exc:
@@ -156,11 +149,10 @@ def calibrate(run: RunDir, cells: Iterable[Cell], options: RunOptions, placement
     if recorded:
         progress.note(f"calibration: the run's recorded floor, {recorded['capacity_rps']:,.0f} "
                       "req/s")
-        return Calibration(recorded["capacity_rps"], floor, recorded["requests"],
-                           recorded["seconds"])
+        return Calibration(floor, recorded["requests"], recorded["seconds"])
     rig = next((r for r in rigs if r.failure is None and is_floor_rig(r, floor)), None)
     own = rig is None
-    if rig is None:
+    if rig is None:  # (mypy narrows on this test, not on `own`)
         rig = _make_rig(run, 0, floor, options, placement, run.path / "rigs" / "calibration",
                         ready_timeout(floor) + WARMUP_SECONDS + MEASURED_SECONDS + 60)
         rig.folder.mkdir(parents=True, exist_ok=True)
@@ -178,11 +170,11 @@ def calibrate(run: RunDir, cells: Iterable[Cell], options: RunOptions, placement
         if own:
             rig.down()
     run.update_metadata(calibration=calibration.as_dict())
-    shares = sorted({c.rate for c in cells if c.rate_fraction is not None},
-                    key=lambda rate: float(rate[:-1]))
+    shares = {c.rate: c.offered_rate(calibration.capacity_rps) for c in cells
+              if c.rate_fraction is not None}
     progress.note(f"calibration: the floor served {calibration.capacity_rps:,.0f} req/s; "
-                  + ", ".join(f"{share} = {float(share[:-1]) / 100 * calibration.capacity_rps:,.0f}"
-                              for share in shares) + " req/s")
+                  + ", ".join(f"{share} = {rps:,.0f}" for share, rps in
+                              sorted(shares.items(), key=lambda item: item[1])) + " req/s")
     return calibration
 
 
@@ -322,12 +314,12 @@ def run_suite(suite: Suite, options: RunOptions, resume: RunDir | None = None) -
     try:
         if suite.interleave == "windows" and todo:
             run_windows(run, todo, options, placement, progress)
-        floor = calibrate(run, [c for _, (_, c, _) in todo], options, placement, progress) \
-            if suite.interleave == "cells" and todo else None
-        for index, (name, cell, _repeat) in todo if suite.interleave == "cells" else []:
-            progress.start_cell(name, cell_seconds(cell))
-            record = run_cell(run, index, name, cell, options, placement, progress, floor)
-            progress.end_cell(record["status"], record.get("reason", ""))
+        elif todo:
+            floor = calibrate(run, [c for _, (_, c, _) in todo], options, placement, progress)
+            for index, (name, cell, _repeat) in todo:
+                progress.start_cell(name, cell_seconds(cell))
+                record = run_cell(run, index, name, cell, options, placement, progress, floor)
+                progress.end_cell(record["status"], record.get("reason", ""))
         for extra in suite.extras:
             run_extra(run, extra, options, progress)
     except KeyboardInterrupt:

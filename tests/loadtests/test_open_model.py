@@ -13,13 +13,14 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import httpx
 import pytest
 
 from analysis.curve import knee
 from analysis.hdr import load_cell_histograms
+from authbench.infra.launcher import stop_process
 from authbench.infra.ports import LOOPBACK, free_port
 from authbench.run.locustrun import LocustProcesses
 from authbench.run.placement import plan_placement
@@ -37,17 +38,15 @@ PLACEMENT = plan_placement(True)
 def paced_target(tmp_path: Path) -> Iterator[Any]:
     """Start the paced target (one uvicorn process) with the given timing; stop it after."""
     started: list[subprocess.Popen[bytes]] = []
-    logs: list[IO[bytes]] = []
 
     def start(**timing: float) -> str:
         port = free_port()
         env = {**os.environ, **{f"PACED_{k.upper()}": str(v) for k, v in timing.items()}}
-        log = (tmp_path / f"paced-{port}.log").open("wb")
-        logs.append(log)
-        process = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "tests.loadtests.paced_target:app",
-             "--host", LOOPBACK, "--port", str(port), "--no-access-log"],
-            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+        with (tmp_path / f"paced-{port}.log").open("wb") as log:  # the child keeps its own
+            process = subprocess.Popen(
+                [sys.executable, "-m", "uvicorn", "tests.loadtests.paced_target:app",
+                 "--host", LOOPBACK, "--port", str(port), "--no-access-log"],
+                cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
         started.append(process)
         PLACEMENT.pin_target(process.pid)
         url = f"http://{LOOPBACK}:{port}"
@@ -63,10 +62,7 @@ def paced_target(tmp_path: Path) -> Iterator[Any]:
 
     yield start
     for process in started:
-        process.terminate()
-        process.wait(10)
-    for log in logs:
-        log.close()
+        stop_process(process)
 
 
 def drive(url: str, folder: Path, users: int,
@@ -89,9 +85,7 @@ def drive(url: str, folder: Path, users: int,
             body = json.loads(files[0].read_text())
             summaries.append({
                 "rate": rate,
-                "requests": latency.get_total_count(),
                 "achieved": latency.get_total_count() / seconds,
-                "p50_ms": latency.get_value_at_percentile(50) / 1000,
                 "p99_ms": latency.get_value_at_percentile(99) / 1000,
                 "service_p99_ms": (histograms[f"service {FLOOR}"].get_value_at_percentile(99)
                                    / 1000 if rate else None),

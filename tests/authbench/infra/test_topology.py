@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import io
-import json
 import resource
 from collections import Counter
 from pathlib import Path
-from typing import Any
 
 import httpx
 import psutil
@@ -20,6 +18,7 @@ from authbench.infra.topology import Topology, balancer_maxconn
 from authbench.run.runner import RunOptions, run_suite
 from authbench.run.suite import SERVICES, load_suite
 from tests.conftest import IS_CI
+from tests.support import read_json
 
 
 @pytest.fixture
@@ -44,10 +43,6 @@ STICKY_CELL = "003-session-memory-read-u4-n2-sticky-r1"
 
 def health_pids(client: httpx.Client, url: str, times: int) -> Counter[int]:
     return Counter(client.get(f"{url}/health").json()["pid"] for _ in range(times))
-
-
-def read_json(path: Path) -> Any:
-    return json.loads(path.read_text())
 
 
 def all_gone(pids: list[int]) -> bool:

@@ -4,15 +4,14 @@ rig, and what cell.json, the histogram files and the tidy frame keep of them."""
 from __future__ import annotations
 
 import io
-import json
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from analysis.load import load_run
 from authbench.run.runner import RunOptions, run_suite
 from authbench.run.suite import SERVICES, load_suite
+from tests.support import read_json
 
 pytestmark = pytest.mark.slow
 
@@ -26,10 +25,6 @@ rate = {rates}
 [[matrix]]
 mode = {modes}
 """
-
-
-def read_json(path: Path) -> Any:
-    return json.loads(path.read_text())
 
 
 def run(folder: Path, interleave: str, rates: str, modes: str) -> tuple[Path, str]:

@@ -30,7 +30,7 @@ from authbench.run.rundir import RunDir
 from authbench.run.runner import RunOptions, run_suite
 from authbench.run.suite import SERVICES, Suite, load_suite
 from tests.conftest import StartTarget
-from tests.support import closed_port, is_gone, wait_for
+from tests.support import closed_port, is_gone, read_json, wait_for
 
 ROOT = Path(__file__).resolve().parents[3]
 TINY = "[defaults]\nusers = 2\nduration = 2\nwarmup = 1\n"
@@ -49,10 +49,6 @@ def write_suite(folder: Path, text: str, name: str = "suite.toml") -> Path:
 
 def tiny_suite(folder: Path, text: str) -> Suite:
     return load_suite(str(write_suite(folder, text)), SERVICES)
-
-
-def read_json(path: Path) -> Any:
-    return json.loads(path.read_text())
 
 
 def cell_names(run: Path) -> list[str]:

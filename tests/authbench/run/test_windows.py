@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import io
-import json
 import os
 import shutil
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -17,7 +15,7 @@ from analysis.report import write_report
 from authbench.run.rundir import RunDir
 from authbench.run.runner import RunOptions, run_suite
 from authbench.run.suite import SERVICES, load_suite
-from tests.support import closed_port
+from tests.support import closed_port, read_json
 
 pytestmark = pytest.mark.slow  # real interleaved suite runs
 
@@ -31,10 +29,6 @@ warmup = 0.5
 [[matrix]]
 mode = ["none", "jwt"]
 """
-
-
-def read_json(path: Path) -> Any:
-    return json.loads(path.read_text())
 
 
 @pytest.fixture(scope="module")
