@@ -18,6 +18,7 @@ import pandas as pd
 
 from analysis.costs import cost_order, coverage, interval, order_text, sanity_warnings
 from analysis.formatting import number
+from analysis.openmodel import is_one_rate
 
 ASYMMETRIC_NEEDS = "a public key (JWKS): any service verifies, only the issuer signs"
 SHARED_NEEDS = "a shared secret: every service that verifies can also sign"
@@ -73,7 +74,7 @@ def latency_lines(table: pd.DataFrame, equal_load: pd.DataFrame | None = None) -
     closed-loop load; req/s where the target was the limit."""
     if table.empty:
         return []
-    if equal_load is not None and not equal_load.empty:
+    if equal_load is not None and is_one_rate(equal_load):
         return equal_load_lines(table, equal_load)
     lines = ["Latency and throughput at this run's load (closed loop: each user waits for "
              "its answer, so latency here depends on the load generator too). req/s ranks "

@@ -127,6 +127,12 @@ def equal_load_table(frame: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def is_one_rate(equal_load: pd.DataFrame) -> bool:
+    """True when every configuration was offered the same one rate (quick's fixed-rate
+    pass): then latency at equal offered load leads the answer."""
+    return not equal_load.empty and equal_load["rate_spec"].nunique() == 1
+
+
 def generator_warnings(frame: pd.DataFrame) -> list[str]:
     """A line per open-model window whose generator did not deliver the offered load."""
     if "is_generator_short" not in frame:

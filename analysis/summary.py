@@ -12,7 +12,7 @@ from analysis.costs import cost_order, cost_table, interval, order_text, sanity_
 from analysis.endpoints import HOT_PATHS, LOGIN
 from analysis.formatting import number
 from analysis.load import load_run
-from analysis.openmodel import equal_load_table
+from analysis.openmodel import equal_load_table, is_one_rate
 
 # A login scenario's cell is about its logins.
 CELL_ENDPOINTS = (*HOT_PATHS, LOGIN)
@@ -64,9 +64,9 @@ def format_answer(frame: pd.DataFrame) -> list[str]:
                     "open-model load only (its latency against offered load is in the report)"]
         return ["no configuration was measured"]
     equal = equal_load_table(frame)
-    rates = sorted(set(equal["rate_spec"])) if not equal.empty else []
-    at = {str(r["config"]): r for _, r in equal.iterrows()} if len(rates) == 1 else {}
-    p99 = f"p99 ms at {rates[0]}" if at else "p99 ms"
+    at = {str(r["config"]): r for _, r in equal.iterrows()} if is_one_rate(equal) else {}
+    rate = str(equal["rate_spec"].iloc[0]) if at else ""
+    p99 = f"p99 ms at {rate}" if at else "p99 ms"
     lines = [f"{'configuration':<40}{'cost µs/request (range)':>28}{'vs floor':>10}"
              f"{p99:>15}  limited by"]
     for _, row in table.sort_values("server_cpu_us").iterrows():
@@ -78,7 +78,8 @@ def format_answer(frame: pd.DataFrame) -> list[str]:
     lines.append(f"cheapest to dearest: {order_text(cost_order(table))}")
     if at:
         offered = float(equal["rate_offered"].median())
-        lines.append(f"p99 at {rates[0]} of the floor's capacity: {offered:,.0f} req/s offered "
+        share = " of the floor's capacity" if rate.endswith("%") else " req/s"
+        lines.append(f"p99 at {rate}{share}: {offered:,.0f} req/s offered "
                      "to every configuration on a fixed schedule (open model), latency from "
                      "each request's intended send")
     lines += [f"WARNING: {w}" for w in sanity_warnings(table)]

@@ -154,3 +154,14 @@ def test_the_terminal_answer_takes_p99_at_equal_load() -> None:
     closed_only = format_answer(frame[frame["rate_spec"] == ""])
     assert "p99 ms  limited by" in closed_only[0]
     assert next(line for line in closed_only if line.startswith("jwt-x")).split()[-2] == "3.0"
+
+
+def test_latency_leads_the_answer_only_at_one_rate_for_every_configuration() -> None:
+    frame = pd.DataFrame(rows("none-x", "none", 100, 1000, [1.0, 1.2])
+                         + rows("jwt-x", "jwt", 200, 1000, [2.0, 2.4]))
+    second = frame[frame["rate_spec"] == "50%"].assign(
+        rate_spec="80%", cell=lambda f: f["cell"].str.replace("at50pct", "at80pct"))
+    two_rates = pd.concat([frame, second])
+    assert latency_lines(cost_table(two_rates), equal_load_table(two_rates))[0].startswith(
+        "Latency and throughput at this run's load (closed loop")
+    assert "p99 ms  limited by" in format_answer(two_rates)[0]
