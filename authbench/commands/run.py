@@ -20,6 +20,7 @@ from authbench.infra.haproxy import haproxy_path
 from authbench.infra.services import available_services
 from authbench.run.rundir import RunDir, list_runs
 from authbench.run.suite import Cell, Suite, apply_only, load_suite
+from targets.settings import DEFAULT_STORE_URLS
 
 
 def planned_suite(run: RunDir) -> Suite:
@@ -175,8 +176,8 @@ def add_parsers(sub: Any) -> None:
     run.add_argument("--only", nargs="+", metavar="KEY=VALUE",
                      help="keep only the cells matching, e.g. mode=jwt users=10,50")
     run.add_argument("--results", default="results")
-    run.add_argument("--redis-url", default="redis://127.0.0.1:6379/0")
-    run.add_argument("--postgres-url", default="postgresql://postgres@127.0.0.1:5432/test")
+    run.add_argument("--redis-url", default=DEFAULT_STORE_URLS["redis"])
+    run.add_argument("--postgres-url", default=DEFAULT_STORE_URLS["postgres"])
     run.add_argument("--external-workers", type=int, default=0,
                      help="also wait for N Locust workers started elsewhere "
                           "(locust -f loadtests/<scenario>.py --worker --master-host HOST)")

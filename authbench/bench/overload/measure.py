@@ -31,12 +31,12 @@ from authbench.bench.targetbench import credential_headers
 from authbench.bench.wrk import run_wrk
 from authbench.infra.children import StopOnSignals
 from authbench.infra.launcher import TargetProcess
-from authbench.infra.services import service_answers
+from authbench.infra.services import DEFAULT_PORTS, service_answers
 from authbench.run.placement import plan_placement
 from authbench.run.rundir import collect_metadata, write_json
-from targets.settings import Settings
+from targets.settings import DEFAULT_STORE_URLS, Settings
 
-REDIS_URL = "redis://127.0.0.1:6379/0"
+REDIS_URL = DEFAULT_STORE_URLS["redis"]
 REDIS_ENV = {"STORE": "redis", "STORE_URL": REDIS_URL, "STORE_NAMESPACE": "authbench-overload"}
 MODES: dict[str, dict[str, str]] = {
     "none": {"AUTH_MODE": "none"},
@@ -230,7 +230,7 @@ def run_bench_overload(config: OverloadConfig, results: Path) -> OverloadOutcome
     folder.mkdir(parents=True, exist_ok=True)
     chosen = {name: MODES[name] for name in (config.only or MODES)}
     skipped: dict[str, str] = {}
-    if not service_answers(REDIS_URL, 6379):
+    if not service_answers(REDIS_URL, DEFAULT_PORTS["redis"]):
         for name in [n for n, env in chosen.items() if env.get("STORE") == "redis"]:
             skipped[name] = f"Redis does not answer at {REDIS_URL}"
             del chosen[name]
