@@ -11,6 +11,8 @@ import sys
 from collections.abc import Callable, Sequence
 
 from analysis.formats import UnknownFormat
+from authbench.bench.h2load import H2loadMissing
+from authbench.bench.wrk import WrkMissing
 from authbench.commands import bench, inspect, run, target
 from authbench.commands.target import StoreUnreachable
 from authbench.infra.ports import PortBusy
@@ -40,7 +42,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     handler: Command = args.handler
     try:
         return handler(args)
-    except (ConfigError, PortBusy, StoreUnreachable, SuiteError, UnknownFormat) as exc:
+    except (ConfigError, PortBusy, StoreUnreachable, SuiteError, UnknownFormat, WrkMissing,
+            H2loadMissing) as exc:
         print(f"authbench {args.command}: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt as stop:

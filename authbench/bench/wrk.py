@@ -40,6 +40,14 @@ class WrkMissing(RuntimeError):
     """wrk is not installed."""
 
 
+def require_wrk() -> str:
+    """wrk's path; WrkMissing, with how to install it, when it is not on PATH."""
+    wrk = shutil.which("wrk")
+    if wrk is None:
+        raise WrkMissing("wrk is not installed (Debian/Ubuntu: apt-get install wrk)")
+    return wrk
+
+
 @dataclass(frozen=True)
 class WrkResult:
     """One wrk run: throughput, latency percentiles and the mean server-side auth time."""
@@ -67,9 +75,7 @@ def run_wrk(
     headers: dict[str, str] | None = None,
 ) -> WrkResult:
     """Run wrk against url; raise WrkMissing or RuntimeError with wrk's output."""
-    wrk = shutil.which("wrk")
-    if wrk is None:
-        raise WrkMissing("wrk is not installed (Debian/Ubuntu: apt-get install wrk)")
+    wrk = require_wrk()
     with tempfile.TemporaryDirectory() as folder:
         script = Path(folder) / "timing.lua"
         script.write_text(WRK_SCRIPT)

@@ -26,6 +26,7 @@ from authbench.bench.revocation.result import STORES, RevocationBenchConfig, wri
 from authbench.bench.targetbench import CONFIGS, TargetBenchConfig, run_bench_targets
 from authbench.bench.targetbench import RESULT_FILE as TARGETS_FILE
 from authbench.bench.targetbench import format_markdown as format_targets
+from authbench.bench.wrk import require_wrk
 from authbench.infra.services import available_services
 from targets.settings import DEFAULT_STORE_URLS
 
@@ -101,6 +102,7 @@ def cmd_bench_locust(args: argparse.Namespace) -> int:
     # Reads Locust's CSV with analysis.load (pandas): see the docstring.
     from authbench.bench.locust import compare_with_wrk, format_ratios
 
+    require_wrk()  # before any process starts
     results = compare_with_wrk(args.connections, args.seconds, args.rounds, args.workers)
     print("\n".join(format_ratios(results, args.workers)))
     if args.output:
@@ -113,6 +115,7 @@ def cmd_bench_targets(args: argparse.Namespace) -> int:
     config = TargetBenchConfig(only=tuple(args.only or ()), seconds=args.seconds,
                                warmup=args.warmup, rounds=args.rounds,
                                connections=args.connections, pin=not args.no_pin)
+    require_wrk()  # before any target starts or a folder is made
     folder = Path(args.results) / f"bench-targets-{_stamp()}"
     folder.mkdir(parents=True, exist_ok=True)
     rows = run_bench_targets(config, folder)

@@ -146,3 +146,15 @@ def test_the_command_line_loads_no_pandas() -> None:
                            "print(sorted({'pandas', 'matplotlib'} & set(sys.modules)))"],
                           capture_output=True, text=True, check=True, timeout=60)
     assert done.stdout == "[]\n"
+
+
+@pytest.mark.parametrize("command", ["bench-targets", "bench-locust"])
+def test_a_missing_wrk_is_one_line_and_leaves_nothing(
+        command: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))  # no wrk here
+    extra = ["--results", str(tmp_path / "results")] if command == "bench-targets" else []
+    assert main([command, *extra]) == 2
+    assert capsys.readouterr().err == (
+        f"authbench {command}: wrk is not installed (Debian/Ubuntu: apt-get install wrk)\n")
+    assert not (tmp_path / "results").exists()
