@@ -1,16 +1,17 @@
 """Compare two runs configuration by configuration, on what a run can stand behind.
 
 Metrics: cost per request relative to the run's own floor (mode none; the machine's
-speed drifts by 10-20 % between runs, the ratio far less), absolute cost (judged only
-where a run has no floor), p99 latency, and
-req/s only where both runs' windows were target-bound (elsewhere req/s measured
-the load generator). Latency and req/s are compared only between windows with the
-same bottleneck and undisturbed by other work on the machine (closed-loop latency
-follows whatever limited the window); cost holds up under both. A change is a
-regression only when it is worse by more than the threshold, the two runs'
-intervals (the range over repeats) do not overlap,
-and, where both runs have enough repeats, a permutation test says it is unlikely
-to be noise. With one repeat in either run there is no interval, and a change is
+speed drifts by 10-20 % between runs, the ratio far less), p99 latency relative to the
+floor's p99 in the same repeat, and req/s only where both runs' windows were
+target-bound (elsewhere req/s measured the load generator). Absolute cost, p99 and
+req/s follow the machine's speed as much as the code: where both runs have a floor
+they are shown, not judged (capacity relative to the floor is vs_floor). Latency and
+req/s are compared only between windows with the same bottleneck and undisturbed by
+other work on the machine (closed-loop latency follows whatever limited the window);
+cost holds up under both. A change is a regression only when it is worse by more than
+the threshold, the two runs' intervals (the range over repeats) do not overlap, and,
+where both runs have enough repeats, a permutation test says it is unlikely to be
+noise. With one repeat in either run there is no interval, and a change is
 reported but not called.
 """
 
@@ -25,7 +26,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from analysis.costs import DISTURBED, Interval, hot_rows, with_floor_ratio
+from analysis.costs import DISTURBED, Interval, hot_rows, over_floor, with_floor_ratio
 
 ALPHA = 0.05
 MAX_PERMUTATIONS = 200_000
@@ -81,7 +82,7 @@ class Change:
     """One configuration's change from run A to run B."""
 
     key: str
-    metric: str  # "vs_floor", "cost_us", "rps" or "p99_ms"
+    metric: str  # "vs_floor", "cost_us", "rps", "p99_ms" or "p99_floor"
     before: float
     after: float
     p_value: float
@@ -114,12 +115,22 @@ class Change:
         return self.p_value < ALPHA
 
 
-# "vs_floor": the floor's cost over the configuration's, per repeat (higher is better):
-# what the run's own floor says, whatever the machine's speed that hour. Absolute cost
-# is judged only where a run has no floor.
+# "vs_floor": the floor's cost over the configuration's, per repeat (higher is better);
+# "p99_floor": the configuration's p99 over the floor's, per repeat (lower is better):
+# what the run's own floor says, whatever the machine's speed that hour. Absolute
+# figures are judged only where a run has no floor.
 METRICS = (("vs_floor", "floor_ratio"), ("cost_us", "server_cpu_us"), ("rps", "rps"),
-           ("p99_ms", "p99_ms"))
+           ("p99_ms", "p99_ms"), ("p99_floor", "p99_floor"))
 HIGHER_IS_BETTER = ("rps", "vs_floor")
+METRIC_COLUMNS = dict(METRICS)
+RELATIVE = ("vs_floor", "p99_floor")  # the floor against itself: always 1, left out
+ABSOLUTE = {"cost_us": "vs_floor", "rps": "vs_floor", "p99_ms": "p99_floor"}
+
+
+def _has_floor(left: pd.DataFrame, right: pd.DataFrame, column: str) -> bool:
+    """Both runs have a floor for these windows (the ratio column is known throughout)."""
+    return column in left and column in right and bool(
+        left[column].notna().all() and right[column].notna().all())
 
 
 def _not_comparable(left: pd.DataFrame, right: pd.DataFrame) -> str:
@@ -137,9 +148,17 @@ def _not_comparable(left: pd.DataFrame, right: pd.DataFrame) -> str:
             f"{'/'.join(sorted(limits_b))})")
 
 
+def _relative(before: pd.DataFrame) -> pd.DataFrame:
+    """The hot windows with their cost and p99 relative to the run's floor."""
+    hot = with_floor_ratio(hot_rows(before))
+    if hot.empty or "p99_ms" not in hot:
+        return hot
+    return hot.assign(p99_floor=over_floor(hot, "p99_ms"))
+
+
 def compare_frames(before: pd.DataFrame, after: pd.DataFrame) -> list[Change]:
     """Changes of the median cost, req/s (target-bound only) and p99 per configuration."""
-    a, b = with_floor_ratio(hot_rows(before)), with_floor_ratio(hot_rows(after))
+    a, b = _relative(before), _relative(after)
     changes: list[Change] = []
     if a.empty or b.empty:
         return changes
@@ -151,13 +170,14 @@ def compare_frames(before: pd.DataFrame, after: pd.DataFrame) -> list[Change]:
             if metric == "rps" and not ((left["bottleneck"] == "target").all()
                                         and (right["bottleneck"] == "target").all()):
                 continue  # req/s of a window the target did not limit is not its capacity
-            if metric == "vs_floor" and left["mode"].iloc[0] == "none":
+            if metric in RELATIVE and left["mode"].iloc[0] == "none":
                 continue  # the floor against itself: always 1
-            why_not = _not_comparable(left, right) if metric in ("rps", "p99_ms") else ""
-            if metric == "cost_us" and left["floor_ratio"].notna().all() and \
-                    right["floor_ratio"].notna().all():
-                # Absolute CPU follows the machine's speed that hour (the floor's too).
-                why_not = "shown only: judged relative to the floor (vs_floor)"
+            why_not = _not_comparable(left, right) if metric != "vs_floor" and \
+                metric != "cost_us" else ""
+            relative = ABSOLUTE.get(metric, "")
+            if relative and not why_not and _has_floor(left, right, METRIC_COLUMNS[relative]):
+                # Absolute figures follow the machine's speed that hour (the floor's too).
+                why_not = f"shown only: judged relative to the floor ({relative})"
             xs = left[column].dropna().tolist()
             ys = right[column].dropna().tolist()
             if not xs or not ys:
@@ -176,7 +196,7 @@ def compare_frames(before: pd.DataFrame, after: pd.DataFrame) -> list[Change]:
 
 def format_changes(changes: list[Change], threshold: float) -> list[str]:
     """The comparison as lines, regressions marked."""
-    lines = [f"{'configuration':<44}{'metric':<8}{'before':>10}{'after':>10}{'change':>9}"
+    lines = [f"{'configuration':<44}{'metric':<10}{'before':>10}{'after':>10}{'change':>9}"
              f"{'p':>8}  verdict"]
     for c in changes:
         p_text = f"{c.p_value:.3f}" if c.is_testable else "-"
@@ -198,6 +218,6 @@ def format_changes(changes: list[Change], threshold: float) -> list[str]:
             verdict = "not significant"
         else:
             verdict = "worse" if c.is_worse else "better"
-        lines.append(f"{c.key:<44}{c.metric:<8}{c.before:>10.2f}{c.after:>10.2f}"
+        lines.append(f"{c.key:<44}{c.metric:<10}{c.before:>10.2f}{c.after:>10.2f}"
                      f"{100 * c.relative:>+8.1f}%{p_text:>8}  {verdict}")
     return lines

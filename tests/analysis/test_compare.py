@@ -269,3 +269,38 @@ def test_an_auth_step_that_got_dearer_is_a_regression_relative_to_the_floor(
     assert vs_floor.is_regression(0.10)
     assert main(["compare", str(before), str(after)]) == 1
     assert "vs_floor" in capsys.readouterr().out
+
+
+def _with_floor(floor_p99: list[float], jwt_p99: list[float]) -> pd.DataFrame:
+    """A floor's and a JWT configuration's windows, same bottleneck, quiet machine."""
+    floor = _windows(floor_p99, [0.05] * len(floor_p99), ["load generator"] * len(floor_p99))
+    floor = floor.assign(key="none-read-u20-n1", mode="none", server_cpu_us=100.0,
+                         cell=[f"{i:03d}-f" for i in range(len(floor_p99))])
+    jwt = _windows(jwt_p99, [0.05] * len(jwt_p99), ["load generator"] * len(jwt_p99))
+    return pd.concat([floor, jwt], ignore_index=True)
+
+
+def test_latency_that_follows_the_machine_is_shown_not_judged() -> None:
+    """The whole machine 25 % faster in run B (floor and JWT alike): absolute p99 moves
+    beyond its range, p99 relative to the floor does not; nothing is called."""
+    before = _with_floor([4.0, 4.2, 4.4, 4.1], [8.0, 8.4, 8.8, 8.2])
+    after = _with_floor([3.0, 3.15, 3.3, 3.075], [6.0, 6.3, 6.6, 6.15])
+    changes = {(c.key, c.metric): c for c in compare_frames(before, after)}
+    absolute = changes[("jwt-memory-HS256-read-u20-n1", "p99_ms")]
+    assert absolute.is_separated and absolute.relative == pytest.approx(-0.25)
+    assert absolute.not_comparable == "shown only: judged relative to the floor (p99_floor)"
+    relative = changes[("jwt-memory-HS256-read-u20-n1", "p99_floor")]
+    assert relative.before == pytest.approx(2.0) and relative.relative == pytest.approx(0.0)
+    assert ("none-read-u20-n1", "p99_floor") not in changes  # the floor against itself
+    assert changes[("none-read-u20-n1", "p99_ms")].not_comparable.startswith("shown only")
+    lines = format_changes(list(changes.values()), 0.10)
+    assert not any(line.endswith(("better", "worse", "REGRESSION")) for line in lines)
+
+
+def test_latency_added_by_the_auth_step_is_a_regression_relative_to_the_floor() -> None:
+    before = _with_floor([4.0, 4.2, 4.4, 4.1], [8.0, 8.4, 8.8, 8.2])
+    after = _with_floor([4.0, 4.2, 4.4, 4.1], [18.0, 18.4, 18.8, 18.2])  # +10 ms each
+    changes = {(c.key, c.metric): c for c in compare_frames(before, after)}
+    relative = changes[("jwt-memory-HS256-read-u20-n1", "p99_floor")]
+    assert relative.is_worse and relative.is_separated and relative.is_regression(0.10)
+    assert not changes[("jwt-memory-HS256-read-u20-n1", "p99_ms")].is_regression(0.10)
