@@ -139,25 +139,43 @@ def _varied(table: pd.DataFrame, column: str, within: list[str]) -> pd.DataFrame
     return table[keep]
 
 
-def algorithm_lines(table: pd.DataFrame, facts: pd.DataFrame) -> list[str]:
-    """Algorithm choice: cost, latency, token bytes, sign cost, what verifying needs."""
+def _equal_load_p99(equal_load: pd.DataFrame | None, key: str) -> str:
+    """The configuration's p99 at the run's one offered rate, with its range ('' if none)."""
+    if equal_load is None or not is_one_rate(equal_load):
+        return ""
+    rows = equal_load[equal_load["config"] == key]
+    if rows.empty or not rows["repeats"].iloc[0]:
+        return "-"
+    load = rows.iloc[0]
+    return (f"{number(load['p99_ms'], 2)} ({number(load['p99_ms_low'], 2)} to "
+            f"{number(load['p99_ms_high'], 2)})")
+
+
+def algorithm_lines(table: pd.DataFrame, facts: pd.DataFrame,
+                    equal_load: pd.DataFrame | None = None) -> list[str]:
+    """Algorithm choice: cost, latency (at equal offered load when the run has it), token
+    bytes, sign cost, what verifying needs."""
     tokens = table[table["mode"].isin(["jwt", "hybrid"])]
     varied = _varied(tokens, "alg", ["mode", "store", "revocation", "users", "nodes",
                                      "scenario"])
     if varied.empty:
         return []
+    at_rate = equal_load is not None and is_one_rate(equal_load)
+    latency = (f"p99 ms at {number(equal_load['rate_offered'].median(), 0)} req/s offered"
+               if at_rate and equal_load is not None else "p50 ms (closed loop) | p99 ms")
     lines = ["### Algorithm choice", "",
-             "| configuration | algorithm | cost µs/request | capacity vs floor | p50 ms "
-             "| p99 ms | token bytes | sign µs (in-process) | verifying needs |",
-             "|---|---|---|---|---|---|---|---|---|"]
+             f"| configuration | algorithm | cost µs/request | capacity vs floor | {latency} "
+             "| token bytes | sign µs (in-process) | verifying needs |",
+             "|---|---|---|---|---|---|---|---|" + ("" if at_rate else "---|")]
     for _, row in varied.sort_values("server_cpu_us").iterrows():
         fact = facts[facts["key"] == row["key"]]
         size = fact["credential_bytes"].max() if len(fact) else math.nan
         sign = fact["sign_us"].median() if len(fact) and "sign_us" in fact else math.nan
         needs = SHARED_NEEDS if str(row["alg"]).startswith("HS") else ASYMMETRIC_NEEDS
+        latencies = _equal_load_p99(equal_load, str(row["key"])) if at_rate else \
+            f"{interval(row, 'p50_ms').text(2)} | {interval(row, 'p99_ms').text(2)}"
         lines.append(f"| {row['key']} | {row['alg']} | {interval(row, 'server_cpu_us').text(1)}"
-                     f" | {interval(row, 'floor_ratio').text(2)} | "
-                     f"{interval(row, 'p50_ms').text(2)} | {interval(row, 'p99_ms').text(2)} | "
+                     f" | {interval(row, 'floor_ratio').text(2)} | {latencies} | "
                      f"{number(size, 0)} | {number(sign, 1)} | {needs} |")
     return [*lines, ""]
 
@@ -213,7 +231,7 @@ def answer_lines(table: pd.DataFrame, facts: pd.DataFrame,
     if table.empty:
         return cost_lines(table)
     return [*cost_lines(table), *latency_lines(table, equal_load),
-            *algorithm_lines(table, facts),
+            *algorithm_lines(table, facts, equal_load),
             *store_lines(table), *axis_lines(table, "users", "Users"),
             *axis_lines(table, "nodes", "Nodes"),
             *axis_lines(table, "scale", "Live sessions in the store")]

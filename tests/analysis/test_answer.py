@@ -121,3 +121,32 @@ def test_a_configuration_without_a_store_shows_no_store_cost(stores: list[str]) 
 
 def test_an_empty_run_says_nothing_was_measured() -> None:
     assert answer_lines(pd.DataFrame(), pd.DataFrame()) == ["No configuration was measured."]
+
+
+def test_algorithm_choice_gives_latency_at_equal_offered_load(
+        tmp_path: Path) -> None:
+    run = write_run(tmp_path / "algorithms", [
+        NONE,
+        Config("jwt-memory-HS256-read-u10-n1", {"mode": "jwt"}, counts=(1000, 1000),
+               target_us=(3000.0, 3100.0), generator_s=9.5, credential_bytes=180),
+        Config("jwt-memory-ES256-read-u10-n1", {"mode": "jwt", "alg": "ES256"},
+               counts=(1800, 1700), target_us=(5000.0, 5300.0), generator_s=4.0,
+               credential_bytes=220),
+    ])
+    frame = load_run(run)
+
+    def at_rate(config: str, p99: tuple[float, float, float]) -> dict[str, object]:
+        return {"config": config, "mode": "jwt", "rate_spec": "50%", "repeats": 2,
+                "short": 0, "notes": [], "rate_offered": 2846.0, "rate_achieved": 2800.0,
+                "p50_ms": 1.0, "p50_ms_low": 0.9, "p50_ms_high": 1.1,
+                "p99_ms": p99[0], "p99_ms_low": p99[1], "p99_ms_high": p99[2]}
+
+    equal_load = pd.DataFrame([at_rate("jwt-memory-HS256-read-u10-n1", (4.0, 3.5, 4.5)),
+                               at_rate("jwt-memory-ES256-read-u10-n1", (9.0, 8.0, 12.0))])
+    lines = answer_lines(cost_table(frame), frame.drop_duplicates("cell"), equal_load)
+    at = lines.index("### Algorithm choice")
+    assert "| p99 ms at 2,846 req/s offered |" in lines[at + 2]
+    assert lines[at + 3].count("|") == lines[at + 2].count("|")
+    assert lines[at + 4].startswith("| jwt-memory-HS256-read-u10-n1 | HS256 | ")
+    assert "| 4.00 (3.50 to 4.50) | 180 |" in lines[at + 4]
+    assert "| 9.00 (8.00 to 12.00) | 220 |" in lines[at + 5]
