@@ -27,7 +27,8 @@ from analysis.formatting import number
 SATURATED = 0.85  # utilisation at which a component is the bottleneck
 CORE_BUSY = 0.90  # a pinned target's cores this busy were full, whoever filled them
 SHARED_CORE = "target's cores, shared"
-BOTTLENECKS = ("target", "load generator", "store", SHARED_CORE, "none")
+NOTHING_SATURATED = "nothing saturated"
+BOTTLENECKS = ("target", "load generator", "store", SHARED_CORE, NOTHING_SATURATED)
 # A window in which more of the machine's CPU than this was busy with work none of the
 # measured processes did (other programs; the kernel's loopback work is ~5 %) was
 # disturbed: its cost holds up, its latency does not.
@@ -40,9 +41,8 @@ def bottleneck(target: float, generator: float, store: float,
 
     When none is, but a pinned target's cores were full anyway, other work shared
     them (a store or another process scheduled there, the kernel's network work):
-    SHARED_CORE, and the window's req/s is not the target's capacity. "none":
-    nothing was saturated, so the closed loop's users (or the store's round trips)
-    set the pace.
+    SHARED_CORE, and the window's req/s is not the target's capacity.
+    NOTHING_SATURATED: the closed loop's users (or the store's round trips) set the pace.
     """
     utilisation = {"target": target, "load generator": generator, "store": store}
     known = {k: v for k, v in utilisation.items() if not math.isnan(v)}
@@ -53,7 +53,7 @@ def bottleneck(target: float, generator: float, store: float,
         return name
     if not math.isnan(target_core_busy) and target_core_busy >= CORE_BUSY:
         return SHARED_CORE
-    return "none"
+    return NOTHING_SATURATED
 
 
 def coverage(repeats: int) -> float:

@@ -67,12 +67,13 @@ def format_answer(frame: pd.DataFrame) -> list[str]:
     at = {str(r["config"]): r for _, r in equal.iterrows()} if is_one_rate(equal) else {}
     rate = str(equal["rate_spec"].iloc[0]) if at else ""
     p99 = f"p99 ms at {rate}" if at else "p99 ms"
-    lines = [f"{'configuration':<40}{'cost µs/request (range)':>28}{'vs floor':>10}"
+    width = max(40, *(len(str(key)) + 1 for key in table["key"]))  # whole names: they differ
+    lines = [f"{'configuration':<{width}}{'cost µs/request (range)':>28}{'vs floor':>10}"
              f"{p99:>15}  limited by"]
     for _, row in table.sort_values("server_cpu_us").iterrows():
         latency = at[str(row["key"])]["p99_ms"] if str(row["key"]) in at else \
             (math.nan if at else row["p99_ms"])
-        lines.append(f"{str(row['key'])[:40]:<40}{interval(row, 'server_cpu_us').text(1):>28}"
+        lines.append(f"{row['key']!s:<{width}}{interval(row, 'server_cpu_us').text(1):>28}"
                      f"{number(row['floor_ratio'], 2):>10}{number(latency, 1):>15}  "
                      f"{row['bottleneck']}")
     lines.append(f"cheapest to dearest: {order_text(cost_order(table))}")

@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from analysis.costs import (
+    NOTHING_SATURATED,
     SHARED_CORE,
     Interval,
     bottleneck,
@@ -30,8 +31,8 @@ def test_bottleneck_is_the_most_utilised_component_at_or_above_85_percent() -> N
     assert bottleneck(0.5, 0.95, NAN) == "load generator"
     assert bottleneck(0.3, 0.4, 0.9) == "store"
     assert bottleneck(0.9, 0.95, 0.2) == "load generator"  # both saturated: the busier
-    assert bottleneck(0.84, 0.6, 0.2) == "none"  # nothing saturated: the closed loop
-    assert bottleneck(0.5, NAN, NAN) == "none"  # what is known says nothing was saturated
+    assert bottleneck(0.84, 0.6, 0.2) == NOTHING_SATURATED  # the closed loop sets the pace
+    assert bottleneck(0.5, NAN, NAN) == NOTHING_SATURATED  # what is known was not saturated
     assert bottleneck(NAN, NAN, NAN) == "unknown"
 
 
@@ -39,8 +40,8 @@ def test_a_pinned_target_whose_cores_were_full_of_other_work_is_named() -> None:
     # Core busy 97 %, the target's own work 60 % of it (the rest another process's).
     assert bottleneck(0.6, 0.3, NAN, target_core_busy=0.97) == SHARED_CORE
     assert bottleneck(0.4, 0.3, NAN, target_core_busy=0.90) == SHARED_CORE  # the edge counts
-    assert bottleneck(0.6, 0.3, NAN, target_core_busy=0.89) == "none"  # cores not full
-    assert bottleneck(0.6, 0.3, NAN) == "none"  # unpinned: no core rule
+    assert bottleneck(0.6, 0.3, NAN, target_core_busy=0.89) == NOTHING_SATURATED  # cores not full
+    assert bottleneck(0.6, 0.3, NAN) == NOTHING_SATURATED  # unpinned: no core rule
     # A saturated component is named first, whatever shared the target's cores.
     assert bottleneck(0.9, 0.3, NAN, target_core_busy=0.99) == "target"
     assert bottleneck(0.6, 0.9, NAN, target_core_busy=0.97) == "load generator"

@@ -13,7 +13,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from analysis.costs import SHARED_CORE
+from analysis.costs import NOTHING_SATURATED, SHARED_CORE
 from analysis.formats import CELL as CELL_FORMAT
 from analysis.formats import RUN, UnknownFormat
 from analysis.hdr import load_cell_histograms, measured_bounds
@@ -88,7 +88,7 @@ def test_loader_figures_from_known_histograms(tiny: pd.DataFrame) -> None:
     [
         # 2.5 s of target CPU / 1,000 requests; 9.0 s of generator CPU on its 1 core: 90 %.
         ("001-none-read-u10-n1-r1", 2500.0, 0.25, 0.9, 0.27, "load generator", False),
-        ("002-session-memory-read-u10-n1-r1", 4000.0, 0.36, 0.4, 0.38, "none", False),
+        ("002-session-memory-read-u10-n1-r1", 4000.0, 0.36, 0.4, 0.38, NOTHING_SATURATED, False),
         ("003-jwt-memory-HS256-read-u10-n1-r1", 11000.0, 0.88, 0.3, 0.9, "target", False),
         # 2 nodes x 1.5 s over 500 answered + 500 failed requests, on the 1 target core;
         # the core was 97 % busy but the targets used 30 %: other work filled it.
@@ -198,7 +198,7 @@ def test_a_postgres_store_is_shared_by_every_core(tmp_path: Path) -> None:
                Usage((3.0,), generator_s=2.0, store_s=9.0, store_kind="postgres"))
     row = load_run(tmp_path).iloc[0]
     assert row["store_util"] == pytest.approx(9.0 / 10 / 2)  # 2 cores on the fixture machine
-    assert row["bottleneck"] == "none"
+    assert row["bottleneck"] == NOTHING_SATURATED
     assert math.isnan(row["target_core_busy"])  # no per-core figures recorded
 
 
@@ -214,7 +214,7 @@ def test_an_unpinned_target_ignores_its_cores_business(tmp_path: Path) -> None:
     assert row["target_util"] == pytest.approx(0.6)
     assert row["target_core_busy"] == pytest.approx(0.99)
     assert bool(row["is_pinned"]) is False and bool(row["is_oversubscribed"]) is False
-    assert row["bottleneck"] == "none"  # the core rule is for pinned targets only
+    assert row["bottleneck"] == NOTHING_SATURATED  # the core rule is for pinned targets only
 
 
 def test_an_endpoint_that_only_failed_still_has_a_row(tmp_path: Path) -> None:

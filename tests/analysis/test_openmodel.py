@@ -165,3 +165,15 @@ def test_latency_leads_the_answer_only_at_one_rate_for_every_configuration() -> 
     assert latency_lines(cost_table(two_rates), equal_load_table(two_rates))[0].startswith(
         "Latency and throughput at this run's load (closed loop")
     assert "p99 ms  limited by" in format_answer(two_rates)[0]
+
+
+def test_the_terminal_answer_keeps_long_names_whole() -> None:
+    long_a = "jwt-redis-HS256-blocklist-faults-u20-n2-redis-restart"
+    long_b = "jwt-redis-HS256-blocklist-faults-u20-n2-redis-restart-empty"
+    frame = pd.DataFrame(rows(long_a, "jwt", 100, 1000, [1.0, 1.2])
+                         + rows(long_b, "jwt", 200, 1000, [2.0, 2.4]))
+    lines = format_answer(frame)
+    assert any(line.startswith(long_a + " ") for line in lines)
+    assert any(line.startswith(long_b + " ") for line in lines)
+    assert len({line.index("limited by") for line in lines[:1]}) == 1
+    assert len(lines[0]) == len(lines[1]) - len("target") + len("limited by")
