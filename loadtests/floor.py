@@ -1,9 +1,15 @@
-"""Only GET /noauth: the load generator's own ceiling, to compare with wrk.
+"""One request over and over, no login: the load generator's own ceiling, to compare
+with wrk. GET /noauth by default; AUTHBENCH_PATH names another path, and
+AUTHBENCH_TOKEN adds `Authorization: Bearer <token>`, so one token can be driven
+exactly as wrk drives it (`wrk -H "Authorization: Bearer <token>"`).
 
 By hand:  locust -f loadtests/floor.py --host http://127.0.0.1:8000
+          AUTHBENCH_PATH=/api/me AUTHBENCH_TOKEN=<access token> locust -f loadtests/floor.py ...
 """
 
 from __future__ import annotations
+
+import os
 
 from locust import FastHttpUser, task
 
@@ -11,9 +17,13 @@ from loadtests import hdr  # noqa: F401
 from loadtests.arrivals import next_turn
 from loadtests.control import Readiness
 
+PATH = os.environ.get("AUTHBENCH_PATH", "/noauth")
+TOKEN = os.environ.get("AUTHBENCH_TOKEN", "")
+HEADERS = {"Authorization": f"Bearer {TOKEN}"} if TOKEN else {}
+
 
 class FloorUser(FastHttpUser):
-    """Hammers the unauthenticated twin of /api/me."""
+    """Hammers one path: by default the unauthenticated twin of /api/me."""
 
     def on_start(self) -> None:
         Readiness.ready += 1  # nothing to prepare
@@ -25,4 +35,4 @@ class FloorUser(FastHttpUser):
 
     @task
     def floor(self) -> None:
-        self.client.get("/noauth", name="/noauth")
+        self.client.get(PATH, headers=HEADERS, name=PATH)

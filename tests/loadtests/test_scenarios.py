@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import os
 import signal
 import subprocess
@@ -9,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+import httpx
 import pytest
 
 from analysis.hdr import load_cell_histograms
@@ -128,6 +130,26 @@ def test_by_hand_run_records_the_whole_run(start_target: StartTarget, tmp_path: 
     assert done.returncode == 0, done.stderr[-2000:]
     histograms, _ = load_cell_histograms(tmp_path)
     assert histograms["GET /noauth"].get_total_count() > 20
+
+
+def test_floor_drives_one_path_with_a_fixed_token(start_target: StartTarget,
+                                                 tmp_path: Path) -> None:
+    """AUTHBENCH_PATH and AUTHBENCH_TOKEN: one token on /api/me, as wrk would send it."""
+    target = start_target(AUTH_MODE="jwt")
+    login = httpx.post(f"{target.url}/auth/login",
+                       json={"username": "user3", "password": "pw-user3"})
+    done = subprocess.run(
+        [sys.executable, "-m", "locust", "-f", str(LOADTESTS / "floor.py"), "--headless",
+         "--host", target.url, "-u", "2", "-r", "2", "-t", "2s", "--csv", str(tmp_path / "s")],
+        env={**os.environ, "AUTHBENCH_PATH": "/api/me",
+             "AUTHBENCH_TOKEN": login.json()["access_token"]},
+        capture_output=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    with (tmp_path / "s_stats.csv").open() as table:
+        stats = {row["Name"]: row for row in csv.DictReader(table)}
+    assert int(stats["/api/me"]["Request Count"]) > 20
+    assert stats["/api/me"]["Failure Count"] == "0"  # every request carried a valid token
+    assert "/noauth" not in stats
 
 
 def test_locust_started_with_sigint_ignored_still_stops_at_once(
