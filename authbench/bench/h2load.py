@@ -121,16 +121,22 @@ def read_log(lines: list[str]) -> LogSummary:
     )
 
 
-def h2load_command(url: str, seconds: int, clients: int, rps_per_client: float,
-                   log_path: Path, headers: dict[str, str] | None = None,
-                   body_path: Path | None = None, request_timeout: int = 10) -> list[str]:
-    """h2load over HTTP/1.1, one thread, `clients` connections at a rate each."""
+def require_h2load() -> str:
+    """h2load's path; H2loadMissing, with how to install it, when it is not on PATH."""
     h2load = shutil.which("h2load")
     if h2load is None:
         raise H2loadMissing("h2load is not installed (Debian/Ubuntu: apt-get install "
                             "nghttp2-client)")
-    command = [h2load, "--h1", "-t", "1", "-c", str(clients), "--rps", f"{rps_per_client:.4f}",
-               "-D", str(seconds), "-N", str(request_timeout), f"--log-file={log_path}"]
+    return h2load
+
+
+def h2load_command(url: str, seconds: int, clients: int, rps_per_client: float,
+                   log_path: Path, headers: dict[str, str] | None = None,
+                   body_path: Path | None = None, request_timeout: int = 10) -> list[str]:
+    """h2load over HTTP/1.1, one thread, `clients` connections at a rate each."""
+    command = [require_h2load(), "--h1", "-t", "1", "-c", str(clients),
+               "--rps", f"{rps_per_client:.4f}", "-D", str(seconds),
+               "-N", str(request_timeout), f"--log-file={log_path}"]
     for name, value in (headers or {}).items():
         command += ["-H", f"{name}: {value}"]
     if body_path is not None:

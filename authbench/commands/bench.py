@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from authbench.bench.clientbench import compare as compare_redis_clients
+from authbench.bench.h2load import require_h2load
 from authbench.bench.micro import ALGORITHMS, GROUPS, format_results, run_micro, write_micro_json
 from authbench.bench.overload.measure import MODES, OverloadConfig, run_bench_overload
 from authbench.bench.overload.measure import RESULT_FILE as OVERLOAD_FILE
@@ -164,6 +165,8 @@ def cmd_bench_overload(args: argparse.Namespace) -> int:
         capacity_seconds=args.capacity_seconds, connections=args.connections,
         max_concurrency=args.max_concurrency, clients=args.clients,
         recovery_factor=args.recovery_factor, watch=args.watch, pin=not args.no_pin)
+    require_wrk()  # capacity; both before any target starts or a folder is made
+    require_h2load()  # the overload itself
     outcome = run_bench_overload(config, Path(args.results))
     print("\n".join(format_overload(outcome.rows, {**outcome.skipped, **outcome.failed})))
     print(f"raw figures: {outcome.folder / OVERLOAD_FILE}")

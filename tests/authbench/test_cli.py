@@ -148,13 +148,29 @@ def test_the_command_line_loads_no_pandas() -> None:
     assert done.stdout == "[]\n"
 
 
-@pytest.mark.parametrize("command", ["bench-targets", "bench-locust"])
+@pytest.mark.parametrize("command", ["bench-targets", "bench-locust", "bench-overload"])
 def test_a_missing_wrk_is_one_line_and_leaves_nothing(
         command: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
         capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.setenv("PATH", str(tmp_path / "empty"))  # no wrk here
-    extra = ["--results", str(tmp_path / "results")] if command == "bench-targets" else []
+    extra = ["--results", str(tmp_path / "results")] if command != "bench-locust" else []
     assert main([command, *extra]) == 2
     assert capsys.readouterr().err == (
         f"authbench {command}: wrk is not installed (Debian/Ubuntu: apt-get install wrk)\n")
+    assert not (tmp_path / "results").exists()
+
+
+def test_a_missing_h2load_stops_bench_overload_before_it_measures(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    wrk = shutil.which("wrk")
+    if wrk is None:
+        pytest.skip("wrk is not installed")
+    only_wrk = tmp_path / "bin"
+    only_wrk.mkdir()
+    (only_wrk / "wrk").symlink_to(wrk)
+    monkeypatch.setenv("PATH", str(only_wrk))
+    assert main(["bench-overload", "--results", str(tmp_path / "results")]) == 2
+    assert capsys.readouterr().err == ("authbench bench-overload: h2load is not installed "
+                                       "(Debian/Ubuntu: apt-get install nghttp2-client)\n")
     assert not (tmp_path / "results").exists()
