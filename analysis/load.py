@@ -18,6 +18,8 @@
     target_core_busy, bottleneck, is_pinned, is_oversubscribed, store_rtt_us,
     foreign_cpu_share                               (the machine's CPU busy with other work)
     verify_passed, revoked_after_logout, credential_bytes,
+    store_settings                                  (what the targets ran on: e.g. "redis
+        maxmemory-policy noeviction"; "" without a store or from an older run)
     store_used_memory_delta, store_commands_delta, seed_seconds,
     sign_us                                          (the targets' codec signing, in-process)
     config, rate_spec, rate_offered, rate_achieved, rate_floor_capacity,  (open model:
@@ -114,7 +116,8 @@ def load_metadata(run: Path) -> dict[str, Any]:
 def _verify_columns(checks: list[dict[str, Any]]) -> dict[str, Any]:
     """Whether every node passed, what logout did, and the credential's bytes."""
     if not checks:
-        return {"verify_passed": None, "revoked_after_logout": None, "credential_bytes": None}
+        return {"verify_passed": None, "revoked_after_logout": None, "credential_bytes": None,
+                "store_settings": ""}
     names = {c["name"]: c["is_passed"] for c in checks[0]["checks"]}
     revoked: bool | None = None
     if "revoked after logout" in names:
@@ -125,7 +128,26 @@ def _verify_columns(checks: list[dict[str, Any]]) -> dict[str, Any]:
         "verify_passed": all(node["is_passed"] for node in checks),
         "revoked_after_logout": revoked,
         "credential_bytes": checks[0].get("credential_bytes"),
+        "store_settings": store_settings_text(checks[0].get("store_settings")),
     }
+
+
+def store_settings_text(settings: dict[str, Any] | None) -> str:
+    """A target's store settings in words: the eviction policy it ran on, and whether
+    STORE_ALLOW_EVICTION let it start on a store that may evict ('' without a store)."""
+    if not settings:
+        return ""
+    kind = str(settings.get("kind", "store"))
+    policy = settings.get("maxmemory_policy")
+    if not policy:
+        return kind  # memory and PostgreSQL evict nothing
+    limit = settings.get("maxmemory") or 0
+    text = f"{kind} maxmemory-policy {policy}, " + (
+        f"maxmemory {limit:,} B" if limit else "no maxmemory (nothing is evicted)")
+    if settings.get("can_evict"):
+        text += (" (may evict: allowed by STORE_ALLOW_EVICTION=1)"
+                 if settings.get("eviction_allowed") else " (may evict)")
+    return text
 
 
 def cpu_between(timeline: list[list[float]], start: float, end: float) -> float:

@@ -282,9 +282,17 @@ def security(frame: pd.DataFrame) -> Verdict:
     measured = (f"{passed} of {total} verified cells passed the conformance checks "
                 "(401 without credential, forged/alg-none/tampered credentials refused, "
                 "logout behaviour); cookie-authenticated writes require a CSRF token")
+    settings = sorted({str(s) for s in checked.get("store_settings", pd.Series(dtype=str))
+                       if isinstance(s, str) and s})
+    if settings:
+        measured += "; stores the targets ran on: " + "; ".join(settings)
     verdict = ("holds as a risk statement: each mode is safe only with its mitigation, "
                "which every target here enforces" if passed == total
                else "targets failed conformance: their numbers were not measured")
+    evicting = [s for s in settings if "may evict" in s]
+    if evicting:
+        verdict += ("; but a store that may evict ran (" + "; ".join(evicting) + "): "
+                    "an evicted blocklist entry or session counts as lost revocation state")
     return Verdict("Security", claim, measured, verdict)
 
 

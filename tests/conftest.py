@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 from collections.abc import Callable, Iterator
 from urllib.parse import urlparse
@@ -11,6 +12,7 @@ import pytest
 
 from authbench.infra.launcher import TargetProcess
 from tests.support import FAST_KDF, InProcessTarget, drop_namespace
+from tests.targets.redis_server import PrivateRedis, StartRedis
 
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
 DATABASE_URL = os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
@@ -96,3 +98,24 @@ def start_app() -> Iterator[StartApp]:
     for target in started:
         target.stop()
         drop_namespace(target.env)
+
+
+@pytest.fixture
+def start_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StartRedis]:
+    """Start redis-servers of the test's own (extra options as arguments); all stopped after."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        if IS_CI:  # as for the shared stores: in CI a missing server fails, never skips
+            pytest.fail("CI needs redis-server installed (the loss tests restart their own)")
+        pytest.skip("redis-server is not installed")
+    started: list[PrivateRedis] = []
+
+    def start(*args: str) -> PrivateRedis:
+        server = PrivateRedis(binary, tmp_path_factory.mktemp("redis"), *args)
+        started.append(server)
+        server.start()
+        return server
+
+    yield start
+    for server in started:
+        server.stop()

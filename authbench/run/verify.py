@@ -33,6 +33,9 @@ class VerifyResult:
     mode: str = "unknown"
     checks: list[Check] = field(default_factory=list)
     credential_bytes: int | None = None  # bytes of the credential header(s) per request
+    # What /health says of the store the target checked at start (eviction policy, and
+    # whether STORE_ALLOW_EVICTION let it run on one that may evict); None without a store.
+    store_settings: dict[str, Any] | None = None
 
     @property
     def is_passed(self) -> bool:
@@ -50,7 +53,8 @@ class VerifyResult:
     def as_dict(self) -> dict[str, Any]:
         return {"url": self.url, "mode": self.mode, "is_passed": self.is_passed,
                 "reason": self.reason, "checks": [asdict(c) for c in self.checks],
-                "credential_bytes": self.credential_bytes}
+                "credential_bytes": self.credential_bytes,
+                "store_settings": self.store_settings}
 
     def lines(self) -> list[str]:
         """A readable report, one line per check."""
@@ -97,6 +101,7 @@ def _run_checks(client: httpx.Client, result: VerifyResult) -> None:
     info = health.json()
     mode, revocation = info.get("auth_mode", "unknown"), info.get("jwt_revocation", "none")
     result.mode = mode
+    result.store_settings = info.get("store_settings")
     anonymous = client.get("/api/me")
     expected = 200 if mode == "none" else 401
     result.expect("no credential", anonymous.status_code == expected,

@@ -9,7 +9,14 @@ from typing import Any
 import pandas as pd
 
 from analysis.load import load_run
-from analysis.verdicts import NOT_MEASURED, article_table, hybrid, performance, scalability
+from analysis.verdicts import (
+    NOT_MEASURED,
+    article_table,
+    hybrid,
+    performance,
+    scalability,
+    security,
+)
 from tests.analysis.fixtures import ROOT
 
 NAN = math.nan
@@ -172,3 +179,17 @@ def test_scalability_names_each_multi_node_configuration_once() -> None:
     assert scalability(frame).measured == ("JWT: 0.0% failed on 2 nodes; JWT (postgres): 0.0% "
                                            "failed on 2 nodes; JWT (redis): 0.0% failed on 2 "
                                            "nodes")
+
+
+def test_security_names_the_store_settings_and_flags_an_evicting_store() -> None:
+    def cell(name: str, settings: str) -> dict[str, Any]:
+        return {"cell": name, "verify_passed": True, "store_settings": settings}
+
+    safe = "redis maxmemory-policy noeviction, no maxmemory (nothing is evicted)"
+    evicting = ("redis maxmemory-policy allkeys-lru, maxmemory 4,194,304 B "
+                "(may evict: allowed by STORE_ALLOW_EVICTION=1)")
+    quiet = security(pd.DataFrame([cell("a", safe), cell("b", "memory"), cell("c", "")]))
+    assert quiet.measured.endswith(f"stores the targets ran on: memory; {safe}")
+    assert "may evict" not in quiet.verdict
+    loud = security(pd.DataFrame([cell("a", safe), cell("b", evicting)]))
+    assert f"but a store that may evict ran ({evicting})" in loud.verdict
