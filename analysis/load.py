@@ -48,6 +48,7 @@ import numpy as np
 import pandas as pd
 from hdrh.histogram import HdrHistogram
 
+from analysis.conformance import verify_columns
 from analysis.costs import bottleneck
 from analysis.formats import CELL, PROBE, RUN, TIMELINE, load_json
 from analysis.hdr import (
@@ -111,43 +112,6 @@ def locust_row(path: Path, name: str) -> dict[str, str] | None:
 def load_metadata(run: Path) -> dict[str, Any]:
     """The run's metadata.json."""
     return load_json(run / "metadata.json", RUN)
-
-
-def _verify_columns(checks: list[dict[str, Any]]) -> dict[str, Any]:
-    """Whether every node passed, what logout did, and the credential's bytes."""
-    if not checks:
-        return {"verify_passed": None, "revoked_after_logout": None, "credential_bytes": None,
-                "store_settings": ""}
-    names = {c["name"]: c["is_passed"] for c in checks[0]["checks"]}
-    revoked: bool | None = None
-    if "revoked after logout" in names:
-        revoked = bool(names["revoked after logout"])  # False: logout did not revoke
-    elif "valid until exp (no revocation configured)" in names:
-        revoked = False
-    return {
-        "verify_passed": all(node["is_passed"] for node in checks),
-        "revoked_after_logout": revoked,
-        "credential_bytes": checks[0].get("credential_bytes"),
-        "store_settings": store_settings_text(checks[0].get("store_settings")),
-    }
-
-
-def store_settings_text(settings: dict[str, Any] | None) -> str:
-    """A target's store settings in words: the eviction policy it ran on, and whether
-    STORE_ALLOW_EVICTION let it start on a store that may evict ('' without a store)."""
-    if not settings:
-        return ""
-    kind = str(settings.get("kind", "store"))
-    policy = settings.get("maxmemory_policy")
-    if not policy:
-        return kind  # memory and PostgreSQL evict nothing
-    limit = settings.get("maxmemory") or 0
-    text = f"{kind} maxmemory-policy {policy}, " + (
-        f"maxmemory {limit:,} B" if limit else "no maxmemory (nothing is evicted)")
-    if settings.get("can_evict"):
-        text += (" (may evict: allowed by STORE_ALLOW_EVICTION=1)"
-                 if settings.get("eviction_allowed") else " (may evict)")
-    return text
 
 
 def cpu_between(timeline: list[list[float]], start: float, end: float) -> float:
@@ -248,7 +212,7 @@ def _cell_rows(run_id: str, folder: Path, record: dict[str, Any],
         **{column: cell.get(column, default) for column, default in LATER_CELL_COLUMNS.items()},
         "topology": record.get("topology", {}).get("kind", ""),
         "locust_cpu_warnings": record.get("locust", {}).get("cpu_warnings", 0),
-        **_verify_columns(record.get("verify", [])),
+        **verify_columns(record.get("verify", [])),
         "store_used_memory_delta": record.get("store", {}).get("used_memory_delta"),
         "store_commands_delta": record.get("store", {}).get("total_commands_processed_delta"),
         "seed_seconds": record.get("seed_seconds"),
