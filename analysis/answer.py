@@ -94,6 +94,12 @@ def _closed_rps(row: pd.Series) -> str:
         f"({interval(row, 'rps').text(0)}: not the target's capacity)"
 
 
+def _ranged(load: pd.Series, column: str) -> str:
+    """An equal_load_table figure with its range: '4.10 (3.50 to 4.50)'."""
+    return (f"{number(load[column], 2)} ({number(load[f'{column}_low'], 2)} to "
+            f"{number(load[f'{column}_high'], 2)})")
+
+
 def equal_load_lines(table: pd.DataFrame, equal_load: pd.DataFrame) -> list[str]:
     """Latency of every configuration at the same offered rate, cheapest first."""
     lines = ["Latency at equal offered load: requests arrive on a fixed schedule whatever "
@@ -111,11 +117,8 @@ def equal_load_lines(table: pd.DataFrame, equal_load: pd.DataFrame) -> list[str]
                                      for c in equal_load["config"]])
     for _, load in ranked.sort_values(["rank", "rate_offered"]).iterrows():
         closed = by_config.get(str(load["config"]))
-        p50 = f"{number(load['p50_ms'], 2)} ({number(load['p50_ms_low'], 2)} to " \
-              f"{number(load['p50_ms_high'], 2)})"
         left_out = f" ({load['short']})" if load["short"] else ""
-        p99 = f"{number(load['p99_ms'], 2)} ({number(load['p99_ms_low'], 2)} to " \
-              f"{number(load['p99_ms_high'], 2)})"
+        p50, p99 = _ranged(load, "p50_ms"), _ranged(load, "p99_ms")
         lines.append(
             f"| {load['config']} at {load['rate_spec']} | {number(load['rate_offered'], 0)} | "
             f"{number(load['rate_achieved'], 0)} | {p50} | {p99} | {load['repeats']}"
@@ -139,16 +142,12 @@ def _varied(table: pd.DataFrame, column: str, within: list[str]) -> pd.DataFrame
     return table[keep]
 
 
-def _equal_load_p99(equal_load: pd.DataFrame | None, key: str) -> str:
-    """The configuration's p99 at the run's one offered rate, with its range ('' if none)."""
-    if equal_load is None or not is_one_rate(equal_load):
-        return ""
+def _equal_load_p99(equal_load: pd.DataFrame, key: str) -> str:
+    """The configuration's p99 at the run's one offered rate, with its range."""
     rows = equal_load[equal_load["config"] == key]
     if rows.empty or not rows["repeats"].iloc[0]:
         return "-"
-    load = rows.iloc[0]
-    return (f"{number(load['p99_ms'], 2)} ({number(load['p99_ms_low'], 2)} to "
-            f"{number(load['p99_ms_high'], 2)})")
+    return _ranged(rows.iloc[0], "p99_ms")
 
 
 def algorithm_lines(table: pd.DataFrame, facts: pd.DataFrame,
@@ -160,19 +159,19 @@ def algorithm_lines(table: pd.DataFrame, facts: pd.DataFrame,
                                      "scenario"])
     if varied.empty:
         return []
-    at_rate = equal_load is not None and is_one_rate(equal_load)
-    latency = (f"p99 ms at {number(equal_load['rate_offered'].median(), 0)} req/s offered"
-               if at_rate and equal_load is not None else "p50 ms (closed loop) | p99 ms")
+    rated = equal_load if equal_load is not None and is_one_rate(equal_load) else None
+    latency = ("p50 ms (closed loop) | p99 ms" if rated is None else
+               f"p99 ms at {number(rated['rate_offered'].median(), 0)} req/s offered")
     lines = ["### Algorithm choice", "",
              f"| configuration | algorithm | cost µs/request | capacity vs floor | {latency} "
              "| token bytes | sign µs (in-process) | verifying needs |",
-             "|---|---|---|---|---|---|---|---|" + ("" if at_rate else "---|")]
+             "|---|---|---|---|---|---|---|---|" + ("---|" if rated is None else "")]
     for _, row in varied.sort_values("server_cpu_us").iterrows():
         fact = facts[facts["key"] == row["key"]]
         size = fact["credential_bytes"].max() if len(fact) else math.nan
         sign = fact["sign_us"].median() if len(fact) and "sign_us" in fact else math.nan
         needs = SHARED_NEEDS if str(row["alg"]).startswith("HS") else ASYMMETRIC_NEEDS
-        latencies = _equal_load_p99(equal_load, str(row["key"])) if at_rate else \
+        latencies = _equal_load_p99(rated, str(row["key"])) if rated is not None else \
             f"{interval(row, 'p50_ms').text(2)} | {interval(row, 'p99_ms').text(2)}"
         lines.append(f"| {row['key']} | {row['alg']} | {interval(row, 'server_cpu_us').text(1)}"
                      f" | {interval(row, 'floor_ratio').text(2)} | {latencies} | "

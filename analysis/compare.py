@@ -172,8 +172,8 @@ def compare_frames(before: pd.DataFrame, after: pd.DataFrame) -> list[Change]:
                 continue  # req/s of a window the target did not limit is not its capacity
             if metric in RELATIVE and left["mode"].iloc[0] == "none":
                 continue  # the floor against itself: always 1
-            why_not = _not_comparable(left, right) if metric != "vs_floor" and \
-                metric != "cost_us" else ""
+            # Cost holds up under other work and other bottlenecks; the rest does not.
+            why_not = "" if metric in ("vs_floor", "cost_us") else _not_comparable(left, right)
             relative = ABSOLUTE.get(metric, "")
             if relative and not why_not and _has_floor(left, right, METRIC_COLUMNS[relative]):
                 # Absolute figures follow the machine's speed that hour (the floor's too).
