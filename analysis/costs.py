@@ -114,28 +114,22 @@ def hot_rows(frame: pd.DataFrame, is_open: bool = False) -> pd.DataFrame:
     return pd.DataFrame(picked) if picked else ok.iloc[0:0]
 
 
-def over_floor(hot: pd.DataFrame, column: str) -> list[float]:
-    """Each window's column over the floor's (mode none, same users, nodes and scenario),
-    the floor taken from the same repeat, or its median when that repeat has none; NaN
-    without a floor."""
+def with_floor_ratio(hot: pd.DataFrame) -> pd.DataFrame:
+    """hot_rows plus floor_ratio: the floor's cost over each window's, the floor (mode none,
+    same users, nodes and scenario) taken from the same repeat, or its median when that
+    repeat has none; NaN without a floor."""
+    if hot.empty or "server_cpu_us" not in hot:
+        return hot.assign(floor_ratio=math.nan)
     floor = hot[hot["mode"] == "none"]
     ratios = []
     for _, row in hot.iterrows():
         same = floor[(floor["users"] == row["users"]) & (floor["nodes"] == row["nodes"])
                      & (floor["scenario"] == row["scenario"])]
-        by_repeat = same[same["repeat"] == row["repeat"]][column]
+        by_repeat = same[same["repeat"] == row["repeat"]]["server_cpu_us"]
         base = float(by_repeat.iloc[0]) if len(by_repeat) else (
-            float(same[column].median()) if len(same) else math.nan)
-        ratios.append(float(row[column]) / base if base else math.nan)
-    return ratios
-
-
-def with_floor_ratio(hot: pd.DataFrame) -> pd.DataFrame:
-    """hot_rows plus floor_ratio: the floor's cost over each window's (see over_floor)."""
-    if hot.empty or "server_cpu_us" not in hot:
-        return hot.assign(floor_ratio=math.nan)
-    return hot.assign(floor_ratio=[1 / r if r else math.nan
-                                   for r in over_floor(hot, "server_cpu_us")])
+            float(same["server_cpu_us"].median()) if len(same) else math.nan)
+        ratios.append(base / float(row["server_cpu_us"]))
+    return hot.assign(floor_ratio=ratios)
 
 
 def interval(row: pd.Series, column: str) -> Interval:

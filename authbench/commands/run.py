@@ -132,9 +132,9 @@ def cmd_compare(args: argparse.Namespace) -> int:
     if not changes:
         print("no configuration was measured in both runs")
         return 2
-    threshold = args.fail_over / 100
-    print("\n".join(format_changes(changes, threshold)))
-    regressions = [c for c in changes if c.is_regression(threshold)]
+    threshold, latency = args.fail_over / 100, args.latency_fail_over / 100
+    print("\n".join(format_changes(changes, threshold, latency)))
+    regressions = [c for c in changes if c.is_regression(threshold, latency)]
     return 1 if regressions else 0
 
 
@@ -201,6 +201,8 @@ def add_parsers(sub: Any) -> None:
     compare.add_argument("run_b", metavar="RUN_B")
     compare.add_argument("--fail-over", type=float, default=10.0, metavar="PERCENT",
                          help="minimum effect size counted as a regression (default 10)")
+    compare.add_argument("--latency-fail-over", type=float, default=30.0, metavar="PERCENT",
+                         help="the same for p99, which is noisier between runs (default 30)")
     compare.set_defaults(handler=cmd_compare)
 
     advise = sub.add_parser("recommend", help=cmd_recommend.__doc__,
