@@ -14,6 +14,9 @@
     planned_seconds,
     target_cpu_us, store_cpu_us, server_cpu_us, generator_cpu_us,  (CPU µs per request,
         every endpoint of the cell counted, over exactly the histograms' window)
+    store_rtt_ms, proxy_cpu_us, store_ops_per_request  (the round trip a delay line added
+        between targets and store, 0: direct; that line's own CPU µs per request, never
+        the target's or the store's; store commands per request, Redis only)
     target_util, generator_util, store_util,        (share of the CPU each could use)
     target_core_busy, bottleneck, is_pinned, is_oversubscribed, store_rtt_us,
     foreign_cpu_share                               (the machine's CPU busy with other work)
@@ -62,11 +65,13 @@ from analysis.hdr import (
 )
 from analysis.openmodel import OPEN_COLUMNS, open_columns, sum_open_counts
 from analysis.revocation import series_label, strategy_label
+from analysis.store_ops import ops_per_request
 
 CELL_COLUMNS = ("mode", "store", "alg", "revocation", "verify_cache", "scenario", "users",
                 "nodes", "workers", "scale", "duration", "warmup", "balance")
 # Cell keys added later, with the value a run that predates them used.
-LATER_CELL_COLUMNS = {"lib": "pyjwt", "logout": "one", "access_ttl": 0, "fault": "none"}
+LATER_CELL_COLUMNS = {"lib": "pyjwt", "logout": "one", "access_ttl": 0, "fault": "none",
+                      "store_rtt_ms": 0.0}
 TIMELINE_COUNTS = ("ok", "unavailable", "rejected", "failed", "wrongly_accepted")
 PROBE_COLUMNS = ["cell", "trial", "key", "repeat", "mode", "store", "revocation", "nodes",
                  "logout", "access_ttl", "strategy", "series", "credential", "node",
@@ -167,6 +172,7 @@ def usage_columns(record: dict[str, Any], bounds: tuple[float, float] | None, re
     if bounds is None or not requests:
         return {**out, "target_util": nan, "generator_util": nan, "store_util": nan,
                 "store_cpu_us": nan, "generator_cpu_us": nan, "target_core_busy": nan,
+                "proxy_cpu_us": nan,
                 "foreign_cpu_share": nan,
                 "bottleneck": "unknown"}
     seconds = bounds[1] - bounds[0]
@@ -176,6 +182,9 @@ def usage_columns(record: dict[str, Any], bounds: tuple[float, float] | None, re
     generator_cpu = _timeline_cpu(generator, bounds) if generator else nan
     store = record.get("store_cpu") or {}
     store_cpu = _timeline_cpu([store], bounds) if store else nan
+    proxies = record.get("proxy") or []
+    proxy_cpu = _timeline_cpu(proxies, bounds) if proxies else nan
+    out["proxy_cpu_us"] = proxy_cpu * 1e6 / requests
     store_capacity = 1 if store.get("kind") == "redis" else cpu_count
     recording = max(1, int(cell.get("workers", 0)))
     out["target_util"] = target_cpu / seconds / min(len(nodes) or 1, target_cpus)
@@ -188,8 +197,8 @@ def usage_columns(record: dict[str, Any], bounds: tuple[float, float] | None, re
     out["target_core_busy"] = float(np.mean([busy[c] for c in cpus])) if cpus else nan
     # Busy CPU that none of the measured processes used: other processes, and the kernel's
     # own network work (a few % on loopback). Much more means a disturbed window.
-    own = target_cpu + (0.0 if math.isnan(generator_cpu) else generator_cpu) + (
-        store_cpu if store and not math.isnan(store_cpu) else 0.0)
+    own = target_cpu + sum(0.0 if math.isnan(cpu) else cpu
+                           for cpu in (generator_cpu, store_cpu, proxy_cpu))
     out["foreign_cpu_share"] = ((sum(busy) * seconds - own) / (len(busy) * seconds)
                                 if busy else nan)
     out["bottleneck"] = bottleneck(out["target_util"], out["generator_util"], out["store_util"],
@@ -234,6 +243,8 @@ def _cell_rows(run_id: str, folder: Path, record: dict[str, Any],
     base["planned_seconds"] = record.get("window", {}).get("planned_seconds", cell["duration"])
     base["peak_rss_mb"] = max((n["peak_rss_bytes"] for n in nodes), default=0) / 2**20
     base.update(usage_columns(record, bounds, requests, cpu_count))
+    base["store_ops_per_request"] = ops_per_request(
+        record.get("store", {}).get("commands_delta"), requests)
     base.update(open_columns(record, sum_open_counts(load_open_blocks(folder, files)), histograms,
                              requests, window, base))
     base["server_cpu_us"] = base["target_cpu_us"] + (
@@ -280,7 +291,8 @@ def load_run(path: str | Path) -> pd.DataFrame:
                    "cpu_ms_per_request", "target_cpu_us", "store_cpu_us", "server_cpu_us",
                    "generator_cpu_us", "auth_cpu_mean_us", "auth_cpu_p50_us",
                    "store_wall_p50_us", "target_util", "generator_util", "store_util",
-                   "foreign_cpu_share", "store_rtt_us", "planned_seconds", "measured_seconds",
+                   "foreign_cpu_share", "store_rtt_us", "proxy_cpu_us", "store_ops_per_request",
+                   "planned_seconds", "measured_seconds",
                    *OPEN_COLUMNS, "service_p50_ms", "service_p99_ms"):
         if column not in frame:
             frame[column] = float("nan")

@@ -23,6 +23,7 @@ from analysis.report_sections import (
     revocation_section,
 )
 from analysis.revocation_storage import revocation_storage_section
+from analysis.store_distance import store_rtt_section
 
 Saved = list[tuple[str, str, str]]  # (chart name, title, SVG path relative to the run)
 STANDALONE = {"micro.json": MICRO, "revocation.json": REVOCATION_STORAGE}
@@ -77,7 +78,8 @@ def write_report(run: Path) -> dict[str, Path]:
     charts = _save(run, ([], charts_for(report)), pngs)
     extra: list[str] = []
     sections: list[HtmlSection] = []
-    for section in (curve_section(report.frame, ME, report.caption),
+    for section in (store_rtt_section(report.frame, report.caption),
+                    curve_section(report.frame, ME, report.caption),
                     revocation_section(run, report), faults_section(report),
                     micro_section(run, report.caption)):
         saved = _save(run, section, pngs)

@@ -7,9 +7,12 @@ CPU over exactly the span its latency histograms cover). It reads:
 - each target node and each Locust process: CPU seconds (psutil) and peak RSS;
 - the store: Redis's own `INFO cpu` (used_cpu_user + used_cpu_sys, the whole server),
   or the CPU of every local PostgreSQL process (backends included);
+- the delay line between the targets and their store (a cell with a store round trip):
+  its own process, never counted as the target's or the store's;
 - every core's busy share over the window, so a shared core can be seen.
 
-The store counters (Redis INFO, PostgreSQL table sizes) are read around a cell.
+The store counters (Redis INFO with its per-command call counts, PostgreSQL table
+sizes) are read around a cell.
 """
 
 from __future__ import annotations
@@ -128,10 +131,11 @@ class WindowSampler:
     """Samples targets, generator and store from `start` to `end` (Unix times) in a thread."""
 
     def __init__(self, start: float, end: float, targets: list[int], generator: list[int],
-                 store: StoreCpu | None = None) -> None:
+                 store: StoreCpu | None = None, proxies: list[int] | None = None) -> None:
         self.start_at, self.end_at = start, end
         self.targets = [_Series(pid) for pid in targets]
         self.generator = [_Series(pid) for pid in generator]
+        self.proxies = [_Series(pid) for pid in proxies or []]
         self.store = store
         self.store_series = _Series(0)
         self._cores_before: list[Any] = []
@@ -141,7 +145,7 @@ class WindowSampler:
 
     def _sample(self) -> None:
         now = time.time()
-        for series in [*self.targets, *self.generator]:
+        for series in [*self.targets, *self.generator, *self.proxies]:
             series.add(now, *_process_cpu(series.pid))
         if self.store is not None:
             self.store_series.add(now, self.store.read())
@@ -172,6 +176,8 @@ class WindowSampler:
             "generator": [s.as_dict() for s in self.generator],
             "cpu_busy": _busy(self._cores_before, self._cores_after),
         }
+        if self.proxies:
+            record["proxy"] = [s.as_dict() for s in self.proxies]
         if self.store is not None:
             record["store_cpu"] = {"kind": self.store.kind,
                                    "cpu_seconds": round(self.store_series.cpu_seconds, 5),
@@ -209,9 +215,14 @@ def _redis_info(url: str) -> dict[str, Any]:
     client = redis.Redis.from_url(url, socket_timeout=5)
     try:
         info = client.info()
+        commands = client.info("commandstats")
     finally:
         client.close()
-    return {name: info.get(name) for name in INFO_FIELDS}
+    counters: dict[str, Any] = {name: info.get(name) for name in INFO_FIELDS}
+    # Calls per command ("cmdstat_get" -> "get"), to count store operations per request.
+    counters["commands"] = {name.removeprefix("cmdstat_"): int(stats["calls"])
+                            for name, stats in commands.items() if isinstance(stats, dict)}
+    return counters
 
 
 async def _postgres_sizes(url: str, namespace: str) -> dict[str, Any]:
@@ -228,7 +239,13 @@ async def _postgres_sizes(url: str, namespace: str) -> dict[str, Any]:
 
 
 def counter_delta(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
-    """after, plus the growth of each numeric counter over the cell."""
-    delta = {f"{k}_delta": after[k] - before[k] for k in after
-             if isinstance(after.get(k), int) and isinstance(before.get(k), int)}
+    """after, plus the growth of each numeric counter (and each command's calls) over the
+    cell."""
+    delta: dict[str, Any] = {f"{k}_delta": after[k] - before[k] for k in after
+                             if isinstance(after.get(k), int) and isinstance(before.get(k), int)}
+    calls_before = before.get("commands") or {}
+    if calls_after := after.get("commands") or {}:
+        delta["commands_delta"] = {
+            name: calls - calls_before.get(name, 0) for name, calls in calls_after.items()
+            if calls != calls_before.get(name, 0)}
     return {"before": before, "after": after, **delta}

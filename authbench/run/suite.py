@@ -18,164 +18,27 @@ from __future__ import annotations
 
 import itertools
 import tomllib
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import asdict, fields, replace
+from collections.abc import Iterable, Mapping
 from dataclasses import field as dataclass_field
+from dataclasses import fields, replace
 from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, ConfigDict, Field, ValidationError, field_validator
+from pydantic import AfterValidator, ConfigDict, Field, ValidationError
 from pydantic.dataclasses import dataclass
 
-from targets.settings import (
-    AUTH_MODES,
-    JWT_ALGORITHMS,
-    JWT_LIBRARIES,
-    REVOCATIONS,
-    STORE_KINDS,
-    revocation_store,
+from authbench.run.cell import (
+    OPEN_SCENARIOS,
+    SERVICES,
+    Cell,
+    one_of,
 )
-
-SCENARIOS = ("read", "login", "lifecycle", "floor", "revocation", "faults")
-LOGOUTS = ("one", "all")  # revocation scenario: log out one credential, or everywhere
-BALANCES = ("roundrobin", "sticky")
-# Store and node faults injected inside a measured window (authbench/run/faults.py).
-FAULTS = ("none", "redis-restart", "redis-restart-empty", "redis-slow", "postgres-terminate",
-          "node-kill")
-SERVICES = ("redis", "postgres")
-# Scenarios whose every task sends one request: each arrival of a rate is one request.
-OPEN_SCENARIOS = ("read", "floor")
-
-
-def _one_of(choices: tuple[str, ...]) -> Callable[[str], str]:
-    def check(value: str) -> str:
-        if value not in choices:
-            raise ValueError(f"expected one of {', '.join(choices)}")
-        return value
-    return check
-
-
-Mode = Annotated[str, AfterValidator(_one_of(AUTH_MODES))]
-Store = Annotated[str, AfterValidator(_one_of(STORE_KINDS))]
-Alg = Annotated[str, AfterValidator(_one_of(JWT_ALGORITHMS))]
-Lib = Annotated[str, AfterValidator(_one_of(JWT_LIBRARIES))]
-Revocation = Annotated[str, AfterValidator(_one_of(REVOCATIONS))]
-Scenario = Annotated[str, AfterValidator(_one_of(SCENARIOS))]
-Balance = Annotated[str, AfterValidator(_one_of(BALANCES))]
-Logout = Annotated[str, AfterValidator(_one_of(LOGOUTS))]
-Fault = Annotated[str, AfterValidator(_one_of(FAULTS))]
+from targets.settings import revocation_store
 
 
 class SuiteError(ValueError):
     """A suite file that cannot run; the message names the file and the key."""
-
-
-@dataclass(frozen=True, config=ConfigDict(strict=True, extra="forbid"))
-class Cell:
-    """One measured configuration: what runs, with how much load, for how long."""
-
-    mode: Mode = "jwt"
-    store: Store = "memory"
-    alg: Alg = "HS256"
-    lib: Lib = "pyjwt"  # JWT_LIB: the JWT library of the targets
-    revocation: Revocation = "none"
-    verify_cache: Annotated[int, Field(ge=0, le=10_000_000)] = 0
-    scenario: Scenario = "read"
-    # Under a rate, the users are the bound on requests in flight.
-    users: Annotated[int, Field(ge=1, le=100_000)] = 10
-    spawn_rate: Annotated[float, Field(ge=0, le=100_000)] = 0.0  # users per second; 0: all at once
-    nodes: Annotated[int, Field(ge=1, le=64)] = 1
-    workers: Annotated[int, Field(ge=0, le=64)] = 0  # Locust worker processes; 0: one local process
-    # Live sessions seeded into the store before the run.
-    scale: Annotated[int, Field(ge=0, le=100_000_000)] = 0
-    duration: Annotated[float, Field(ge=1, le=86_400)] = 10.0
-    warmup: Annotated[float, Field(ge=0, le=3_600)] = 2.0
-    balance: Balance = "roundrobin"
-    logout: Logout = "one"  # revocation scenario: "all" logs out everywhere
-    access_ttl: Annotated[int, Field(ge=0, le=31_536_000)] = 0  # targets' ACCESS_TTL; 0: default
-    fault: Fault = "none"  # FAULTS: what fails during the measured window
-    rate: str = ""  # "": closed loop; "500": req/s offered; "50%": of the floor's capacity
-
-    @field_validator("rate", mode="before")
-    @classmethod
-    def _rate(cls, value: Any) -> Any:
-        """A number (req/s) or "N%", kept as text: "500", "50%" ("" is the closed loop)."""
-        if isinstance(value, bool) or not isinstance(value, int | float | str) or value == "":
-            return value
-        text = str(value).strip()
-        number, percent = (text[:-1], "%") if text.endswith("%") else (text, "")
-        try:
-            amount = float(number)
-        except ValueError:
-            raise ValueError("expected requests per second (a number) or a share of the "
-                             "floor's capacity such as \"50%\"") from None
-        if not 0 < amount <= (1000 if percent else 10_000_000):
-            raise ValueError("must be above 0 (and a share at most 1000%, a rate at most "
-                             "10,000,000 req/s)")
-        return f"{amount:g}{percent}"
-
-    @property
-    def rate_fraction(self) -> float | None:
-        """The rate as a share of the floor's capacity ("50%" -> 0.5), else None."""
-        return float(self.rate[:-1]) / 100 if self.rate.endswith("%") else None
-
-    def offered_rate(self, floor_capacity: float | None) -> float:
-        """Requests per second this cell offers (0: closed loop)."""
-        if not self.rate:
-            return 0.0
-        fraction = self.rate_fraction
-        if fraction is None:
-            return float(self.rate)
-        if floor_capacity is None:
-            raise ValueError(f"rate {self.rate} needs the floor's capacity measured first")
-        return fraction * floor_capacity
-
-    @property
-    def config(self) -> Cell:
-        """The cell without its rate: what runs, whatever load it is offered."""
-        return replace(self, rate="")
-
-    @property
-    def key(self) -> str:
-        """A readable, unique name for the configuration (repeats share it)."""
-        parts = [self.mode]
-        if self.mode != "none":
-            parts.append(self.store)
-        if self.mode in ("jwt", "hybrid"):
-            parts.append(self.alg)
-            if self.lib != "pyjwt":
-                parts.append(self.lib)
-            if self.revocation != "none":
-                parts.append(self.revocation)
-            if self.verify_cache:
-                parts.append(f"cache{self.verify_cache}")
-            if self.access_ttl:
-                parts.append(f"ttl{self.access_ttl}")
-        parts.append(self.scenario)
-        if self.logout != "one":
-            parts.append(f"logout{self.logout}")
-        parts += [f"u{self.users}", f"n{self.nodes}"]
-        if self.spawn_rate:
-            parts.append(f"r{self.spawn_rate:g}")
-        if self.workers:
-            parts.append(f"w{self.workers}")
-        if self.scale:
-            parts.append(f"s{self.scale}")
-        if self.nodes > 1 and self.balance != "roundrobin":
-            parts.append(self.balance)
-        if self.fault != "none":
-            parts.append(self.fault)
-        if self.rate:
-            parts.append("at" + self.rate.replace("%", "pct"))
-        return "-".join(parts)
-
-    def needs(self) -> set[str]:
-        """The services this cell cannot run without."""
-        return {self.store} & set(SERVICES)
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 CELL_KEYS = tuple(f.name for f in fields(Cell))
@@ -185,7 +48,7 @@ INTERLEAVES = ("cells", "windows")
 # measured (a revocation probe's trials run across window boundaries).
 WINDOWED_SCENARIOS = ("read", "floor", "login", "lifecycle")
 # Measurements a suite may add after its cells, each writing its own file in the run.
-EXTRAS = ("revocation-storage",)
+EXTRAS = ("revocation-storage", "store-ceiling")
 BLOCK_EXTRA = {"requires"}
 
 
@@ -243,12 +106,25 @@ def _expand(where: str, base: Mapping[str, Any], block: Mapping[str, Any]) -> li
         if cell.nodes == 1:
             cell = replace(cell, balance="roundrobin")  # one node: nothing to balance
         _check_fault(where, cell)
+        _check_store_rtt(where, cell)
         if cell.rate and cell.scenario not in OPEN_SCENARIOS:
             raise SuiteError(f"{where}: rate = {cell.rate!r} sends one request per arrival; "
                              f"scenario {cell.scenario!r} needs a closed loop (rate = \"\"), "
                              f"or use one of {', '.join(OPEN_SCENARIOS)}")
         cells.append(cell)
     return cells
+
+
+def _check_store_rtt(where: str, cell: Cell) -> None:
+    """A round trip delays a network store; a cell that never waits for one is a control."""
+    if not cell.store_rtt_ms or cell.store in SERVICES:
+        return
+    if cell.mode == "none" or (cell.mode == "jwt" and cell.revocation == "none"):
+        return  # nothing to delay: the flat line the delayed modes are read against
+    raise SuiteError(f"{where}: store_rtt_ms = {cell.store_rtt_ms:g} delays the way to a "
+                     f"Redis or PostgreSQL store; store = {cell.store!r} lives in each "
+                     "target's memory: use store = \"redis\" or \"postgres\", or "
+                     "store_rtt_ms = 0")
 
 
 def _check_fault(where: str, cell: Cell) -> None:
@@ -272,9 +148,9 @@ class SuiteFile:
     matrix: Annotated[list[dict[str, Any]], Field(min_length=1)]
     description: str = ""
     repeats: Annotated[int, Field(ge=1, le=100)] = 1
-    interleave: Annotated[str, AfterValidator(_one_of(INTERLEAVES))] = "cells"
+    interleave: Annotated[str, AfterValidator(one_of(INTERLEAVES))] = "cells"
     defaults: dict[str, Any] = dataclass_field(default_factory=dict)
-    extras: list[Annotated[str, AfterValidator(_one_of(EXTRAS))]] = dataclass_field(
+    extras: list[Annotated[str, AfterValidator(one_of(EXTRAS))]] = dataclass_field(
         default_factory=list)
 
 

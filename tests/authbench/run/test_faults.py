@@ -79,7 +79,7 @@ def test_the_shipped_faults_suite_covers_every_mode() -> None:
 
 
 def faults_kinds() -> tuple[str, ...]:
-    from authbench.run.suite import FAULTS
+    from authbench.run.cell import FAULTS
     return tuple(f for f in FAULTS if f != "none")
 
 

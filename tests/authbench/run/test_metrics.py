@@ -12,7 +12,14 @@ import psutil
 import pytest
 import redis
 
-from authbench.run.metrics import PostgresCpu, RedisCpu, WindowSampler, store_cpu_source
+from authbench.run.metrics import (
+    PostgresCpu,
+    RedisCpu,
+    WindowSampler,
+    counter_delta,
+    store_counters,
+    store_cpu_source,
+)
 
 BURN = "import time\nend = time.time() + 30\nwhile time.time() < end: pass\n"
 
@@ -22,7 +29,8 @@ def test_window_sampler_counts_a_busy_process_over_exactly_the_window() -> None:
     idle = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
     try:
         start = time.time() + 0.3
-        sampler = WindowSampler(start, start + 1.5, [busy.pid], [idle.pid]).start()
+        sampler = WindowSampler(start, start + 1.5, [busy.pid], [idle.pid],
+                                proxies=[busy.pid]).start()
         record = sampler.finish()
     finally:
         for process in (busy, idle):
@@ -38,6 +46,28 @@ def test_window_sampler_counts_a_busy_process_over_exactly_the_window() -> None:
     assert generator["cpu_seconds"] < 0.1  # sleeping
     assert len(record["cpu_busy"]) >= 1 and all(0 <= b <= 1 for b in record["cpu_busy"])
     assert "store_cpu" not in record
+    [proxy] = record["proxy"]  # a delay line's CPU is sampled on its own, apart
+    assert 0.7 < proxy["cpu_seconds"] < 1.7, proxy["cpu_seconds"]
+
+
+def test_a_sampler_without_a_delay_line_records_none() -> None:
+    start = time.time()
+    record = WindowSampler(start, start + 0.3, [], []).start().finish()
+    assert "proxy" not in record
+
+
+def test_store_counters_count_each_command_a_window_sent(redis_url: str) -> None:
+    before = store_counters("redis", redis_url, "unused")
+    client = redis.Redis.from_url(redis_url)
+    for _ in range(50):
+        client.get("authbench-metrics-probe")
+    client.mget("authbench-metrics-probe", "authbench-metrics-other")
+    client.close()
+    delta = counter_delta(before, store_counters("redis", redis_url, "unused"))
+    calls = delta["commands_delta"]
+    # the shared Redis may serve others too: at least ours, and only commands that grew
+    assert calls["get"] >= 50 and calls["mget"] >= 1
+    assert all(count > 0 for count in calls.values())
 
 
 def test_redis_cpu_grows_with_commands(redis_url: str) -> None:

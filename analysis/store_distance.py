@@ -1,0 +1,242 @@
+"""The store across a network: latency and cost against the store's round trip.
+
+Cells with the suite key `store_rtt_ms` ran with a delay line between their targets and
+their Redis or PostgreSQL store. Under a fixed arrival rate (open model) each window's
+p50 and p99 count from the intended send, so a round trip shows in them in full; a
+closed loop at saturation would hide it (more requests wait, throughput stays). The
+configurations of one family differ only in the round trip; a family's latency against
+it is fitted by least squares (slope: ms of latency per ms of round trip, about the
+store calls a request waits for in turn). A configuration that never waits for its
+store (JWT without revocation, the pub/sub blocklist) is the flat control.
+
+Each figure is the median over repeats with the range over them (analysis.costs.Interval).
+Cost is CPU per request, target plus store; the delay line's own CPU is apart.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from analysis.costs import Interval
+from analysis.endpoints import ME
+from analysis.formatting import number
+from analysis.plots import finish
+from analysis.verdicts import NOT_MEASURED, Verdict
+
+RTT_PART = re.compile(r"-rtt[0-9.]+ms")
+Section = tuple[list[str], list[tuple[str, str, Figure]]]
+
+
+def family_of(config: str) -> str:
+    """A configuration's name without its round trip: what its RTT sweep shares."""
+    return RTT_PART.sub("", config)
+
+
+def label_of(row: pd.Series) -> str:
+    """A reader's name for a configuration: 'session (redis)', 'JWT HS256 + blocklist'."""
+    mode, store, revocation = str(row["mode"]), str(row["store"]), str(row["revocation"])
+    if mode == "none":
+        return "no auth (floor)"
+    if mode == "session":
+        return f"session ({store})"
+    name = f"{'JWT' if mode == 'jwt' else 'hybrid'} {row['alg']}"
+    if revocation == "blocklist":
+        return f"{name} + blocklist ({store})"
+    if revocation == "pubsub":
+        return f"{name} + pub/sub blocklist"
+    return f"{name}, no store read"
+
+
+def rtt_rows(frame: pd.DataFrame) -> pd.DataFrame:
+    """The hot endpoint's windows at a fixed rate, with family and label; empty unless some
+    cell ran with its store at a distance."""
+    needed = {"store_rtt_ms", "rate_offered", "endpoint"}
+    if frame.empty or not needed <= set(frame) or not (frame["store_rtt_ms"] > 0).any():
+        return pd.DataFrame()
+    hot = frame[(frame["status"] == "ok") & (frame["endpoint"] == ME)
+                & frame["rate_offered"].notna() & ~frame["is_generator_short"]]
+    if hot.empty:
+        return pd.DataFrame()
+    families = [f"{family_of(str(c))} at {s}" for c, s in zip(hot["config"], hot["rate_spec"],
+                                                               strict=True)]
+    return hot.assign(family=families, label=[label_of(r) for _, r in hot.iterrows()])
+
+
+def rtt_table(frame: pd.DataFrame) -> pd.DataFrame:
+    """One row per family and round trip: p50, p99, cost, delay-line CPU and store calls
+    per request, each an Interval over repeats."""
+    rows = rtt_rows(frame)
+    if rows.empty:
+        return pd.DataFrame()
+    out = []
+    for (family, rtt), group in rows.groupby(["family", "store_rtt_ms"], sort=True):
+        first = group.iloc[0]
+        out.append({
+            "family": family, "label": first["label"], "mode": first["mode"],
+            "revocation": first["revocation"], "store": first["store"], "rtt_ms": float(rtt),
+            "rate_offered": float(group["rate_offered"].median()), "repeats": len(group),
+            **{name: Interval.of(group[column]) for name, column in (
+                ("p50", "p50_ms"), ("p99", "p99_ms"), ("cost", "server_cpu_us"),
+                ("proxy", "proxy_cpu_us"), ("calls", "store_ops_per_request"))},
+        })
+    return pd.DataFrame(out)
+
+
+@dataclass(frozen=True)
+class RttEffect:
+    """A family's latency against the round trip: p50 = intercept + slope x RTT."""
+
+    family: str
+    label: str
+    slope: float  # ms of p50 per ms of round trip (per store call waited for: ~1)
+    intercept_ms: float
+    added_ms: dict[float, Interval]  # round trip -> p50 there minus p50 at the smallest
+    calls: float  # store calls per request (median over windows)
+    rtts: tuple[float, ...]
+
+    @property
+    def is_flat(self) -> bool:
+        """The round trip moved its latency by under a tenth of itself: a control."""
+        return abs(self.slope) < 0.1
+
+
+def rtt_effects(table: pd.DataFrame) -> list[RttEffect]:
+    """Each family with two or more round trips: its slope and the latency each step added."""
+    effects = []
+    for family, group in table.groupby("family", sort=False):
+        group = group.sort_values("rtt_ms")
+        if group["rtt_ms"].nunique() < 2:
+            continue
+        x = group["rtt_ms"].to_numpy(float)
+        y = np.array([p.median for p in group["p50"]])
+        slope, intercept = (float(v) for v in np.polyfit(x, y, 1))
+        base = group.iloc[0]["p50"]
+        added = {float(r["rtt_ms"]): Interval(r["p50"].median - base.median,
+                                              r["p50"].low - base.high, r["p50"].high - base.low,
+                                              min(r["p50"].n, base.n))
+                 for _, r in group.iloc[1:].iterrows()}
+        calls = float(np.nanmedian([c.median for c in group["calls"]])) \
+            if any(c.n for c in group["calls"]) else math.nan
+        effects.append(RttEffect(str(family), str(group.iloc[0]["label"]), slope, intercept,
+                                 added, calls, tuple(float(v) for v in x)))
+    return effects
+
+
+def break_even_rtt(session: RttEffect, jwt_p50_ms: float) -> float | None:
+    """The round trip from which a session's p50 exceeds the JWT control's: where its
+    fitted line crosses the control's p50 (0 when it is above already; None: never)."""
+    if session.intercept_ms >= jwt_p50_ms:
+        return 0.0
+    if session.slope <= 0:
+        return None
+    return (jwt_p50_ms - session.intercept_ms) / session.slope
+
+
+def _control_p50(table: pd.DataFrame) -> tuple[str, float] | None:
+    """The JWT control (no store read on the hot path): its p50 pooled over round trips."""
+    control = table[(table["mode"] == "jwt") & (table["revocation"] == "none")]
+    if control.empty:
+        return None
+    return str(control.iloc[0]["label"]), float(np.median([p.median for p in control["p50"]]))
+
+
+def rtt_sentences(table: pd.DataFrame) -> list[str]:
+    """What the round trip did, in words with the figures: the Performance row's part."""
+    if table.empty:
+        return []
+    effects = rtt_effects(table)
+    if not effects:
+        return []
+    said = []
+    for effect in effects:
+        steps = ", ".join(f"+{a.text(2)} ms at {r:g} ms" for r, a in effect.added_ms.items())
+        calls = f"; {number(effect.calls, 2)} store calls per request" \
+            if not math.isnan(effect.calls) else ""
+        said.append(f"{effect.label}: p50 {steps} (slope {effect.slope:.2f} ms per ms of "
+                    f"round trip{calls})")
+    control = _control_p50(table)
+    for effect in effects:
+        if control is None or not effect.label.startswith("session"):
+            continue
+        at = break_even_rtt(effect, control[1])
+        where = ("never within the round trips measured" if at is None else
+                 "already at a store on loopback" if at == 0 else f"from about {at:.2f} ms")
+        said.append(f"a {effect.label} lookup costs more latency than verifying a "
+                    f"{control[0].split(',')[0]} ({number(control[1], 2)} ms p50) {where}")
+    return said
+
+
+def plot_store_rtt(table: pd.DataFrame, caption: str) -> Figure:
+    """p50, p99 and CPU per request against the store's round trip, a line per family."""
+    figure = Figure(figsize=(13, 4.6))
+    axes = figure.subplots(1, 3)
+    for _, group in table.groupby("family", sort=False):
+        group = group.sort_values("rtt_ms")
+        x = group["rtt_ms"].to_numpy(float)
+        label = str(group.iloc[0]["label"])
+        for ax, column in zip(axes, ("p50", "p99", "cost"), strict=True):
+            values = list(group[column])
+            mid = np.array([v.median for v in values])
+            err = np.array([[v.median - v.low for v in values],
+                            [v.high - v.median for v in values]])
+            ax.errorbar(x, mid, yerr=np.nan_to_num(err), marker="o", capsize=3,
+                        label=label if column == "p50" else None)
+    for ax, title, unit in zip(axes, ("p50 latency", "p99 latency", "server CPU per request"),
+                               ("ms", "ms", "µs (target + store)"), strict=True):
+        ax.set_title(title)
+        ax.set_xlabel("store round trip added (ms)")
+        ax.set_ylabel(unit)
+        ax.grid(alpha=0.3)
+        ax.set_ylim(bottom=0)
+    rate = number(float(table["rate_offered"].median()), 0)
+    figure.legend(loc="lower center", ncol=4, fontsize=8, bbox_to_anchor=(0.5, 0.06))
+    figure.subplots_adjust(bottom=0.33)
+    return finish(figure, f"The store across a network: every configuration offered {rate} "
+                          "req/s (open model); median and range over repeats", caption)
+
+
+def store_rtt_section(frame: pd.DataFrame, caption: str) -> Section:
+    """The report's section: the table, what each round trip added, and the chart."""
+    table = rtt_table(frame)
+    if table.empty:
+        return [], []
+    lines = ["## The store across a network", "",
+             "Each configuration was offered the same requests per second on a fixed "
+             "schedule, with a delay line adding the round trip between its targets and "
+             "its store; latency counts from each request's intended send. Median (range) "
+             "over repeats. Cost is CPU per request, target + store; the delay line's own "
+             "CPU is apart and counted in neither.", "",
+             "| configuration | store RTT ms | req/s offered | p50 ms | p99 ms | "
+             "CPU µs/request | delay line µs/request | store calls/request |",
+             "|---|---|---|---|---|---|---|---|"]
+    for _, r in table.iterrows():
+        lines.append(f"| {r['label']} | {r['rtt_ms']:g} | {number(r['rate_offered'], 0)} | "
+                     f"{r['p50'].text(2)} | {r['p99'].text(2)} | {r['cost'].text(1)} | "
+                     f"{r['proxy'].text(1)} | {r['calls'].text(2)} |")
+    lines += ["", *(f"- {sentence}" for sentence in rtt_sentences(table)), ""]
+    return lines, [("store-rtt", "The store across a network", plot_store_rtt(table, caption))]
+
+
+def with_store_rtt(verdict: Verdict, frame: pd.DataFrame) -> Verdict:
+    """The Performance row, with what the store's round trip added where the run varied it."""
+    said = rtt_sentences(rtt_table(frame))
+    if not said:
+        return verdict
+    measured = "Store round trip, at equal offered load: " + "; ".join(said) + "."
+    if verdict.verdict == NOT_MEASURED:
+        flat = [e.label for e in rtt_effects(rtt_table(frame)) if e.is_flat]
+        return Verdict(verdict.row, verdict.claim, measured,
+                       "depends on the store's distance: every store call a request waits "
+                       "for adds its round trip to the latency"
+                       + (f"; {', '.join(flat)} stayed flat" if flat else ""))
+    return Verdict(verdict.row, verdict.claim, f"{verdict.measured} {measured}", verdict.verdict)
