@@ -58,7 +58,9 @@ REVOCATION_STORAGE = FileFormat("revocation-storage", (1, 2), legacy=1)  # revoc
 MICRO = FileFormat("micro", (1, 2), legacy=1)  # micro.json
 OVERLOAD = FileFormat("overload", (1,))  # bench-overload.json
 TARGETS = FileFormat("targets", (1,))  # bench-targets.json
-FORMATS = (RUN, CELL, HDR, PROBE, TIMELINE, REVOCATION_STORAGE, MICRO, OVERLOAD, TARGETS)
+STORE_CEILING = FileFormat("store-ceiling", (1,))  # store-ceiling.json (bench-store)
+FORMATS = (RUN, CELL, HDR, PROBE, TIMELINE, REVOCATION_STORAGE, MICRO, OVERLOAD, TARGETS,
+           STORE_CEILING)
 
 
 def _found(data: Any) -> str:

@@ -24,6 +24,15 @@ from authbench.bench.overload.render import format_markdown as format_overload
 from authbench.bench.revocation.measure import run_revocation_bench
 from authbench.bench.revocation.render import format_result as format_revocation
 from authbench.bench.revocation.result import STORES, RevocationBenchConfig, write_revocation_json
+from authbench.bench.storeceiling.measure import run_store_ceiling
+from authbench.bench.storeceiling.render import format_result as format_store_ceiling
+from authbench.bench.storeceiling.result import STORES as CEILING_STORES
+from authbench.bench.storeceiling.result import (
+    StoreCeilingConfig,
+    StoreCeilingError,
+    write_store_ceiling_json,
+)
+from authbench.bench.storeceiling.tools import ToolMissing, require_tools
 from authbench.bench.targetbench import CONFIGS, TargetBenchConfig, run_bench_targets
 from authbench.bench.targetbench import RESULT_FILE as TARGETS_FILE
 from authbench.bench.targetbench import format_markdown as format_targets
@@ -173,6 +182,41 @@ def cmd_bench_overload(args: argparse.Namespace) -> int:
     return 0 if outcome.is_ok else 1
 
 
+def cmd_bench_store(args: argparse.Namespace) -> int:
+    """The shared store's ceiling: each mode's store operations at saturation, store alone."""
+    name = "authbench bench-store"
+    stores = tuple(dict.fromkeys(store for group in args.stores for store in group))
+    config = StoreCeilingConfig(
+        stores=stores, redis_url=args.redis_url, postgres_url=args.postgres_url,
+        seconds=args.seconds, repeats=args.repeats, keys=args.keys).with_clients(args.clients)
+    if args.into and not (Path(args.into) / "metadata.json").is_file():
+        print(f"{name}: {NOT_A_RUN.format(folder=args.into)}", file=sys.stderr)
+        return 2
+    try:
+        require_tools(stores)  # before any server starts or a folder is made
+        result = run_store_ceiling(config, lambda line: print(line, file=sys.stderr,
+                                                              flush=True))
+    except (ToolMissing, StoreCeilingError) as exc:
+        print(f"{name}: {exc}", file=sys.stderr)
+        return 2
+    folder = Path(args.into) if args.into else Path(args.results) / f"bench-store-{_stamp()}"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = write_store_ceiling_json(folder, result)
+    print("\n".join(format_store_ceiling(result)))
+    print(f"results: {path}")
+    return 0
+
+
+def _store_list(text: str) -> list[str]:
+    """'redis,postgres' -> ['redis', 'postgres'], each one checked."""
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    wrong = [name for name in names if name not in CEILING_STORES]
+    if wrong or not names:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: choose from {', '.join(CEILING_STORES)}, comma-separated")
+    return names
+
+
 def _add_micro(sub: Any) -> None:
     parser = sub.add_parser("micro", help=cmd_micro.__doc__, description=cmd_micro.__doc__)
     parser.add_argument("--groups", nargs="+", default=list(GROUPS), choices=GROUPS)
@@ -280,6 +324,32 @@ def _add_bench_overload(sub: Any) -> None:
     parser.set_defaults(handler=cmd_bench_overload)
 
 
+def _add_bench_store(sub: Any) -> None:
+    defaults = StoreCeilingConfig()
+    parser = sub.add_parser("bench-store", help=cmd_bench_store.__doc__,
+                            description=cmd_bench_store.__doc__)
+    parser.add_argument("--stores", nargs="+", type=_store_list,
+                        default=[list(defaults.stores)], metavar="STORE[,STORE]",
+                        help="redis, postgres or both (default: both); a store that does "
+                             "not answer at its URL is left out")
+    parser.add_argument("--seconds", type=_positive_float, default=defaults.seconds,
+                        help="seconds one repeat of one operation lasts")
+    parser.add_argument("--repeats", type=_positive_int, default=defaults.repeats)
+    parser.add_argument("--clients", type=_positive_int,
+                        help="connections driving each store (default: redis "
+                             f"{defaults.redis_clients}, postgres {defaults.postgres_clients})")
+    parser.add_argument("--keys", type=_positive_int, default=defaults.keys,
+                        help="live sessions, and blocklist entries, loaded first")
+    parser.add_argument("--redis-url", default=defaults.redis_url,
+                        help="must answer; the figures come from a private redis-server")
+    parser.add_argument("--postgres-url", default=defaults.postgres_url)
+    parser.add_argument("--results", default="results")
+    parser.add_argument("--into", metavar="RUN",
+                        help="write store-ceiling.json into this run folder (it has "
+                             "metadata.json)")
+    parser.set_defaults(handler=cmd_bench_store)
+
+
 def add_parsers(sub: Any) -> None:
     """Register micro and every bench-* command."""
     _add_micro(sub)
@@ -288,3 +358,4 @@ def add_parsers(sub: Any) -> None:
     _add_bench_redis_clients(sub)
     _add_bench_revocation(sub)
     _add_bench_overload(sub)
+    _add_bench_store(sub)
