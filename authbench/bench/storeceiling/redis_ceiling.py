@@ -184,6 +184,15 @@ def _sizes(client: redis.Redis, operation: RedisOperation) -> dict[str, Any]:
     return {"key_bytes": [len(key.encode()) for key in keys], "value_bytes": lengths}
 
 
+def _version_at(url: str) -> str | None:
+    """The version of the Redis the run used (the figures come from a private one)."""
+    try:
+        with redis.Redis.from_url(url, socket_timeout=5) as client:
+            return str(client.info("server")["redis_version"])
+    except (redis.RedisError, OSError, KeyError):
+        return None
+
+
 def measure_redis(config: StoreCeilingConfig, plan: CpuPlan, say: Say) -> dict[str, Any]:
     """Every Redis operation at saturation on a private pinned server: the stores.redis entry."""
     with tempfile.TemporaryDirectory(prefix="authbench-store-") as folder, \
@@ -227,7 +236,8 @@ def measure_redis(config: StoreCeilingConfig, plan: CpuPlan, say: Say) -> dict[s
                 "probe_ops_per_s": probe["ops_per_s"]}, repeats, cores=1)  # one thread
         return {
             "server": {"version": info["redis_version"], "how": "private redis-server "
-                       "(--save '' --appendonly no), loopback TCP", "binary": "redis-server"},
+                       "(--save '' --appendonly no), loopback TCP", "binary": "redis-server",
+                       "given_server_version": _version_at(config.redis_url)},
             "tool": tool_version("redis-benchmark"), "store_cpus": list(plan.store_cpus),
             "client_cpus": list(plan.client_cpus), "is_pinned": plan.is_pinned,
             "loaded": loaded, "operations": operations,

@@ -9,7 +9,8 @@ store-ceiling.json, `"format": "authbench-store-ceiling/1"`:
     notes                       what the figures are and are not, in words
     skipped                     {store: why it was not measured}
     stores.<store>              "redis" and/or "postgres":
-        server                  version; how it ran (private server or given URL's host)
+        server                  version; how it ran (private server or given URL's host);
+                                Redis: given_server_version, that of the Redis at the URL
         tool                    redis-benchmark or pgbench, with its version
         store_cpus, client_cpus the CPUs the store and the benchmark client were pinned to
         is_pinned               whether the store had its CPU to itself
