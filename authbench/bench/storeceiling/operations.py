@@ -162,5 +162,10 @@ NOTES = [
     "hot path.",
     "ops_per_s: what redis-benchmark or pgbench counted; cpu_us_per_op: the store's CPU "
     "over the commands it ran (Redis: INFO cpu and commandstats; PostgreSQL: the "
-    "benchmark backends' CPU share over the transactions per second).",
+    "benchmark backends' CPU share over the transactions per second). PostgreSQL's own "
+    "background processes (WAL writer, checkpointer) are not counted: the touch's commits "
+    "cost more than its figure says.",
+    "limited_by 'client': the benchmark client's CPU ran out before the store's, so "
+    "ops_per_s is a lower bound of the ceiling; ops_per_s_at_full_cpu is what the store's "
+    "CPU per op allows at 100 %.",
 ]

@@ -184,6 +184,28 @@ def _sizes(client: redis.Redis, operation: RedisOperation) -> dict[str, Any]:
     return {"key_bytes": [len(key.encode()) for key in keys], "value_bytes": lengths}
 
 
+def _measure_operation(server: PinnedRedis, operation: RedisOperation,
+                       config: StoreCeilingConfig, say: Say) -> dict[str, Any]:
+    """A probe (warm-up, and sizes the repeats to config.seconds), then the repeats."""
+    assert server.client is not None
+    clients = config.redis_clients
+    probe = _benchmark(server, operation, clients, PROBE_REQUESTS, config.keys)
+    requests = max(MIN_REQUESTS, int(probe["ops_per_s"] * config.seconds))
+    repeats = []
+    for index in range(config.repeats):
+        row = _benchmark(server, operation, clients, requests, config.keys)
+        repeats.append(row)
+        say(f"  redis {operation.name} #{index + 1}: {row['ops_per_s']:,.0f} ops/s, "
+            f"{row['cpu_us_per_op'] or 0:.2f} CPU µs/op, store CPU "
+            f"{row['store_cpu_share']:.0%}, client CPU {row['client_cpu_share']:.0%}"
+            f" ({row['limited_by']})")
+    return summarize({
+        "description": operation.description, "command": operation.shown(),
+        **_sizes(server.client, operation), "replies": operation.replies, "clients": clients,
+        "seconds": config.seconds, "probe_ops_per_s": probe["ops_per_s"]},
+        repeats, cores=1)  # Redis runs commands on one thread
+
+
 def _version_at(url: str) -> str | None:
     """The version of the Redis the run used (the figures come from a private one)."""
     try:
@@ -215,25 +237,8 @@ def measure_redis(config: StoreCeilingConfig, plan: CpuPlan, say: Say) -> dict[s
         session_value = server.client.get(f"{NAMESPACE}:s:{session_key(0)}")
         if not isinstance(session_value, bytes):
             raise StoreCeilingError("the loaded sessions are not in the private Redis")
-        operations: dict[str, Any] = {}
-        for name, operation in redis_operations(session_value).items():
-            probe = _benchmark(server, operation, config.redis_clients, PROBE_REQUESTS,
-                               config.keys)
-            requests = max(MIN_REQUESTS, int(probe["ops_per_s"] * config.seconds))
-            repeats = []
-            for index in range(config.repeats):
-                repeats.append(_benchmark(server, operation, config.redis_clients, requests,
-                                          config.keys))
-                row = repeats[-1]
-                say(f"  redis {name} #{index + 1}: {row['ops_per_s']:,.0f} ops/s, "
-                    f"{row['cpu_us_per_op'] or 0:.2f} CPU µs/op, store CPU "
-                    f"{row['store_cpu_share']:.0%}, client CPU {row['client_cpu_share']:.0%}"
-                    f" ({row['limited_by']})")
-            operations[name] = summarize({
-                "description": operation.description, "command": operation.shown(),
-                **_sizes(server.client, operation), "replies": operation.replies,
-                "clients": config.redis_clients, "seconds": config.seconds,
-                "probe_ops_per_s": probe["ops_per_s"]}, repeats, cores=1)  # one thread
+        operations = {name: _measure_operation(server, operation, config, say)
+                      for name, operation in redis_operations(session_value).items()}
         return {
             "server": {"version": info["redis_version"], "how": "private redis-server "
                        "(--save '' --appendonly no), loopback TCP", "binary": "redis-server",
