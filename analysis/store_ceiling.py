@@ -40,6 +40,7 @@ class OperationCeiling:
     # The store's CPU per op at 100 % of its cores: the ceiling's estimate when the
     # benchmark client ran out first (ops_per_s is then a lower bound).
     ops_per_s_at_full_cpu: float | None
+    disturbed_repeats: int  # repeats in which other processes shared the CPUs
 
     @property
     def is_store_bound(self) -> bool:
@@ -107,7 +108,7 @@ class StoreCeilingRun:
                     low, high = op.ops_per_s_range
                     lines.append(f"  {op.operation}: {op.ops_per_s:,.0f} ops/s ({low:,.0f} to "
                                  f"{high:,.0f}, {op.clients} clients){cost}; limited by "
-                                 f"{op.limited_by}{_estimate(op)}")
+                                 f"{op.limited_by}{_estimate(op)}{_disturbed(op)}")
         lines += [f"{store}: not measured ({why})" for store, why in self.skipped.items()]
         return lines
 
@@ -119,6 +120,12 @@ def _estimate(op: OperationCeiling) -> str:
     implied = "" if op.ops_per_s_at_full_cpu is None else \
         f"; its CPU per op implies {op.ops_per_s_at_full_cpu:,.0f} ops/s at 100 %"
     return f" (a lower bound: the store was not saturated{implied})"
+
+
+def _disturbed(op: OperationCeiling) -> str:
+    if not op.disturbed_repeats:
+        return ""
+    return f"; other work shared the CPUs in {op.disturbed_repeats} repeat(s)"
 
 
 def _cpus(cpus: tuple[int, ...]) -> str:
@@ -138,7 +145,8 @@ def _operation(store: str, name: str, entry: Mapping[str, Any]) -> OperationCeil
     return OperationCeiling(store, name, str(entry["command"]),
                             float(entry["ops_per_s_median"]), (min(rates), max(rates)),
                             None if cost is None else float(cost), str(entry["limited_by"]),
-                            int(entry["clients"]), _number(entry.get("ops_per_s_at_full_cpu")))
+                            int(entry["clients"]), _number(entry.get("ops_per_s_at_full_cpu")),
+                            int(entry.get("disturbed_repeats", 0)))
 
 
 def _number(value: Any) -> float | None:

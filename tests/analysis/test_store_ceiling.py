@@ -114,6 +114,10 @@ def test_describe_says_what_limited_each_figure() -> None:
     assert "limited by client (a lower bound" in check and "100,000 ops/s at 100 %" in check
     get = next(line for line in lines if "session-get: 100,000" in line)
     assert get.endswith("limited by store and client")
+    touch = next(line for line in lines if "session-touch: 10,000" in line)
+    assert touch.endswith("limited by mixed: store, neither (a lower bound: the store was not "
+                          "saturated; its CPU per op implies 11,111 ops/s at 100 %); other "
+                          "work shared the CPUs in 1 repeat(s)")
 
 
 @pytest.mark.parametrize(("mode", "store", "revocation", "key"), [

@@ -28,9 +28,11 @@ from authbench.bench.storeceiling.fill import fill, run_async
 from authbench.bench.storeceiling.operations import DEFAULTS, SQL_OPERATIONS, SqlOperation
 from authbench.bench.storeceiling.result import StoreCeilingConfig, StoreCeilingError, summarize
 from authbench.bench.storeceiling.tools import (
+    DISTURBED_NOTE,
     CpuPlan,
     busy_shares,
     cpu_busy,
+    disturbance,
     limited_by,
     process_cpu_s,
     run_pinned,
@@ -171,6 +173,7 @@ def _pgbench(config: StoreCeilingConfig, plan: CpuPlan, script: Path, seconds: i
         "backends_pinned": watch.is_pinned, "p50_ms": None, "p99_ms": None,
         "latency_avg_ms": figures.latency_avg_ms,
         "limited_by": limited_by(store_share, client_share),
+        **disturbance(busy, plan, store_share, client_share, watch.is_pinned),
     }
 
 
@@ -234,7 +237,7 @@ def _measure_operation(config: StoreCeilingConfig, plan: CpuPlan, folder: Path,
         say(f"  postgres {operation.name} #{index + 1}: {row['ops_per_s']:,.0f} ops/s, "
             f"{row['cpu_us_per_op'] or 0:.1f} CPU µs/op, backends CPU "
             f"{row['store_cpu_share'] or 0:.0%}, pgbench CPU {row['client_cpu_share']:.0%} "
-            f"({row['limited_by']})")
+            f"({row['limited_by']}){DISTURBED_NOTE if row['is_disturbed'] else ''}")
     return summarize({"description": operation.description,
                       "command": text.strip().splitlines()[-1],
                       "script": text, "replies": operation.replies,

@@ -31,9 +31,11 @@ from authbench.bench.storeceiling.result import (
     summarize,
 )
 from authbench.bench.storeceiling.tools import (
+    DISTURBED_NOTE,
     CpuPlan,
     busy_shares,
     cpu_busy,
+    disturbance,
     limited_by,
     run_pinned,
     tool_version,
@@ -171,8 +173,11 @@ def _benchmark(server: PinnedRedis, operation: RedisOperation, clients: int, req
     if delta["failed"] or delta["calls"] < requests:
         raise StoreCeilingError(f"{operation.name}: Redis ran {delta['calls']} of {requests} "
                                 f"{operation.args[0]} commands, {delta['failed']} failed")
-    return repeat_figures(parse_benchmark_csv(done.stdout), delta, requests, done.cpu_s,
-                          done.wall_s, busy_shares(busy_before, busy_after))
+    busy = busy_shares(busy_before, busy_after)
+    row = repeat_figures(parse_benchmark_csv(done.stdout), delta, requests, done.cpu_s,
+                         done.wall_s, busy)
+    return {**row, **disturbance(busy, server.plan, row["store_cpu_share"],
+                                 row["client_cpu_share"], server.plan.is_pinned)}
 
 
 def _sizes(client: redis.Redis, operation: RedisOperation) -> dict[str, Any]:
@@ -198,7 +203,7 @@ def _measure_operation(server: PinnedRedis, operation: RedisOperation,
         say(f"  redis {operation.name} #{index + 1}: {row['ops_per_s']:,.0f} ops/s, "
             f"{row['cpu_us_per_op'] or 0:.2f} CPU µs/op, store CPU "
             f"{row['store_cpu_share']:.0%}, client CPU {row['client_cpu_share']:.0%}"
-            f" ({row['limited_by']})")
+            f" ({row['limited_by']}){DISTURBED_NOTE if row['is_disturbed'] else ''}")
     return summarize({
         "description": operation.description, "command": operation.shown(),
         **_sizes(server.client, operation), "replies": operation.replies, "clients": clients,

@@ -18,6 +18,12 @@ def _shares(repeats: list[dict[str, Any]], key: str) -> str:
     return f"{_share(min(values))}-{_share(max(values))}" if values else "-"
 
 
+def _disturbed(op: dict[str, Any]) -> str:
+    count = op.get("disturbed_repeats", 0)
+    return f" ({count} of {len(op['repeats'])} repeats shared CPUs with other work)" \
+        if count else ""
+
+
 def format_result(result: dict[str, Any]) -> list[str]:
     """The operations' ceilings, then the requests/s one store serves per mode."""
     lines = [f"{'store':<9}{'operation':<18}{'ops/s (median)':>15}{'range':>20}"
@@ -30,7 +36,8 @@ def format_result(result: dict[str, Any]) -> list[str]:
                 f"{store:<9}{name:<18}{op['ops_per_s_median']:>15,.0f}{spread:>20}"
                 f"{'-' if cost is None else f'{cost:.2f}':>10}"
                 f"{_shares(op['repeats'], 'store_cpu_share'):>11}"
-                f"{_shares(op['repeats'], 'client_cpu_share'):>12}  {op['limited_by']}")
+                f"{_shares(op['repeats'], 'client_cpu_share'):>12}  {op['limited_by']}"
+                + _disturbed(op))
     for store, reason in result["skipped"].items():
         lines.append(f"{store:<9}not measured: {reason}")
     ceiling = parse_store_ceiling(result)

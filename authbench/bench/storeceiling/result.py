@@ -35,7 +35,11 @@ store-ceiling.json, `"format": "authbench-store-ceiling/1"`:
             repeats             per repeat: requests, seconds, store_cpu_share,
                                 client_cpu_share, cpu_busy (each CPU's busy share), p50_ms,
                                 p99_ms, limited_by; Redis also command_us_per_call
-                                (commandstats: the command alone, without I/O)
+                                (commandstats: the command alone, without I/O);
+                                other_load {store_cpus, client_cpus}: what other processes
+                                took of those CPUs (busy share minus the store's or the
+                                client's own), is_disturbed: either >= 0.15
+            disturbed_repeats   how many repeats were disturbed (the medians keep them)
     modes.<mode key>            "<mode>-<store>[-<revocation>]", e.g. "session-redis",
                                 "jwt-redis-blocklist", "jwt-redis-pubsub":
         per_request             [{store, operation, per_request}]: store operations of every
@@ -113,6 +117,7 @@ def summarize(operation: dict[str, Any], repeats: list[dict[str, Any]], cores: i
         # estimate where the client ran out first (then ops_per_s is a lower bound).
         "ops_per_s_at_full_cpu": cores * 1e6 / cost if cores and cost else None,
         "limited_by": verdict(verdicts),
+        "disturbed_repeats": sum(1 for r in repeats if r.get("is_disturbed")),
         "repeats": repeats,
     }
 

@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import psutil
 
@@ -18,6 +19,8 @@ PACKAGES = {"redis-benchmark": "redis-tools", "redis-server": "redis-server",
             "pgbench": "postgresql-client"}
 STORE_TOOLS = {"redis": ("redis-server", "redis-benchmark"), "postgres": ("pgbench",)}
 SATURATED = 0.9  # a CPU busy this share of the time is what ran out
+DISTURBED = 0.15  # other processes' share of the store's or client's CPUs that marks a repeat
+DISTURBED_NOTE = "; other work shared its CPUs"
 
 
 class ToolMissing(RuntimeError):
@@ -137,6 +140,23 @@ def busy_shares(before: list[tuple[float, float]], after: list[tuple[float, floa
         elapsed = total1 - total0
         shares.append(round((busy1 - busy0) / elapsed, 3) if elapsed > 0 else 0.0)
     return shares
+
+
+def disturbance(busy: list[float], plan: CpuPlan, store_share: float | None,
+                client_share: float, is_pinned: bool) -> dict[str, Any]:
+    """What other processes took of the store's and the client's CPUs (busy minus own).
+
+    The machine may be shared: a repeat in which others took DISTURBED of either side's
+    CPUs is marked, since its throughput says as much about them as about the store.
+    """
+    def other(cpus: tuple[int, ...], own: float | None) -> float | None:
+        if not is_pinned or own is None or not cpus:
+            return None
+        return round(max(0.0, sum(busy[cpu] for cpu in cpus) / len(cpus) - own), 3)
+
+    store, client = other(plan.store_cpus, store_share), other(plan.client_cpus, client_share)
+    return {"other_load": {"store_cpus": store, "client_cpus": client},
+            "is_disturbed": any(v is not None and v >= DISTURBED for v in (store, client))}
 
 
 def limited_by(store_share: float | None, client_share: float | None) -> str:

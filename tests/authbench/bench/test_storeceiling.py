@@ -39,7 +39,14 @@ from authbench.bench.storeceiling.result import (
     summarize,
     verdict,
 )
-from authbench.bench.storeceiling.tools import ToolMissing, limited_by, require_tools, run_pinned
+from authbench.bench.storeceiling.tools import (
+    CpuPlan,
+    ToolMissing,
+    disturbance,
+    limited_by,
+    require_tools,
+    run_pinned,
+)
 from authbench.cli import main
 from tests.conftest import IS_CI
 
@@ -125,8 +132,23 @@ def test_what_ran_out(store: float | None, client: float | None, expected: str) 
     assert limited_by(store, client) == expected
 
 
+def test_other_work_on_the_cpus_marks_a_repeat() -> None:
+    plan = CpuPlan((0,), (1,))
+    quiet = disturbance([0.97, 0.60], plan, store_share=0.95, client_share=0.55, is_pinned=True)
+    assert quiet == {"other_load": {"store_cpus": 0.02, "client_cpus": 0.05},
+                     "is_disturbed": False}
+    # The client's CPU 88 % busy while pgbench took 43 %: 45 % went to something else.
+    shared = disturbance([0.73, 0.88], plan, store_share=0.66, client_share=0.43,
+                         is_pinned=True)
+    assert shared["other_load"]["client_cpus"] == pytest.approx(0.45)
+    assert shared["is_disturbed"] is True
+    unplaced = disturbance([0.9, 0.9], plan, 0.5, 0.5, is_pinned=False)
+    assert unplaced["is_disturbed"] is False  # unpinned: whose CPU was it? not judged
+
+
 def test_repeats_summarized_by_median_and_one_verdict() -> None:
-    rows = [{"ops_per_s": rate, "cpu_us_per_op": cost, "limited_by": limit}
+    rows = [{"ops_per_s": rate, "cpu_us_per_op": cost, "limited_by": limit,
+             "is_disturbed": rate == 90.0}
             for rate, cost, limit in [(90.0, 11.0, "store"), (100.0, 10.0, "store"),
                                       (120.0, 9.0, "client")]]
     entry = summarize({"command": "GET k"}, rows, cores=1)
@@ -134,6 +156,7 @@ def test_repeats_summarized_by_median_and_one_verdict() -> None:
     assert entry["ops_per_s_spread"] == pytest.approx(0.3)
     assert entry["ops_per_s_at_full_cpu"] == pytest.approx(100_000.0)
     assert entry["limited_by"] == "mixed: store, client"
+    assert entry["disturbed_repeats"] == 1
     assert summarize({}, rows, cores=None)["ops_per_s_at_full_cpu"] is None
     assert verdict(["store", "store"]) == "store"
 
@@ -247,7 +270,7 @@ def test_bench_store_on_redis(redis_url: str, tmp_path: Path,
     for op in ops.values():
         assert len(op["ops_per_s"]) == 2 and min(op["ops_per_s"]) > 1_000
         assert 0.3 < op["cpu_us_per_op_median"] < 1_000
-        assert op["limited_by"]
+        assert op["limited_by"] and {"other_load", "is_disturbed"} <= set(op["repeats"][0])
     assert ops["session-get"]["key_bytes"] == [len(f"{NAMESPACE}:s:") + 64]
     assert ops["session-get"]["value_bytes"][0] > 90  # a stored session record
     assert ops["revocation-check"]["value_bytes"][:2] == [0, 0]  # live token: both miss
