@@ -22,6 +22,9 @@ ROOT = Path(__file__).resolve().parent
 VENV = ROOT / ".venv"
 BIN = VENV / ("Scripts" if sys.platform == "win32" else "bin")
 STAMP = VENV / ".authbench-installed"
+# What the install is built from: a change to any of them reinstalls (and so rebuilds the
+# delay line's C relay, which an editable install compiles once, in place).
+INSTALL_INPUTS = ("pyproject.toml", "setup.py", "authbench/infra/netdelay/_relay.c")
 
 
 def _run(*command: str | Path) -> None:
@@ -35,7 +38,10 @@ def bootstrap() -> None:
     """Create .venv and install the project (editable, with dev tools) when needed."""
     if sys.version_info < (3, 11):  # noqa: UP036 (tasks.py runs on any python3)
         raise SystemExit(f"authbench needs Python >= 3.11, this is {sys.version.split()[0]}")
-    wanted = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
+    digest = hashlib.sha256()
+    for name in INSTALL_INPUTS:
+        digest.update((ROOT / name).read_bytes())
+    wanted = digest.hexdigest()
     if STAMP.exists() and STAMP.read_text() == wanted:
         return
     if not (BIN / "python").exists():

@@ -13,15 +13,16 @@ from collections.abc import Callable, Sequence
 from analysis.formats import UnknownFormat
 from authbench.bench.h2load import H2loadMissing
 from authbench.bench.wrk import WrkMissing
-from authbench.commands import bench, inspect, run, target
+from authbench.commands import bench, inspect, netdelay, run, target
 from authbench.commands.target import StoreUnreachable
+from authbench.infra.netdelay import NetdelayError
 from authbench.infra.ports import PortBusy
 from authbench.run.suite import SuiteError
 from targets.settings import ConfigError
 
 Command = Callable[[argparse.Namespace], int]
 # The table: each group registers its subcommands, in the order --help lists them.
-GROUPS = (target, run, inspect, bench)
+GROUPS = (target, run, inspect, bench, netdelay)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -43,7 +44,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return handler(args)
     except (ConfigError, PortBusy, StoreUnreachable, SuiteError, UnknownFormat, WrkMissing,
-            H2loadMissing) as exc:
+            H2loadMissing, NetdelayError) as exc:
         print(f"authbench {args.command}: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt as stop:
