@@ -185,7 +185,7 @@ def cmd_bench_overload(args: argparse.Namespace) -> int:
 def cmd_bench_store(args: argparse.Namespace) -> int:
     """The shared store's ceiling: each mode's store operations at saturation, store alone."""
     name = "authbench bench-store"
-    stores = tuple(dict.fromkeys(store for group in args.stores for store in group))
+    stores = tuple(dict.fromkeys(args.stores))
     config = StoreCeilingConfig(
         stores=stores, redis_url=args.redis_url, postgres_url=args.postgres_url,
         seconds=args.seconds, repeats=args.repeats, keys=args.keys).with_clients(args.clients)
@@ -328,8 +328,8 @@ def _add_bench_store(sub: Any) -> None:
     defaults = StoreCeilingConfig()
     parser = sub.add_parser("bench-store", help=cmd_bench_store.__doc__,
                             description=cmd_bench_store.__doc__)
-    parser.add_argument("--stores", nargs="+", type=_store_list,
-                        default=[list(defaults.stores)], metavar="STORE[,STORE]",
+    parser.add_argument("--stores", type=_store_list, default=list(defaults.stores),
+                        metavar="STORE[,STORE]",
                         help="redis, postgres or both (default: both); a store that does "
                              "not answer at its URL is left out")
     parser.add_argument("--seconds", type=_positive_float, default=defaults.seconds,

@@ -47,7 +47,7 @@ from authbench.bench.storeceiling.tools import (
     require_tools,
     run_pinned,
 )
-from authbench.cli import main
+from authbench.cli import build_parser, main
 from tests.conftest import IS_CI
 
 CLOSED = {"redis": "redis://127.0.0.1:1/0", "postgres": "postgresql://postgres@127.0.0.1:1/test"}
@@ -221,6 +221,12 @@ def test_bench_store_into_a_folder_that_is_no_run(tmp_path: Path,
                                                   capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["bench-store", "--into", str(tmp_path)]) == 2
     assert "not an authbench run" in capsys.readouterr().err
+
+
+def test_bench_store_takes_stores_comma_separated() -> None:
+    args = build_parser().parse_args(["bench-store", "--stores", "postgres,redis"])
+    assert args.stores == ["postgres", "redis"]
+    assert build_parser().parse_args(["bench-store"]).stores == ["redis", "postgres"]
 
 
 def test_bench_store_refuses_an_unknown_store(capsys: pytest.CaptureFixture[str]) -> None:
