@@ -244,7 +244,7 @@ def _cell_rows(run_id: str, folder: Path, record: dict[str, Any],
     base["peak_rss_mb"] = max((n["peak_rss_bytes"] for n in nodes), default=0) / 2**20
     base.update(usage_columns(record, bounds, requests, cpu_count))
     base["store_ops_per_request"] = ops_per_request(
-        record.get("store", {}).get("commands_delta"), requests)
+        (record.get("store_cpu") or {}).get("commands_delta"), requests)
     base.update(open_columns(record, sum_open_counts(load_open_blocks(folder, files)), histograms,
                              requests, window, base))
     base["server_cpu_us"] = base["target_cpu_us"] + (

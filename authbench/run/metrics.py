@@ -38,6 +38,7 @@ class StoreCpu(Protocol):
     kind: str
 
     def read(self) -> float | None: ...
+    def commands(self) -> dict[str, int] | None: ...
     def close(self) -> None: ...
 
 
@@ -55,6 +56,13 @@ class RedisCpu:
         except Exception:
             return None
         return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
+
+    def commands(self) -> dict[str, int] | None:
+        """Calls per command so far (INFO commandstats), or None when it cannot be read."""
+        try:
+            return command_calls(self.client.info("commandstats"))
+        except Exception:
+            return None
 
     def close(self) -> None:
         self.client.close()
@@ -80,6 +88,9 @@ class PostgresCpu:
             self._base.setdefault(process.pid, cpu if is_first else 0.0)
             self._last[process.pid] = cpu
         return sum(self._last[pid] - self._base[pid] for pid in self._last)
+
+    def commands(self) -> dict[str, int] | None:
+        return None  # PostgreSQL counts statements per table, not per request's call
 
     def close(self) -> None:
         return None
@@ -138,6 +149,7 @@ class WindowSampler:
         self.proxies = [_Series(pid) for pid in proxies or []]
         self.store = store
         self.store_series = _Series(0)
+        self._commands: list[dict[str, int] | None] = []  # at the first and last sample
         self._cores_before: list[Any] = []
         self._cores_after: list[Any] = []
         self._stop = threading.Event()
@@ -155,11 +167,17 @@ class WindowSampler:
             return
         self._cores_before = psutil.cpu_times(percpu=True)
         self._sample()
+        self._read_commands()
         while not self._stop.wait(min(SAMPLE_INTERVAL, max(0.0, self.end_at - time.time()))):
             self._sample()
             if time.time() >= self.end_at:
                 break
+        self._read_commands()
         self._cores_after = psutil.cpu_times(percpu=True)
+
+    def _read_commands(self) -> None:
+        if self.store is not None:
+            self._commands.append(self.store.commands())
 
     def start(self) -> WindowSampler:
         self._thread.start()
@@ -182,6 +200,11 @@ class WindowSampler:
             record["store_cpu"] = {"kind": self.store.kind,
                                    "cpu_seconds": round(self.store_series.cpu_seconds, 5),
                                    "cpu_timeline": self.store_series.timeline}
+            if len(self._commands) == 2 and None not in self._commands:
+                before, after = self._commands
+                assert before is not None and after is not None
+                # Over the measured window alone, as the CPU: store calls per request.
+                record["store_cpu"]["commands_delta"] = _grown(before, after)
         return record
 
 
@@ -219,10 +242,20 @@ def _redis_info(url: str) -> dict[str, Any]:
     finally:
         client.close()
     counters: dict[str, Any] = {name: info.get(name) for name in INFO_FIELDS}
-    # Calls per command ("cmdstat_get" -> "get"), to count store operations per request.
-    counters["commands"] = {name.removeprefix("cmdstat_"): int(stats["calls"])
-                            for name, stats in commands.items() if isinstance(stats, dict)}
+    counters["commands"] = command_calls(commands)
     return counters
+
+
+def command_calls(commandstats: dict[str, Any]) -> dict[str, int]:
+    """Calls per command from INFO commandstats ("cmdstat_get" -> "get")."""
+    return {name.removeprefix("cmdstat_"): int(stats["calls"])
+            for name, stats in commandstats.items() if isinstance(stats, dict)}
+
+
+def _grown(before: dict[str, int], after: dict[str, int]) -> dict[str, int]:
+    """Each command's calls between two readings, those that grew only."""
+    return {name: calls - before.get(name, 0) for name, calls in after.items()
+            if calls != before.get(name, 0)}
 
 
 async def _postgres_sizes(url: str, namespace: str) -> dict[str, Any]:
@@ -243,9 +276,6 @@ def counter_delta(before: dict[str, Any], after: dict[str, Any]) -> dict[str, An
     cell."""
     delta: dict[str, Any] = {f"{k}_delta": after[k] - before[k] for k in after
                              if isinstance(after.get(k), int) and isinstance(before.get(k), int)}
-    calls_before = before.get("commands") or {}
-    if calls_after := after.get("commands") or {}:
-        delta["commands_delta"] = {
-            name: calls - calls_before.get(name, 0) for name, calls in calls_after.items()
-            if calls != calls_before.get(name, 0)}
+    if after.get("commands"):
+        delta["commands_delta"] = _grown(before.get("commands") or {}, after["commands"])
     return {"before": before, "after": after, **delta}

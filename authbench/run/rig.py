@@ -18,6 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from authbench.infra.netdelay import DelayLine, split_host_port
 from authbench.infra.topology import Topology
 from authbench.run.faults import fault_injector
 from authbench.run.locustrun import LocustFailed, LocustProcesses, ready_timeout
@@ -145,8 +146,11 @@ class Rig:
             store_url = self.store_url = self.faults.store_url  # e.g. a Redis it may break
         keys = shared_keys(run, cell.alg) if cell.mode in ("jwt", "hybrid") else None
         self.env = target_env(cell, self.namespace, store_url, keys)
+        self.direct_env = dict(self.env)  # the harness's own store calls skip any delay line
         self.is_shared = cell.store != "memory" and cell.mode != "none"
+        self.use_haproxy = use_haproxy
         self.topology = Topology(self.env, cell.nodes, folder, cell.balance, use_haproxy)
+        self.delay: DelayLine | None = None
         self.locust: LocustProcesses | None = None
         self.run_time = run_time
         self.external_workers = external_workers
@@ -162,12 +166,14 @@ class Rig:
         try:
             if self.faults is not None:
                 self.faults.start()
+            if self.cell.is_delayed:
+                self._start_delay()
             if self.is_shared:
-                drop_namespace(self.env)
+                drop_namespace(self.direct_env)
                 if self.cell.scale:
                     note(f"seeding {self.cell.scale:,} sessions into {self.cell.store}")
                     self.facts["seed_seconds"] = round(seed_shared_store(
-                        self.env, self.cell.scale), 3)
+                        self.direct_env, self.cell.scale), 3)
             self._is_up = True
             self.topology.start()
             self.facts["topology"] = self.topology.describe()
@@ -193,6 +199,22 @@ class Rig:
         except Exception as exc:  # a target that never came up, a store that refused
             self.failure = f"{type(exc).__name__}: {exc}"
 
+    def _start_delay(self) -> None:
+        """Put the store `store_rtt_ms` away: a delay line the targets reach it through
+        (the harness's own store calls, its counters and CPU, go direct)."""
+        host, port = split_host_port(self.store_url.split("//", 1)[1].split("/", 1)[0]
+                                     .rsplit("@", 1)[-1])
+        self.delay = DelayLine(host, port, self.cell.store_rtt_ms,
+                               log_path=self.folder / "netdelay.log")
+        self.delay.start()
+        self.env["STORE_URL"] = self.delay.proxied_url(self.store_url)
+        # Nothing has started yet: the nodes get the environment that goes through it.
+        self.topology = Topology(self.env, self.cell.nodes, self.folder, self.cell.balance,
+                                 self.use_haproxy)
+        self.facts["store_delay"] = {"rtt_ms": self.cell.store_rtt_ms,
+                                     "listen": f"{self.delay.host}:{self.delay.port}",
+                                     "upstream": f"{host}:{port}", "pid": self.delay.pid}
+
     def settle(self) -> None:
         """Once every rig's load phase is over: pin the targets, and time on an idle machine
         what the windows cannot (the store's round trip, the codec's sign cost)."""
@@ -201,7 +223,7 @@ class Rig:
         try:
             for pid in self._target_pids():
                 self.placement.pin_target(pid)
-            if self.is_shared:
+            if self.is_shared:  # as the targets see it: through the delay line, if any
                 self.facts["store_rtt_us"] = round(store_round_trip_us(self.env), 1)
             if self.cell.mode in ("jwt", "hybrid"):
                 self.facts["sign_us"] = round(sign_cost_us(self.env), 1)
@@ -241,7 +263,7 @@ class Rig:
             else None
         sampler = WindowSampler(window.measure_from, window.measure_until,
                                 [t.pid for t in self.topology.targets], self.locust.pids,
-                                store_cpu).start()
+                                store_cpu, [self.delay.pid] if self.delay else None).start()
         try:
             fault = None if self.faults is None else self.faults.inject(
                 window, self.topology.targets, self.placement.pin_target)
@@ -281,9 +303,12 @@ class Rig:
                        "command": result.command}
             self.locust = None
         self.topology.stop()
+        if self.delay is not None:
+            self.delay.stop()
+            self.delay = None
         if self.is_shared and self._is_up:
             try:
-                drop_namespace(self.env)
+                drop_namespace(self.direct_env)
             except Exception as exc:
                 warnings.append(f"store clean-up failed: {exc}")
         self._is_up = False

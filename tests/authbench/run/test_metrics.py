@@ -56,6 +56,22 @@ def test_a_sampler_without_a_delay_line_records_none() -> None:
     assert "proxy" not in record
 
 
+def test_the_sampler_counts_the_store_commands_of_the_window_alone(redis_url: str) -> None:
+    client = redis.Redis.from_url(redis_url)
+    client.get("authbench-metrics-probe")  # before the window: not counted
+    start = time.time() + 0.3
+    sampler = WindowSampler(start, start + 1.0, [], [],
+                            store_cpu_source("redis", redis_url)).start()
+    while time.time() < start + 0.4:
+        time.sleep(0.05)
+    for _ in range(40):
+        client.set("authbench-metrics-probe", "1")
+    record = sampler.finish()
+    client.close()
+    calls = record["store_cpu"]["commands_delta"]
+    assert calls["set"] >= 40 and calls.get("get", 0) < 40  # others may share this Redis
+
+
 def test_store_counters_count_each_command_a_window_sent(redis_url: str) -> None:
     before = store_counters("redis", redis_url, "unused")
     client = redis.Redis.from_url(redis_url)
