@@ -14,7 +14,7 @@ def split_host_port(text: str) -> tuple[str, int]:
         raise ValueError(f"{text!r}: {EXPECTED}")
     if host.startswith("[") and host.endswith("]"):
         host = host[1:-1]
-        if ":" not in host:
+        if host and ":" not in host:
             raise ValueError(f"{text!r}: brackets are for IPv6 addresses only")
     elif ":" in host or "[" in host or "]" in host:
         raise ValueError(f"{text!r}: {EXPECTED}")

@@ -170,7 +170,8 @@ def run_until_signalled(relay: Relay) -> RelayStats:
     # The C loop holds no GIL, so a Python handler could not run until it returns: the
     # wakeup fd is written by the C-level handler itself, and the loop polls it.
     previous = {signum: signal.signal(signum, lambda _signum, _frame: None)
-                for signum in STOP_SIGNALS}
+                for signum in STOP_SIGNALS
+                if signal.getsignal(signum) is not signal.SIG_IGN}  # nohup stays nohup
     old_wakeup = signal.set_wakeup_fd(relay.stop_fd, warn_on_full_buffer=False)
     try:
         return relay.run()
