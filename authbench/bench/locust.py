@@ -16,8 +16,8 @@ from typing import Any
 from analysis.load import locust_row
 from authbench.bench.wrk import run_wrk
 from authbench.infra.launcher import TargetProcess
+from authbench.run.cell import Cell
 from authbench.run.locustrun import run_locust
-from authbench.run.suite import Cell
 
 
 def locust_rps(url: str, connections: int, seconds: float, workers: int) -> tuple[float, int]:

@@ -15,11 +15,14 @@ from pathlib import Path
 from typing import Any
 
 from authbench.bench.revocation.measure import storage_extra
+from authbench.bench.storeceiling.measure import store_ceiling_extra
+from authbench.bench.storeceiling.result import STORES, StoreCeilingConfig
 from authbench.infra.children import StopOnSignals
 from authbench.infra.haproxy import haproxy_path
 from authbench.infra.services import available_services
+from authbench.run.cell import Cell
 from authbench.run.rundir import RunDir, list_runs
-from authbench.run.suite import Cell, Suite, apply_only, load_suite
+from authbench.run.suite import Suite, apply_only, load_suite
 from targets.settings import DEFAULT_STORE_URLS
 
 
@@ -70,6 +73,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         suite = load_suite(args.suite or "quick", answering)
     if args.only:
         suite = apply_only(suite, args.only)
+    options.extras = {**options.extras,
+                      "store-ceiling": store_ceiling_extra(ceiling_config(suite))}
     for line in suite.skipped:
         print(f"note: {line}", file=sys.stderr)
         options.notes.append(line)
@@ -101,6 +106,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     print(f"\nreport: {written['html']} (and {written['markdown'].name})")
     print(f"raw results: {run.path}")
     return 0 if all(r["status"] == "ok" for r in rows) else 1
+
+
+def ceiling_config(suite: Suite) -> StoreCeilingConfig:
+    """The store-ceiling extra sized to the suite: the stores its cells used, each
+    operation measured 3 times for as long as the suite's windows (1.5 to 3 s)."""
+    used = tuple(store for store in STORES if any(c.store == store for c in suite.cells))
+    seconds = min(3.0, max(1.5, max(c.duration for c in suite.cells)))
+    return StoreCeilingConfig(stores=used or STORES, seconds=seconds, repeats=3)
 
 
 def cmd_report(args: argparse.Namespace) -> int:

@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from analysis.hdr import is_timing, load_cell_histograms
+from authbench.run.cell import Cell
 from authbench.run.rig import CellFailed, Rig
-from authbench.run.suite import Cell
 
 WARMUP_SECONDS = 1.0
 MEASURED_SECONDS = 3.0

@@ -43,8 +43,8 @@ import asyncpg
 
 from authbench.infra.launcher import TargetProcess
 from authbench.infra.ports import LOOPBACK, free_port
+from authbench.run.cell import Cell
 from authbench.run.locustrun import Window
-from authbench.run.suite import Cell
 
 FAULT_AT = 5.0  # seconds into the measured window
 FAULT_SECONDS = 5.0

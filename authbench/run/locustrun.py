@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from authbench.infra.ports import LOOPBACK, free_port
-from authbench.run.suite import Cell
+from authbench.run.cell import Cell
 
 LOADTESTS = Path(__file__).resolve().parents[2] / "loadtests"
 STOP_SECONDS = 20

@@ -20,12 +20,12 @@ from typing import Any
 
 from authbench.infra.netdelay import DelayLine, split_host_port
 from authbench.infra.topology import Topology
+from authbench.run.cell import Cell
 from authbench.run.faults import fault_injector
 from authbench.run.locustrun import LocustFailed, LocustProcesses, ready_timeout
 from authbench.run.metrics import WindowSampler, counter_delta, store_counters, store_cpu_source
 from authbench.run.placement import Placement
 from authbench.run.rundir import RunDir
-from authbench.run.suite import Cell
 from authbench.run.verify import verify_target
 from targets.app import make_codec
 from targets.keys import generate_key, write_key

@@ -31,7 +31,8 @@ import psutil
 from cryptography.hazmat.backends.openssl import backend as openssl_backend
 
 from analysis.formats import CELL, RUN, UnknownFormat, load_json
-from authbench.run.suite import Cell, Suite
+from authbench.run.cell import Cell
+from authbench.run.suite import Suite
 
 PACKAGES = ("authbench", "fastapi", "starlette", "uvicorn", "uvloop", "httptools", "PyJWT",
             "cryptography", "redis", "hiredis", "asyncpg", "orjson", "locust", "hdrhistogram",

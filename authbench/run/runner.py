@@ -28,13 +28,14 @@ from authbench.run.calibration import (
     is_floor_rig,
     measure_floor,
 )
+from authbench.run.cell import Cell
 from authbench.run.extras import SuiteExtra
 from authbench.run.locustrun import ready_timeout
 from authbench.run.placement import Placement, plan_placement
 from authbench.run.progress import Progress
 from authbench.run.rig import CellFailed, Rig
 from authbench.run.rundir import RunDir, cell_folder_name, now_iso
-from authbench.run.suite import Cell, Suite
+from authbench.run.suite import Suite
 from targets.settings import DEFAULT_STORE_URLS
 
 

@@ -22,9 +22,9 @@ from analysis.curve import knee
 from analysis.hdr import load_cell_histograms
 from authbench.infra.launcher import stop_process
 from authbench.infra.ports import LOOPBACK, free_port
+from authbench.run.cell import Cell
 from authbench.run.locustrun import LocustProcesses
 from authbench.run.placement import plan_placement
-from authbench.run.suite import Cell
 from tests.support import wait_for
 
 pytestmark = pytest.mark.slow

@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 
 from authbench.infra.launcher import TargetProcess
+from authbench.run.cell import Cell
 from authbench.run.locustrun import run_locust
-from authbench.run.suite import Cell
 from targets.keys import generate_key, write_key
 from tests.conftest import StartTarget
 from tests.support import unique_namespace

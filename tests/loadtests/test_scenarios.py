@@ -16,8 +16,8 @@ import pytest
 from analysis.hdr import load_cell_histograms
 from analysis.load import locust_row
 from authbench.infra.ports import free_port
+from authbench.run.cell import Cell
 from authbench.run.locustrun import LOADTESTS, STOP_SECONDS, run_locust
-from authbench.run.suite import Cell
 from tests.conftest import StartTarget
 
 pytestmark = pytest.mark.slow  # real Locust runs against real targets

@@ -8,8 +8,8 @@ import pytest
 
 from analysis.hdr import load_cell_histograms
 from authbench.bench.locust import locust_rps
+from authbench.run.cell import Cell
 from authbench.run.locustrun import run_locust
-from authbench.run.suite import Cell
 from tests.conftest import StartTarget
 
 pytestmark = pytest.mark.slow  # real Locust runs against real targets

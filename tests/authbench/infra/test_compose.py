@@ -38,8 +38,9 @@ from authbench.infra.compose import (
     target_service,
 )
 from authbench.infra.haproxy import DnsBackend, haproxy_config, haproxy_dns_config
+from authbench.run.cell import Cell
 from authbench.run.rig import target_env
-from authbench.run.suite import Cell, load_suite
+from authbench.run.suite import load_suite
 from targets.keys import KeySet
 from targets.settings import (
     AUTH_MODES,

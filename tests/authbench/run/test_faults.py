@@ -22,10 +22,11 @@ from analysis.load import load_timelines
 from analysis.report import write_report
 from authbench.infra.launcher import TargetProcess
 from authbench.run import faults
+from authbench.run.cell import Cell
 from authbench.run.faults import FaultInjector, application_name
 from authbench.run.locustrun import Window
 from authbench.run.runner import RunOptions, run_suite
-from authbench.run.suite import SERVICES, Cell, SuiteError, load_suite, parse_suite
+from authbench.run.suite import SERVICES, SuiteError, load_suite, parse_suite
 from tests.support import FAST_KDF, unique_namespace
 
 BASE = 'name = "f"\n[defaults]\nscenario = "faults"\nnodes = 2\n'

@@ -158,7 +158,8 @@ def test_nodes_runs_one_to_four_nodes_per_variant() -> None:
 
 
 def test_unknown_suite_name_lists_the_shipped_ones() -> None:
-    with pytest.raises(SuiteError, match=r"unknown suite 'quik'.*nodes, offbox, quick, revocation, scale"):
+    with pytest.raises(SuiteError,
+                       match=r"unknown suite 'quik'.*nodes, offbox, quick, revocation, scale"):
         load_suite("quik")
 
 
