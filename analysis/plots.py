@@ -62,9 +62,12 @@ def _lines(axes: Axes, hot: pd.DataFrame, by: str, x: str, y: str) -> None:
 def finish(figure: Figure, title: str, caption: str) -> Figure:
     """Title the figure, put the run's caption under it, and lay it out."""
     figure.suptitle(title, fontsize=11, x=0.01, ha="left")
-    figure.text(0.01, 0.005, "\n".join(textwrap.wrap(caption, 170)), fontsize=7,
+    lines = textwrap.wrap(caption, 170)
+    figure.text(0.01, 0.005, "\n".join(lines), fontsize=7,
                 color="#555555", ha="left", va="bottom")
-    figure.tight_layout(rect=(0, 0.04, 1, 0.95))
+    # Room for the caption's lines (7 pt, 1.2 spacing) under the axes' own labels.
+    below = max(0.04, 0.01 + len(lines) * 7 * 1.2 / 72 / figure.get_figheight())
+    figure.tight_layout(rect=(0, below, 1, 0.95))
     return figure
 
 

@@ -23,6 +23,7 @@ from analysis.report_sections import (
     revocation_section,
 )
 from analysis.revocation_storage import revocation_storage_section
+from analysis.scaleout_section import scaleout_section
 from analysis.store_distance import store_rtt_section
 
 Saved = list[tuple[str, str, str]]  # (chart name, title, SVG path relative to the run)
@@ -79,6 +80,7 @@ def write_report(run: Path) -> dict[str, Path]:
     extra: list[str] = []
     sections: list[HtmlSection] = []
     for section in (store_rtt_section(report.frame, report.caption),
+                    scaleout_section(report.frame, run, report.caption),
                     curve_section(report.frame, ME, report.caption),
                     revocation_section(run, report), faults_section(report),
                     micro_section(run, report.caption)):

@@ -14,6 +14,7 @@ from analysis.endpoints import ME
 from analysis.faults import fault_table
 from analysis.load import load_metadata, load_probes, load_run, load_timelines
 from analysis.openmodel import equal_load_table, generator_warnings
+from analysis.scaleout_section import with_scaleout
 from analysis.store_distance import with_store_rtt
 from analysis.summaries import config_table, spread
 from analysis.summary import cell_rows
@@ -96,7 +97,8 @@ def build_report(run: Path) -> Report:
     return Report(
         run_id=metadata["run_id"], metadata=metadata, frame=frame, probes=probes,
         configs=config_table(run, frame), costs=costs,
-        verdicts=[with_store_rtt(v, frame) if v.row == "Performance" else v
+        verdicts=[with_store_rtt(v, frame) if v.row == "Performance" else
+                  with_scaleout(v, frame, run) if v.row == "Scalability" else v
                   for v in article_table(closed, probes, faults)], cells=cell_rows(frame),
         warnings=sanity_warnings(costs) + method_warnings(frame) + generator_warnings(frame) + [
             f"the {extra} extra failed, so its section is missing: {why} (measure it with "

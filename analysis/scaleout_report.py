@@ -142,10 +142,11 @@ def plot_scaleout(predictions: Sequence[Prediction], measured: Sequence[NodePoin
     filled circles are measured with each node on its own cores, crosses measured on
     shared cores (which cannot show scaling).
     """
-    figure, axes = plt.subplots(figsize=(11, 5))
+    figure, axes = plt.subplots(figsize=(11, 5.6))
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     lowest, highest = min(nodes), max(nodes)
     drawn = {"range": False, "cap": False, "separate": False, "shared": False}
+    caps = 0
     for index, given in enumerate(predictions):
         color = colors[index % len(colors)]
         curve = predict(given.mode, given.store, nodes, given.cores_per_node)
@@ -163,8 +164,10 @@ def plot_scaleout(predictions: Sequence[Prediction], measured: Sequence[NodePoin
             axes.scatter([cap], [curve.rps_at(cap)], s=110, marker="D", facecolors="none",
                          edgecolors=color, linewidths=1.5, zorder=3)
             axes.annotate(f"store caps from {cap}", (cap, curve.rps_at(cap)), fontsize=7,
-                          color=color, xytext=(6, -12), textcoords="offset points")
+                          color=color, xytext=(-8, 8 + 11 * caps), textcoords="offset points",
+                          ha="right")  # above-left (the lines rise from lower left), stacked
             drawn["cap"] = True
+            caps += 1
         for separate in (True, False):
             mine = [m for m in measured if m.key == given.mode.key and m.rps > 0
                     and m.is_separate_cores == separate]

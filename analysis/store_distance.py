@@ -54,7 +54,7 @@ def label_of(row: pd.Series) -> str:
         return f"{name} + blocklist ({store})"
     if revocation == "pubsub":
         return f"{name} + pub/sub blocklist"
-    return f"{name}, no store read"
+    return f"{name} (no revocation)" if mode == "jwt" else f"{name} (no blocklist)"
 
 
 def rtt_rows(frame: pd.DataFrame) -> pd.DataFrame:
@@ -172,7 +172,8 @@ def rtt_sentences(table: pd.DataFrame) -> list[str]:
         where = ("never within the round trips measured" if at is None else
                  "already at a store on loopback" if at == 0 else f"from about {at:.2f} ms")
         said.append(f"a {effect.label} lookup costs more latency than verifying a "
-                    f"{control[0].split(',')[0]} ({number(control[1], 2)} ms p50) {where}")
+                    f"{control[0].removesuffix(' (no revocation)')} ({number(control[1], 2)} "
+                    f"ms p50) {where}")
     return said
 
 
@@ -199,8 +200,7 @@ def plot_store_rtt(table: pd.DataFrame, caption: str) -> Figure:
         ax.grid(alpha=0.3)
         ax.set_ylim(bottom=0)
     rate = number(float(table["rate_offered"].median()), 0)
-    figure.legend(loc="lower center", ncol=4, fontsize=8, bbox_to_anchor=(0.5, 0.06))
-    figure.subplots_adjust(bottom=0.33)
+    axes[0].legend(fontsize=8, loc="upper left")
     return finish(figure, f"The store across a network: every configuration offered {rate} "
                           "req/s (open model); median and range over repeats", caption)
 

@@ -73,8 +73,12 @@ def cmd_run(args: argparse.Namespace) -> int:
         suite = load_suite(args.suite or "quick", answering)
     if args.only:
         suite = apply_only(suite, args.only)
-    options.extras = {**options.extras,
-                      "store-ceiling": store_ceiling_extra(ceiling_config(suite))}
+    ceiling = ceiling_config(suite)
+    if ceiling is None and "store-ceiling" in suite.extras:
+        suite = replace(suite, extras=tuple(e for e in suite.extras if e != "store-ceiling"))
+        print("note: store-ceiling left out: no cell uses Redis or PostgreSQL", file=sys.stderr)
+    elif ceiling is not None:
+        options.extras = {**options.extras, "store-ceiling": store_ceiling_extra(ceiling)}
     for line in suite.skipped:
         print(f"note: {line}", file=sys.stderr)
         options.notes.append(line)
@@ -108,12 +112,15 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0 if all(r["status"] == "ok" for r in rows) else 1
 
 
-def ceiling_config(suite: Suite) -> StoreCeilingConfig:
-    """The store-ceiling extra sized to the suite: the stores its cells used, each
-    operation measured 3 times for as long as the suite's windows (1.5 to 3 s)."""
+def ceiling_config(suite: Suite) -> StoreCeilingConfig | None:
+    """The store-ceiling extra sized to the suite: the stores its cells used (None: none
+    did), each operation measured for as long as the suite's windows (1.5 to 3 s), 3 times
+    (twice after short windows: quick keeps its 3 minutes)."""
     used = tuple(store for store in STORES if any(c.store == store for c in suite.cells))
+    if not used:
+        return None
     seconds = min(3.0, max(1.5, max(c.duration for c in suite.cells)))
-    return StoreCeilingConfig(stores=used or STORES, seconds=seconds, repeats=3)
+    return StoreCeilingConfig(stores=used, seconds=seconds, repeats=3 if seconds >= 3 else 2)
 
 
 def cmd_report(args: argparse.Namespace) -> int:

@@ -64,7 +64,7 @@ def test_the_table_has_each_family_at_each_round_trip_with_its_range() -> None:
 
 def test_each_round_trip_adds_itself_to_a_session_and_nothing_to_the_control() -> None:
     effects = {e.label: e for e in rtt_effects(rtt_table(frame()))}
-    session, control = effects["session (redis)"], effects["JWT HS256, no store read"]
+    session, control = effects["session (redis)"], effects["JWT HS256 (no revocation)"]
     assert session.slope == pytest.approx(1.0)
     assert session.intercept_ms == pytest.approx(0.6)
     assert session.added_ms[2.0].median == pytest.approx(2.0)
@@ -98,7 +98,7 @@ def test_no_round_trip_in_the_run_no_section_and_the_row_unchanged() -> None:
 def test_the_performance_row_gains_the_round_trip_and_a_verdict_when_it_had_none() -> None:
     row = with_store_rtt(Verdict("Performance", "claim", "x", NOT_MEASURED), frame())
     assert row.verdict.startswith("depends on the store's distance")
-    assert "JWT HS256, no store read stayed flat" in row.verdict
+    assert "JWT HS256 (no revocation) stayed flat" in row.verdict
     assert row.measured.startswith("Store round trip, at equal offered load: ")
     assert "; session (redis): p50 +0.50 (0.46 to 0.54) ms at 0.5 ms" in row.measured
     kept = with_store_rtt(Verdict("Performance", "claim", "CPU figures.", "holds"), frame())
