@@ -23,6 +23,8 @@ import matplotlib
 
 matplotlib.use("Agg")
 
+import itertools
+
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
@@ -132,55 +134,85 @@ def rtt_effects(table: pd.DataFrame) -> list[RttEffect]:
     return effects
 
 
-def break_even_rtt(session: RttEffect, jwt_p50_ms: float) -> float | None:
-    """The round trip from which a session's p50 exceeds the JWT control's: where its
-    fitted line crosses the control's p50 (0 when it is above already; None: never)."""
-    if session.intercept_ms >= jwt_p50_ms:
-        return 0.0
-    if session.slope <= 0:
+def break_even_rtt(points: list[tuple[float, float]], control_p50_ms: float) -> float | None:
+    """The round trip from which a family's p50 stays above the control's: where the line
+    through its measured (RTT, p50) medians crosses it (the smallest RTT when it is above
+    there already; None: never within the RTTs measured)."""
+    ordered = sorted(points)
+    if not ordered:
         return None
-    return (jwt_p50_ms - session.intercept_ms) / session.slope
+    if ordered[0][1] > control_p50_ms:
+        return ordered[0][0]
+    crossing = None
+    for (x0, y0), (x1, y1) in itertools.pairwise(ordered):
+        if y0 <= control_p50_ms < y1:
+            crossing = x0 + (x1 - x0) * (control_p50_ms - y0) / (y1 - y0)
+        elif y1 <= control_p50_ms:
+            crossing = None  # back under it: not from here on
+    return crossing
 
 
-def _control_p50(table: pd.DataFrame) -> tuple[str, float] | None:
-    """The JWT control (no store read on the hot path): its p50 pooled over round trips."""
+def _separated_from(group: pd.DataFrame, control: Interval) -> float | None:
+    """The first measured RTT from which the family's p50 range stays above the control's."""
+    above = [(float(r["rtt_ms"]), r["p50"].low > control.high)
+             for _, r in group.sort_values("rtt_ms").iterrows()]
+    return next((rtt for i, (rtt, _) in enumerate(above) if all(a for _, a in above[i:])), None)
+
+
+def _control(table: pd.DataFrame) -> tuple[str, Interval] | None:
+    """The JWT control (no store read on the hot path): its p50 over all round trips."""
     control = table[(table["mode"] == "jwt") & (table["revocation"] == "none")]
     if control.empty:
         return None
-    return str(control.iloc[0]["label"]), float(np.median([p.median for p in control["p50"]]))
+    medians = [p.median for p in control["p50"]]
+    return (str(control.iloc[0]["label"]).removesuffix(" (no revocation)"),
+            Interval.of(medians))
 
 
-def rtt_sentences(table: pd.DataFrame) -> list[str]:
-    """What the round trip did, in words with the figures: the Performance row's part."""
+def _signed(value: Interval) -> str:
+    """'+0.50 (0.46 to 0.54)', '-0.03 (-0.19 to 0.12)'."""
+    text = value.text(2)
+    return text if text.startswith("-") else f"+{text}"
+
+
+def rtt_sentences(table: pd.DataFrame, is_brief: bool = False) -> list[str]:
+    """What the round trip did, in words with the figures (brief: the largest round trip
+    and the slope only, for the article's table)."""
     if table.empty:
         return []
     effects = rtt_effects(table)
-    if not effects:
-        return []
     said = []
     for effect in effects:
-        steps = ", ".join(f"+{a.text(2)} ms at {r:g} ms" for r, a in effect.added_ms.items())
+        shown = list(effect.added_ms.items())[-1:] if is_brief else effect.added_ms.items()
+        steps = ", ".join(f"{_signed(a)} ms at {r:g} ms" for r, a in shown)
         calls = f"; {number(effect.calls, 2)} store calls per request" \
-            if not math.isnan(effect.calls) else ""
+            if not math.isnan(effect.calls) and not is_brief else ""
         said.append(f"{effect.label}: p50 {steps} (slope {effect.slope:.2f} ms per ms of "
                     f"round trip{calls})")
-    control = _control_p50(table)
+    control = _control(table)
     for effect in effects:
         if control is None or not effect.label.startswith("session"):
             continue
-        at = break_even_rtt(effect, control[1])
+        name, p50 = control
+        group = table[table["family"] == effect.family]
+        at = break_even_rtt([(float(r["rtt_ms"]), r["p50"].median)
+                             for _, r in group.iterrows()], p50.median)
         where = ("never within the round trips measured" if at is None else
-                 "already at a store on loopback" if at == 0 else f"from about {at:.2f} ms")
-        said.append(f"a {effect.label} lookup costs more latency than verifying a "
-                    f"{control[0].removesuffix(' (no revocation)')} ({number(control[1], 2)} "
-                    f"ms p50) {where}")
+                 f"already at {at:g} ms" if at == min(effect.rtts) else
+                 f"from about {at:.2f} ms (interpolated)")
+        apart = _separated_from(group, p50)
+        ranges = "" if apart is None else f"; their ranges part from {apart:g} ms"
+        said.append(f"a {effect.label} lookup costs more latency than verifying a {name} "
+                    f"({p50.text(2)} ms p50) {where}{ranges}")
     return said
 
 
 def plot_store_rtt(table: pd.DataFrame, caption: str) -> Figure:
     """p50, p99 and CPU per request against the store's round trip, a line per family."""
-    figure = Figure(figsize=(13, 4.6))
+    figure = Figure(figsize=(14, 4.6))
     axes = figure.subplots(1, 3)
+    floor = table[table["mode"] == "none"]
+    table = table[table["mode"] != "none"]
     for _, group in table.groupby("family", sort=False):
         group = group.sort_values("rtt_ms")
         x = group["rtt_ms"].to_numpy(float)
@@ -191,7 +223,11 @@ def plot_store_rtt(table: pd.DataFrame, caption: str) -> Figure:
             err = np.array([[v.median - v.low for v in values],
                             [v.high - v.median for v in values]])
             ax.errorbar(x, mid, yerr=np.nan_to_num(err), marker="o", capsize=3,
-                        label=label if column == "p50" else None)
+                        label=label if column == "cost" else None)
+    for ax, column in zip(axes, ("p50", "p99", "cost"), strict=True):
+        for _, row in floor.iterrows():  # no store at all: a level, not a line over RTT
+            ax.axhline(row[column].median, color="#777777", linestyle="--", linewidth=1,
+                       label="no auth (floor)" if column == "cost" else None)
     for ax, title, unit in zip(axes, ("p50 latency", "p99 latency", "server CPU per request"),
                                ("ms", "ms", "µs (target + store)"), strict=True):
         ax.set_title(title)
@@ -200,7 +236,7 @@ def plot_store_rtt(table: pd.DataFrame, caption: str) -> Figure:
         ax.grid(alpha=0.3)
         ax.set_ylim(bottom=0)
     rate = number(float(table["rate_offered"].median()), 0)
-    axes[0].legend(fontsize=8, loc="upper left")
+    axes[2].legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1), frameon=False)
     return finish(figure, f"The store across a network: every configuration offered {rate} "
                           "req/s (open model); median and range over repeats", caption)
 
@@ -215,7 +251,9 @@ def store_rtt_section(frame: pd.DataFrame, caption: str) -> Section:
              "schedule, with a delay line adding the round trip between its targets and "
              "its store; latency counts from each request's intended send. Median (range) "
              "over repeats. Cost is CPU per request, target + store; the delay line's own "
-             "CPU is apart and counted in neither.", "",
+             "CPU is apart and counted in neither. Store calls per request are Redis's own "
+             "count over the window, server-wide: the other configurations' idle checks of "
+             "their revocation marker add a few hundredths.", "",
              "| configuration | store RTT ms | req/s offered | p50 ms | p99 ms | "
              "CPU µs/request | delay line µs/request | store calls/request |",
              "|---|---|---|---|---|---|---|---|"]
@@ -229,10 +267,11 @@ def store_rtt_section(frame: pd.DataFrame, caption: str) -> Section:
 
 def with_store_rtt(verdict: Verdict, frame: pd.DataFrame) -> Verdict:
     """The Performance row, with what the store's round trip added where the run varied it."""
-    said = rtt_sentences(rtt_table(frame))
+    said = rtt_sentences(rtt_table(frame), is_brief=True)
     if not said:
         return verdict
-    measured = "Store round trip, at equal offered load: " + "; ".join(said) + "."
+    measured = ("Store round trip, at equal offered load (the largest measured; each step in "
+                "'The store across a network'): " + "; ".join(said) + ".")
     if verdict.verdict == NOT_MEASURED:
         flat = [e.label for e in rtt_effects(rtt_table(frame)) if e.is_flat]
         return Verdict(verdict.row, verdict.claim, measured,

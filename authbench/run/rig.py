@@ -36,6 +36,9 @@ from targets.stores import make_store
 SEED_USERS = 1000
 STORE_TIMEOUT = "1.0"  # seconds; generous under heavy load, still fails closed
 RTT_CALLS = 200  # sequential lookups of a missing session, to time the store unloaded
+# A delay line starts in well under a second, but a windows suite starts dozens of
+# processes at once (offbox: 21 delay lines, 26 targets, their Locusts).
+READY_SECONDS = 60.0
 
 
 class CellFailed(Exception):
@@ -206,7 +209,7 @@ class Rig:
                                      .rsplit("@", 1)[-1])
         self.delay = DelayLine(host, port, self.cell.store_rtt_ms,
                                log_path=self.folder / "netdelay.log")
-        self.delay.start()
+        self.delay.start(timeout=READY_SECONDS)
         self.env["STORE_URL"] = self.delay.proxied_url(self.store_url)
         # Nothing has started yet: the nodes get the environment that goes through it.
         self.topology = Topology(self.env, self.cell.nodes, self.folder, self.cell.balance,

@@ -207,6 +207,9 @@ def run_cell(run: RunDir, index: int, name: str, cell: Cell, options: RunOptions
     return _finish(run, folder, name, record)
 
 
+LOAD_PHASE_RIGS = 6  # configurations brought up at once in a windows suite (quick has 6)
+
+
 def run_windows(run: RunDir, todo: list[tuple[int, tuple[str, Cell, int]]],
                 options: RunOptions, placement: Placement, progress: Progress) -> None:
     """Every configuration up at once, logged in once; their windows interleaved."""
@@ -222,7 +225,9 @@ def run_windows(run: RunDir, todo: list[tuple[int, tuple[str, Cell, int]]],
     progress.note(f"load phase: {len(rigs)} configurations start, are verified and log "
                   "their users in, once for the whole run")
     try:
-        with ThreadPoolExecutor(max_workers=len(rigs)) as pool:
+        # A few at a time: logins are CPU-bound (the KDF), so more at once only stretches
+        # each rig's own login deadline (offbox brings up 26 configurations).
+        with ThreadPoolExecutor(max_workers=min(len(rigs), LOAD_PHASE_RIGS)) as pool:
             for future in [pool.submit(rig.up, progress.note) for rig in rigs.values()]:
                 future.result()
         for rig in rigs.values():  # one at a time, on a machine no login keeps busy

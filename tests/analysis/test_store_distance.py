@@ -73,10 +73,14 @@ def test_each_round_trip_adds_itself_to_a_session_and_nothing_to_the_control() -
     assert control.slope == pytest.approx(0.0, abs=1e-9)
 
 
-def test_the_break_even_round_trip_is_where_the_session_line_crosses_the_control() -> None:
-    session = {e.label: e for e in rtt_effects(rtt_table(frame()))}["session (redis)"]
-    assert break_even_rtt(session, 0.9) == pytest.approx(0.3)
-    assert break_even_rtt(session, 0.5) == 0.0  # above the control already on loopback
+def test_the_break_even_round_trip_is_where_the_measured_line_crosses_the_control() -> None:
+    points = [(0.0, 0.6), (0.5, 1.1), (1.0, 1.6), (2.0, 2.6)]
+    assert break_even_rtt(points, 0.9) == pytest.approx(0.3)
+    assert break_even_rtt(points, 0.5) == 0.0  # above the control already on loopback
+    assert break_even_rtt(points, 3.0) is None  # never within the RTTs measured
+    # one noisy dip back under the control: only from the last crossing on
+    assert break_even_rtt([(0.0, 0.6), (0.5, 1.0), (1.0, 0.8), (2.0, 2.8)], 0.9) == \
+        pytest.approx(1.05)
 
 
 def test_the_sentences_carry_the_figures() -> None:
@@ -85,7 +89,14 @@ def test_the_sentences_carry_the_figures() -> None:
                and "slope 1.00 ms per ms" in s and "1.00 store calls per request" in s
                for s in said)
     assert any("session (redis) lookup costs more latency than verifying a JWT HS256 "
-               "(0.90 ms p50) from about 0.30 ms" in s for s in said)
+               "(0.90 (0.90 to 0.90) ms p50) from about 0.30 ms (interpolated); their ranges "
+               "part from 0.5 ms" in s for s in said)
+
+
+def test_a_brief_sentence_gives_the_largest_round_trip_and_the_slope() -> None:
+    said = rtt_sentences(rtt_table(frame()), is_brief=True)
+    assert "session (redis): p50 +2.00 (1.96 to 2.04) ms at 2 ms (slope 1.00 ms per ms of " \
+           "round trip)" in said
 
 
 def test_no_round_trip_in_the_run_no_section_and_the_row_unchanged() -> None:
@@ -99,8 +110,8 @@ def test_the_performance_row_gains_the_round_trip_and_a_verdict_when_it_had_none
     row = with_store_rtt(Verdict("Performance", "claim", "x", NOT_MEASURED), frame())
     assert row.verdict.startswith("depends on the store's distance")
     assert "JWT HS256 (no revocation) stayed flat" in row.verdict
-    assert row.measured.startswith("Store round trip, at equal offered load: ")
-    assert "; session (redis): p50 +0.50 (0.46 to 0.54) ms at 0.5 ms" in row.measured
+    assert row.measured.startswith("Store round trip, at equal offered load (the largest ")
+    assert "; session (redis): p50 +2.00 (1.96 to 2.04) ms at 2 ms (slope 1.00" in row.measured
     kept = with_store_rtt(Verdict("Performance", "claim", "CPU figures.", "holds"), frame())
     assert kept.verdict == "holds" and kept.measured.startswith("CPU figures. Store round trip")
 
@@ -115,3 +126,11 @@ def test_the_section_has_a_row_per_family_and_round_trip_and_a_chart() -> None:
     [(name, _title, figure)] = charts
     assert name == "store-rtt" and isinstance(figure, Figure)
     assert [len(ax.lines) for ax in figure.axes[:3]] != [0, 0, 0]
+
+
+def test_a_fall_is_signed_once() -> None:
+    rows = frame()
+    rows.loc[(rows["mode"] == "jwt") & (rows["store_rtt_ms"] == 2.0), "p50_ms"] -= 0.1
+    said = rtt_sentences(rtt_table(rows))
+    assert any("-0.10 (-0.14 to -0.06) ms at 2 ms" in s for s in said), said
+    assert not any("+-" in s for s in said)
