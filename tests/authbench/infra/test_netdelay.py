@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 import shutil
 import socket
@@ -17,6 +18,7 @@ from authbench.infra.netdelay import (
     DelayLineFailed,
     NetdelayError,
     Relay,
+    load_relay,
     split_host_port,
     with_host_port,
 )
@@ -89,6 +91,15 @@ def test_with_host_port_refuses_what_it_cannot_point(url: str) -> None:
 def test_relay_refuses_bad_settings(listen: str, to: str, rtt: str, says: str) -> None:
     with pytest.raises(NetdelayError, match=says):
         Relay(listen, to, rtt)
+
+
+def test_a_missing_relay_module_says_how_to_build_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    def missing(name: str) -> None:
+        raise ImportError(f"No module named {name!r}")
+
+    monkeypatch.setattr(importlib, "import_module", missing)
+    with pytest.raises(NetdelayError, match=r"not built .*pip install -e \."):
+        load_relay()
 
 
 def test_each_chunk_arrives_half_the_rtt_after_it_was_sent() -> None:
