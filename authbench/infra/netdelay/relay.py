@@ -20,8 +20,10 @@ from types import ModuleType, TracebackType
 from authbench.infra.netdelay.address import join_host_port, split_host_port
 from authbench.infra.ports import PortBusy
 
-NOT_BUILT = ("the C relay authbench/infra/netdelay/_relay.c is not built ({reason}); build it "
-             "with `.venv/bin/pip install -e .` (python3 tasks.py does it on a fresh clone)")
+NOT_BUILT = ("the C relay authbench/infra/netdelay/_relay.c is not built ({reason}); on Linux "
+             "build it with `.venv/bin/pip install -e .` (python3 tasks.py does it on a fresh "
+             "clone)")
+NO_EPOLL_PWAIT2 = "the relay needs Linux 5.11 or later (epoll_pwait2, for nanosecond waits)"
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 LISTEN_BACKLOG = 512
 
@@ -140,9 +142,15 @@ class Relay:
     def run(self) -> RelayStats:
         """Relay until stop() (the GIL is released meanwhile); every connection then closed."""
         # Each way carries half the round trip; the jitter's full width, as +-jitter/2 each way.
-        stats = self._relay.serve(self._listener.fileno(), self._stop_read, self.upstream_host,
-                                  self.upstream_port, round(self.rtt_ms * 500_000),
-                                  round(self.jitter_ms * 1_000_000))
+        try:
+            stats = self._relay.serve(self._listener.fileno(), self._stop_read,
+                                      self.upstream_host, self.upstream_port,
+                                      round(self.rtt_ms * 500_000),
+                                      round(self.jitter_ms * 1_000_000))
+        except OSError as exc:
+            if exc.errno == errno.ENOSYS:
+                raise NetdelayError(NO_EPOLL_PWAIT2) from None
+            raise
         return RelayStats(**stats)
 
     def stop(self) -> None:
