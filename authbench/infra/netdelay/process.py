@@ -66,7 +66,8 @@ class DelayLine:
 
     def command(self) -> list[str]:
         """The command line that start() runs."""
-        return [sys.executable, "-m", "authbench", "netdelay",
+        # The command alone, not the whole CLI: 0.2 s of CPU to start instead of 1.2 s.
+        return [sys.executable, "-m", "authbench.commands.netdelay",
                 "--listen", join_host_port(self.host, 0),
                 "--to", join_host_port(self.upstream_host, self.upstream_port),
                 "--rtt-ms", repr(float(self.rtt_ms)), "--jitter-ms", repr(float(self.jitter_ms))]

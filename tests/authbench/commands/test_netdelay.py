@@ -7,15 +7,26 @@ import signal
 import socket
 import subprocess
 import sys
+from collections.abc import Callable, Sequence
 
 import pytest
 
 from authbench.cli import main
+from authbench.commands import netdelay
 from authbench.infra.ports import LOOPBACK, free_port
 
 
 def _netdelay(*args: str) -> list[str]:
     return ["netdelay", *args]
+
+
+def _cli(args: Sequence[str]) -> int:
+    return main(_netdelay(*args))
+
+
+ENTRY_POINTS: dict[str, Callable[[Sequence[str]], int]] = {
+    "authbench netdelay": _cli,
+    "python -m authbench.commands.netdelay": netdelay.main}
 
 
 @pytest.mark.parametrize(("args", "says"), [
@@ -31,9 +42,10 @@ def _netdelay(*args: str) -> list[str]:
     (("--listen", "127.0.0.1:0", "--to", "no-such-host.invalid:6379", "--rtt-ms", "1"),
      "cannot resolve 'no-such-host.invalid'"),
 ])
-def test_what_cannot_work_is_one_line_and_exit_2(args: tuple[str, ...], says: str,
+@pytest.mark.parametrize("entry", ENTRY_POINTS)
+def test_what_cannot_work_is_one_line_and_exit_2(args: tuple[str, ...], says: str, entry: str,
                                                  capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(_netdelay(*args)) == 2
+    assert ENTRY_POINTS[entry](args) == 2
     captured = capsys.readouterr()
     assert captured.err.startswith("authbench netdelay: ") and says in captured.err
     assert captured.err.count("\n") == 1
