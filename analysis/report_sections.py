@@ -25,6 +25,7 @@ from analysis.report_data import Report
 from analysis.revocation import lag_lines, plot_lag_cdf
 from analysis.revocation_cost import overhead_lines
 from analysis.revocation_storage import revocation_storage_section
+from analysis.store_distance import rtt_sentences, rtt_table
 
 Chart = Callable[[pd.DataFrame, str], Figure]
 # Markdown lines, and (file name, title, figure) for each of their charts.
@@ -34,7 +35,13 @@ Section = tuple[list[str], list[tuple[str, str, Figure]]]
 def answer_section(report: Report) -> list[str]:
     """The answer's Markdown lines, from the run's costs and per-cell facts."""
     facts = report.frame.drop_duplicates("cell") if not report.frame.empty else report.frame
-    return answer_lines(report.costs, facts, report.equal_load)
+    lines = answer_lines(report.costs, facts, report.equal_load)
+    distance = rtt_sentences(rtt_table(report.frame), is_brief=True)
+    if distance:  # a run that moved its store away answers that first
+        lines = ["The store across a network, at equal offered load (every round trip in the "
+                 "section of that name below):", "", *(f"- {line}" for line in distance), "",
+                 *lines]
+    return lines
 
 
 def charts_for(report: Report) -> list[tuple[str, str, Figure]]:

@@ -17,8 +17,11 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
-from authbench.infra.netdelay import DelayLine, split_host_port
+from authbench.infra.netdelay import DelayLine
+from authbench.infra.ports import LOOPBACK
+from authbench.infra.services import DEFAULT_PORTS
 from authbench.infra.topology import Topology
 from authbench.run.cell import Cell
 from authbench.run.faults import fault_injector
@@ -205,8 +208,9 @@ class Rig:
     def _start_delay(self) -> None:
         """Put the store `store_rtt_ms` away: a delay line the targets reach it through
         (the harness's own store calls, its counters and CPU, go direct)."""
-        host, port = split_host_port(self.store_url.split("//", 1)[1].split("/", 1)[0]
-                                     .rsplit("@", 1)[-1])
+        address = urlsplit(self.store_url)
+        host = address.hostname or LOOPBACK
+        port = address.port or DEFAULT_PORTS[self.cell.store]
         self.delay = DelayLine(host, port, self.cell.store_rtt_ms,
                                log_path=self.folder / "netdelay.log")
         self.delay.start(timeout=READY_SECONDS)

@@ -62,4 +62,6 @@ def test_the_targets_reach_their_store_through_the_delay_line(redis_url: str,
     write_report(run)
     report = (run / "report.md").read_text()
     assert "## The store across a network" in report
+    answer = report.split("## The answer", 1)[1].split("## ", 1)[0]
+    assert "The store across a network, at equal offered load" in answer
     assert (run / "charts" / "store-rtt.svg").exists()
