@@ -6,7 +6,8 @@
   10^6 / that many requests per second per core.
 - Store operations per request: the store's own per-command counts over the same windows
   (analysis.store_ops); under 0.05 is background work only (the revocation marker's
-  heartbeat), and counts as a hot path that never calls the store.
+  heartbeat), and counts as a hot path that never calls the store. PostgreSQL counts no
+  calls: there, the calls the ceiling file declares for the mode's hot path.
 - The store's ceiling: store-ceiling.json (the dedicated step, the store alone on a core
   driven by redis-benchmark or pgbench with each mode's own commands), and, as its
   independent check, the store's CPU per operation measured in the cells.
@@ -16,7 +17,6 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -80,19 +80,19 @@ def scaleout_inputs(frame: pd.DataFrame, run: Path | None) -> ScaleoutInputs:
         cpu = group["target_cpu_us"].dropna()
         if cpu.empty:
             continue
-        ops = float(group["store_ops_per_request"].median()) \
-            if "store_ops_per_request" in group else math.nan
+        name = mode_key(str(first["mode"]), str(first["store"]), str(first["revocation"]))
         is_shared = first["store"] in SHARED_STORES
-        calls = ops if is_shared and not math.isnan(ops) and ops >= BACKGROUND_OPS else 0.0
+        calls = _store_calls(group, name, ceiling) if is_shared else 0.0
+        if calls is None:
+            continue  # a shared store whose calls per request nothing counted or declared
         mode = ModeCosts(str(config), label_of(first), float(cpu.median()),
                          (float(cpu.min()), float(cpu.max())), calls,
                          str(first["store"]) if is_shared else "memory")
         modes.append(mode)
-        names[mode.key] = mode_key(str(first["mode"]), str(first["store"]),
-                                   str(first["revocation"]))
+        names[mode.key] = name
         if calls and ceiling is not None:
             ops_per_s = mode_ceiling(ceiling, names[mode.key])
-            at_load = float((group["store_cpu_us"] / group["store_ops_per_request"]).median())
+            at_load = float(group["store_cpu_us"].median()) / calls
             if ops_per_s is not None:
                 stores[mode.key] = StoreCeiling(mode.store_kind or "", ops_per_s,
                                                 at_load if at_load > 0 else None)
@@ -100,6 +100,20 @@ def scaleout_inputs(frame: pd.DataFrame, run: Path | None) -> ScaleoutInputs:
         if len(target) and (group["rate_spec"].fillna("") == "").all():
             bound[mode.key] = float(target.median())
     return ScaleoutInputs(modes, stores, measured_points(frame), bound, ceiling, names)
+
+
+def _store_calls(group: pd.DataFrame, name: str, ceiling: StoreCeilingRun | None
+                 ) -> float | None:
+    """Store calls per request: as the store counted them (Redis), else as the ceiling
+    file declares the mode's hot path (PostgreSQL counts no calls); None: neither."""
+    counted = group["store_ops_per_request"].dropna() if "store_ops_per_request" in group \
+        else pd.Series(dtype=float)
+    if len(counted):
+        ops = float(counted.median())
+        return ops if ops >= BACKGROUND_OPS else 0.0
+    if ceiling is None or name not in ceiling.modes:
+        return None
+    return float(sum(op.per_request for op in ceiling.modes[name]))
 
 
 def measured_points(frame: pd.DataFrame) -> list[NodePoint]:

@@ -115,3 +115,20 @@ def test_a_run_without_a_shared_store_or_nodes_keeps_its_row(run: Path) -> None:
     row = Verdict("Scalability", "claim", "no cell", NOT_MEASURED)
     assert with_scaleout(row, memory, run) == row
     assert scaleout_section(memory, run, "caption") == ([], [])
+
+
+def test_postgres_calls_come_from_the_ceiling_files_hot_path(run: Path) -> None:
+    rows = pd.DataFrame([window("session", "postgres", "none", repeat, 300.0, float("nan"),
+                                 60.0) for repeat in (1, 2, 3)])
+    inputs = scaleout_inputs(rows, run)
+    [mode] = inputs.modes
+    assert mode.store_ops_per_request == 1.0  # one SELECT, as the file declares
+    store = inputs.stores[mode.key]
+    assert store.ops_per_s == pytest.approx(20_000.0) and store.cpu_us_per_op_at_load == 60.0
+    [prediction] = predictions(inputs)
+    assert prediction.cap_nodes == 6  # 6 x (10^6 / 300 µs) = 20,000: the store binds at 6
+
+
+def test_without_counts_or_a_ceiling_a_shared_store_is_left_out(tmp_path: Path) -> None:
+    rows = pd.DataFrame([window("session", "postgres", "none", 1, 300.0, float("nan"))])
+    assert scaleout_inputs(rows, tmp_path).modes == []
