@@ -68,8 +68,14 @@ def connected_pair(upstream: socket.socket, port: int) -> Iterator[tuple[socket.
 
 def one_way_ms(client: socket.socket, server: socket.socket, count: int,
                gap_s: float = 0.0005) -> list[float]:
-    """Send one byte at a time; each one's delay from send() to its receive stamp at server."""
+    """Send one byte at a time; each one's delay from send() to its receive stamp at server.
+
+    The kernel turns receive stamps on for the whole machine lazily (a deferred static key
+    once the first socket asks, off again when the last one closes), so the first bytes
+    after the relay's sockets closed may come unstamped: those are left out, a few at most.
+    """
     delays = []
+    unstamped = 0
     for _ in range(count):
         sent = time.clock_gettime_ns(time.CLOCK_REALTIME)
         client.sendall(b"x")
@@ -77,9 +83,13 @@ def one_way_ms(client: socket.socket, server: socket.socket, count: int,
         assert data == b"x"
         stamps = [TIMESPEC.unpack(payload) for level, kind, payload in ancillary
                   if level == socket.SOL_SOCKET and kind == SCM_TIMESTAMPNS]
+        if not stamps:
+            unstamped += 1
+            continue
         seconds, nanoseconds = stamps[0]
         delays.append((seconds * 10**9 + nanoseconds - sent) / 1e6)
         time.sleep(gap_s)
+    assert unstamped <= max(5, count // 20), f"{unstamped} of {count} bytes came unstamped"
     return delays
 
 
