@@ -53,11 +53,14 @@ def scaleout_section(frame: pd.DataFrame, run: Path | None, caption: str) -> Sec
         return [], []
     lines = ["## Scaling out: many nodes sharing one store", "",
              "Predicted cluster throughput X(N) = min(N x one node's req/s, the store's "
-             "ceiling / its operations per request), from this run's CPU per request (one "
-             "node on one core) and the store's ceiling measured alone on a core. Node "
-             "counts this run did not measure are extrapolated.", "",
+             "ceiling / its operations per request). One node's req/s is 10^6 / the answer's "
+             "target µs (the target's CPU alone, on one core: in a deployment the store runs "
+             "on a machine of its own, and its CPU is the store's term); the ceiling was "
+             "measured with the store alone on a core. Node counts this run did not measure "
+             "are extrapolated.", "",
              *_ceiling_lines(inputs),
-             "| configuration | one node req/s | store ops/request | store caps at | "
+             "| configuration | one node req/s (10^6 / target µs) | store ops/request | "
+             "store caps at | "
              + " | ".join(f"N={n}" for n in TABLE_NODES) + " |",
              "|---" * (4 + len(TABLE_NODES)) + "|"]
     for p in predicted:
