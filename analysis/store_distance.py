@@ -267,13 +267,14 @@ def store_rtt_section(frame: pd.DataFrame, caption: str) -> Section:
 
 def with_store_rtt(verdict: Verdict, frame: pd.DataFrame) -> Verdict:
     """The Performance row, with what the store's round trip added where the run varied it."""
-    said = rtt_sentences(rtt_table(frame), is_brief=True)
+    table = rtt_table(frame)
+    said = rtt_sentences(table, is_brief=True)
     if not said:
         return verdict
     measured = ("Store round trip, at equal offered load (the largest measured; each step in "
                 "'The store across a network'): " + "; ".join(said) + ".")
     if verdict.verdict == NOT_MEASURED:
-        flat = [e.label for e in rtt_effects(rtt_table(frame)) if e.is_flat]
+        flat = [e.label for e in rtt_effects(table) if e.is_flat]
         return Verdict(verdict.row, verdict.claim, measured,
                        "depends on the store's distance: every store call a request waits "
                        "for adds its round trip to the latency"

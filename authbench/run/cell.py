@@ -159,14 +159,6 @@ class Cell:
         return "-".join(parts)
 
     @property
-    def is_store_on_hot_path(self) -> bool:
-        """Whether GET /api/me waits for the store: sessions, and a blocklist read per
-        request (pub/sub keeps its copy in memory; JWT without revocation has none)."""
-        if self.mode == "session":
-            return True
-        return self.mode in ("jwt", "hybrid") and self.revocation == "blocklist"
-
-    @property
     def is_delayed(self) -> bool:
         """Whether a delay line sits between this cell's targets and a network store."""
         return self.store_rtt_ms > 0 and self.store in SERVICES

@@ -23,20 +23,20 @@ def test_a_whole_number_is_a_round_trip_in_ms() -> None:
     cell = parse_suite(HEAD + 'mode = "session"\nstore = "postgres"\nstore_rtt_ms = 2\n',
                        "rtt.toml", SERVICES).cells[0]
     assert cell.store_rtt_ms == 2.0
-    assert cell.is_delayed and cell.is_store_on_hot_path
+    assert cell.is_delayed
 
 
-@pytest.mark.parametrize(("block", "delayed", "hot"), [
-    ('mode = "jwt"\nstore = "redis"\n', True, False),  # the control: a store, never read
-    ('mode = "jwt"\nstore = "redis"\nrevocation = "blocklist"\n', True, True),
-    ('mode = "jwt"\nstore = "redis"\nrevocation = "pubsub"\n', True, False),
-    ('mode = "hybrid"\nstore = "redis"\nrevocation = "blocklist"\n', True, True),
-    ('mode = "jwt"\nstore = "memory"\n', False, False),  # nothing to put a delay in front of
-    ('mode = "none"\n', False, False),
+@pytest.mark.parametrize(("block", "delayed"), [
+    ('mode = "jwt"\nstore = "redis"\n', True),  # the control: a store, never read
+    ('mode = "jwt"\nstore = "redis"\nrevocation = "blocklist"\n', True),
+    ('mode = "jwt"\nstore = "redis"\nrevocation = "pubsub"\n', True),
+    ('mode = "hybrid"\nstore = "redis"\nrevocation = "blocklist"\n', True),
+    ('mode = "jwt"\nstore = "memory"\n', False),  # nothing to put a delay in front of
+    ('mode = "none"\n', False),
 ])
-def test_which_cells_wait_for_a_delayed_store(block: str, delayed: bool, hot: bool) -> None:
+def test_which_cells_get_a_delay_line(block: str, delayed: bool) -> None:
     cell = parse_suite(HEAD + block + "store_rtt_ms = 1\n", "rtt.toml", SERVICES).cells[0]
-    assert (cell.is_delayed, cell.is_store_on_hot_path) == (delayed, hot)
+    assert cell.is_delayed == delayed
 
 
 @pytest.mark.parametrize("block", ['mode = "session"\nstore = "memory"\n',
