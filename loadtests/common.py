@@ -1,9 +1,12 @@
-"""What every scenario shares: how a user logs in and carries its credential.
+"""What every scenario shares: how a user logs in and carries its credential, as an
+adapter file says (adapters/): the twins' own (adapters/twins.toml) unless the runner
+hands over another API's in AUTHBENCH_API (the variant's adapter as JSON).
 
-The user asks /health which mode the target runs, then carries the credential the
-way that mode wants: cookie + CSRF token for sessions, a Bearer header for JWT,
-Bearer + refresh cookie + CSRF token for hybrid. Users are user0..user<N-1> with
-password pw-user<K> (targets/passwords.py).
+A user logs in with the adapter's login request, keeps the values it captures (a token
+from the JSON body, a cookie, a header) and sends them back as the adapter's [send]
+says, explicitly on every request: no cookie jar, so a credential goes only to the node
+it was meant for. Users are the adapter's; the last PROBE_USERS of them are kept for
+loadtests/revocation.py's probes when there are enough.
 
 AUTHBENCH_NODES (comma-separated base URLs) spreads users over several nodes from
 the client side when no load balancer is in front (user i talks to node i mod N).
@@ -14,43 +17,71 @@ from __future__ import annotations
 import itertools
 import os
 import random
-from typing import Any
+from pathlib import Path
 
 from locust import FastHttpUser
 
+from adapters.exchange import (
+    Prepared,
+    answer_cookies,
+    capture,
+    login_request,
+    prepare,
+    user_at,
+    user_count,
+)
+from adapters.loading import adapter_from_json, twins_adapter
+from adapters.schema import Adapter, Request
 from loadtests.arrivals import next_turn
 from loadtests.control import Readiness
 
-SEED_USERS = int(os.environ.get("AUTHBENCH_SEED_USERS", "1000"))
-# The last PROBE_USERS seeded users are kept for loadtests/revocation.py's probes, so a
-# probe logging out everywhere never logs a load user out.
+
+def _adapter() -> Adapter:
+    given = os.environ.get("AUTHBENCH_API")
+    if given:
+        return adapter_from_json(Path(given).read_text())
+    twins = twins_adapter()
+    seeded = int(os.environ.get("AUTHBENCH_SEED_USERS", str(twins.users.count)))
+    return twins.model_copy(update={"users": twins.users.model_copy(update={"count": seeded})})
+
+
+ADAPTER = _adapter()
+USERS = user_count(ADAPTER)
+# The last PROBE_USERS users are kept for loadtests/revocation.py's probes, so a probe
+# logging out everywhere never logs a load user out (with enough users to spare).
 PROBE_USERS = 8
+LOAD_USERS = USERS - PROBE_USERS if USERS > 2 * PROBE_USERS else USERS
+MODE = os.environ.get("AUTHBENCH_MODE", ADAPTER.variant.kind)
 _NODES = [url for url in os.environ.get("AUTHBENCH_NODES", "").split(",") if url]
 _next_node = itertools.count()
+_HOT_WEIGHTS = [hot.weight for hot in ADAPTER.hot]
 
 
-def seed_password(username: str) -> str:
-    """The targets' documented password scheme."""
-    return f"pw-{username}"
+
+class Answer:
+    """What an answer gave: its status, and the values it carried by the adapter's rules."""
+
+    def __init__(self, status: int, values: dict[str, str]) -> None:
+        self.status = status
+        self.values = values
+
+    @property
+    def ok(self) -> bool:
+        return 200 <= self.status < 300
 
 
 class AuthUser(FastHttpUser):
-    """A client of whichever mode the target runs; scenarios add the tasks."""
+    """A client of the adapter's API; scenarios add the tasks."""
 
     abstract = True
-    headers: dict[str, str]
-    mode: str = "none"
+    mode: str = MODE
     is_logged_in: bool = False
 
     def on_start(self) -> None:
         if _NODES:
             self.client.base_url = _NODES[next(_next_node) % len(_NODES)]
-        with self.client.get("/health", name="/health", catch_response=True) as answer:
-            if answer.ok:
-                self.mode = answer.json()["auth_mode"]
-            else:
-                answer.failure(f"/health answered {answer.status_code}")
-        self.headers = {}
+        self.client.client.cookiejar = None  # credentials go out explicitly, to one node
+        self.values: dict[str, str] = {}
         self.prepare()
         # The measured phase starts only when every user is ready: with a real password
         # KDF, a login storm must not run inside a measured window.
@@ -65,47 +96,83 @@ class AuthUser(FastHttpUser):
     def prepare(self) -> None:
         """What a user does once before its tasks (scenarios override: e.g. log in)."""
 
-    def login(self) -> bool:
-        """Log in as a random seeded user; remember the credential."""
-        self.headers = {}  # the login answer replaces the credential cookies it sets
-        username = f"user{random.randrange(max(1, SEED_USERS - PROBE_USERS))}"
-        body = {"username": username, "password": seed_password(username)}
-        with self.client.post(
-            "/auth/login", json=body, name="/auth/login", catch_response=True
-        ) as answer:
-            if not answer.ok:
-                answer.failure(f"login failed: HTTP {answer.status_code}")
-                self.is_logged_in = False
-                return False
-            self.remember(answer.json())
-        self.is_logged_in = True
-        return True
+    def send(self, request: Prepared, base: str = "", suffix: str = "",
+             accept: tuple[int, ...] = (), capture_into: dict[str, str] | None = None
+             ) -> Answer:
+        """One request to `base` (default: this user's node); a status of 400 or more is a
+        failure unless in `accept`. With `capture_into`, the answer's values go there."""
+        with self.client.request(request.method, f"{base}{request.path}",
+                                 name=request.name + suffix,
+                                 # bytes go out as they are (the stubs say str or dict)
+                                 data=request.content,  # type: ignore[arg-type]
+                                 headers=request.headers, catch_response=True) as answer:
+            status = int(answer.status_code or 0)
+            if status in accept:
+                answer.success()
+            elif status >= 400 or status == 0:
+                answer.failure(f"HTTP {status}")
+            values: dict[str, str] = {}
+            if capture_into is not None and 200 <= status < 300:
+                cookies = answer_cookies(list(answer.headers.getlist("set-cookie"))
+                                         if answer.headers is not None else [])
+                values = capture(ADAPTER.capture, dict(answer.headers or {}), cookies,
+                                 answer.content or b"")
+                capture_into.update(values)
+        return Answer(status, values)
 
-    def remember(self, credential: dict[str, Any]) -> None:
-        """Keep the access token and CSRF token of a login or refresh answer."""
-        if "access_token" in credential:
-            self.headers["Authorization"] = f"Bearer {credential['access_token']}"
-        if "csrf_token" in credential:
-            self.headers["X-CSRF-Token"] = credential["csrf_token"]
+    def login_as(self, index: int, base: str = "", suffix: str = "") -> dict[str, str] | None:
+        """Log the index-th user in; the captured values, or None (failure recorded)."""
+        username, password = user_at(ADAPTER, index)
+        values: dict[str, str] = {}
+        answer = self.send(login_request(ADAPTER.login, username, password), base, suffix,
+                           capture_into=values)
+        if not answer.ok or not values:
+            return None
+        return values
+
+    def login(self) -> bool:
+        """Log in as a random load user; remember the credential."""
+        self.values = {}
+        values = self.login_as(random.randrange(LOAD_USERS))
+        self.is_logged_in = values is not None
+        if values is not None:
+            self.values = values
+        return self.is_logged_in
+
+    def do(self, request: Request | None, suffix: str = "") -> Answer | None:
+        """An adapter request with this user's values; None when it does not apply."""
+        prepared = None if request is None else prepare(request, ADAPTER.send, self.values)
+        if prepared is None:
+            return None
+        return self.send(prepared, suffix=suffix, capture_into=self.values)
 
     def read_profile(self) -> None:
-        self.client.get("/api/me", headers=self.headers, name="/api/me")
+        """One hot request (the adapter's, by weight)."""
+        hot = ADAPTER.hot[0] if len(ADAPTER.hot) == 1 else \
+            random.choices(ADAPTER.hot, weights=_HOT_WEIGHTS)[0]
+        if self.do(hot) is None:
+            self.send(_unapplicable(hot))
 
     def write_item(self) -> None:
-        self.client.post("/api/items", json={"name": "note", "size": 1},
-                         headers=self.headers, name="/api/items")
+        """The adapter's write, or a hot request where it has none."""
+        if self.do(ADAPTER.write) is None:
+            self.read_profile()
+
+    def can_refresh(self) -> bool:
+        refresh = ADAPTER.refresh
+        return refresh is not None and prepare(refresh, ADAPTER.send, self.values) is not None
 
     def refresh_tokens(self) -> None:
-        """Rotate the refresh token (hybrid only) and take the new access token."""
-        with self.client.post(
-            "/auth/refresh", headers=self.headers, name="/auth/refresh", catch_response=True
-        ) as answer:
-            if answer.ok:
-                self.remember(answer.json())
-            else:
-                answer.failure(f"refresh failed: HTTP {answer.status_code}")
+        """Trade the refresh credential for new ones (the answer's values replace the old)."""
+        self.do(ADAPTER.refresh)
 
     def logout(self) -> None:
         if self.is_logged_in:
-            self.client.post("/auth/logout", headers=self.headers, name="/auth/logout")
+            self.do(ADAPTER.logout)
             self.is_logged_in = False
+
+
+def _unapplicable(request: Request) -> Prepared:
+    """A hot request whose values were never captured: sent bare, so the failure shows."""
+    return Prepared(request.method, request.path, request.path)
+

@@ -13,12 +13,13 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = ("targets", "loadtests", "analysis", "authbench")
+PACKAGES = ("targets", "loadtests", "analysis", "authbench", "adapters")
 MAX_LINES = 400
 # What each package may not import (the harness may import all of them).
 FORBIDDEN = {
     "targets": ("authbench", "analysis", "loadtests"),
     "analysis": ("authbench", "loadtests", "targets"),
+    "adapters": ("authbench", "analysis", "loadtests", "targets"),
 }
 
 
