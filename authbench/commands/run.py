@@ -14,6 +14,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from adapters.loading import AdapterError, load_adapter
 from authbench.bench.revocation.measure import storage_extra
 from authbench.bench.storeceiling.measure import store_ceiling_extra
 from authbench.bench.storeceiling.result import STORES, StoreCeilingConfig
@@ -22,7 +23,7 @@ from authbench.infra.haproxy import haproxy_path
 from authbench.infra.services import available_services
 from authbench.run.cell import Cell
 from authbench.run.rundir import RunDir, list_runs
-from authbench.run.suite import Suite, apply_only, load_suite
+from authbench.run.suite import Suite, SuiteError, apply_only, load_suite
 from targets.settings import DEFAULT_STORE_URLS
 
 
@@ -71,9 +72,16 @@ def cmd_run(args: argparse.Namespace) -> int:
     else:
         answering = available_services(options.redis_url, options.postgres_url)
         suite = load_suite(args.suite or "quick", answering)
+    api_path = args.api or suite.api or (
+        resume.metadata().get("api", {}).get("file", "") if resume is not None else "")
+    if api_path:
+        code = _point_at_api(args, api_path, suite, options, resume is not None)
+        if isinstance(code, int):
+            return code
+        suite = code
     if args.only:
         suite = apply_only(suite, args.only)
-    ceiling = ceiling_config(suite)
+    ceiling = None if options.api is not None else ceiling_config(suite)
     if ceiling is None and "store-ceiling" in suite.extras:
         suite = replace(suite, extras=tuple(e for e in suite.extras if e != "store-ceiling"))
         print("note: store-ceiling left out: no cell uses Redis or PostgreSQL", file=sys.stderr)
@@ -110,6 +118,35 @@ def cmd_run(args: argparse.Namespace) -> int:
     print(f"\nreport: {written['html']} (and {written['markdown'].name})")
     print(f"raw results: {run.path}")
     return 0 if all(r["status"] == "ok" for r in rows) else 1
+
+
+def _point_at_api(args: argparse.Namespace, path: str, suite: Suite, options: Any,
+                  is_resumed: bool) -> Suite | int:
+    """The suite over the adapter's variants, checked before any load; exit code 2 and
+    one line when the adapter file or the API cannot be used."""
+    from authbench.run.apisuite import FLOOR, api_suite, check_hosts
+    from authbench.run.preflight import preflight
+
+    try:
+        api = load_adapter(path)
+        check_hosts(api, args.allow_remote)
+        if not is_resumed:
+            suite, notes = api_suite(suite, api)
+            for note in notes:
+                print(f"note: {note}", file=sys.stderr)
+                options.notes.append(note)
+    except (AdapterError, SuiteError) as exc:
+        print(f"authbench run: {exc}", file=sys.stderr)
+        return 2
+    has_floor = any(c.api == FLOOR for c in suite.cells)
+    print(f"checking {api.path}: {len(api.variants) + has_floor} variant(s) start, reject "
+          "a request without a credential and accept one after login", file=sys.stderr)
+    why = preflight(api, has_floor)
+    if why is not None:
+        print(f"authbench run: {why}", file=sys.stderr)
+        return 2
+    options.api = api
+    return suite
 
 
 def ceiling_config(suite: Suite) -> StoreCeilingConfig | None:
@@ -208,6 +245,13 @@ def add_parsers(sub: Any) -> None:
     run.add_argument("--no-pin", action="store_true",
                      help="let targets and Locust share every CPU (default: targets on the "
                           "first half of the CPUs, Locust and the runner on the rest)")
+    run.add_argument("--api", metavar="FILE",
+                     help="drive the API an adapter file describes, not the twins: the "
+                          "suite's load over the file's variants (see README: Benchmark "
+                          "your own API)")
+    run.add_argument("--allow-remote", action="store_true",
+                     help="let --api send load to a host other than this machine (yours to "
+                          "answer for)")
     run.add_argument("--no-haproxy", action="store_true",
                      help="spread users over nodes from the client side even if HAProxy exists")
     run.set_defaults(handler=cmd_run)

@@ -52,15 +52,18 @@ def floor_cell(cells: Iterable[Cell]) -> Cell | None:
     if not sharing:
         return None
     first = sharing[0]
+    # An API's floor is its adapter's [floor] request (authbench.run.apisuite).
+    api = "floor" if first.api else ""
     return Cell(mode="none", scenario=first.scenario, users=max(c.users for c in sharing),
                 nodes=first.nodes, workers=first.workers, balance=first.balance,
-                duration=MEASURED_SECONDS, warmup=WARMUP_SECONDS)
+                duration=MEASURED_SECONDS, warmup=WARMUP_SECONDS, api=api)
 
 
 def is_floor_rig(rig: Rig, floor: Cell) -> bool:
     """True when an interleaved run's rig can measure the floor as it is (a rig's cell
     has no rate: rigs are kept per configuration)."""
-    same = ("mode", "scenario", "users", "nodes", "workers", "balance", "fault", "spawn_rate")
+    same = ("mode", "scenario", "users", "nodes", "workers", "balance", "fault", "spawn_rate",
+            "api")
     return all(getattr(rig.cell, name) == getattr(floor, name) for name in same)
 
 

@@ -74,6 +74,9 @@ class Cell:
     # Round trip added between the targets and a Redis or PostgreSQL store (a delay line,
     # authbench netdelay); 0: direct. Cells that never touch a store keep it as a control.
     store_rtt_ms: Annotated[float, Field(ge=0, le=1_000)] = 0.0
+    # A variant of an API described by an adapter file (authbench run --api), not a twin:
+    # mode and store then say what the variant is, and authbench runs none of its store.
+    api: Annotated[str, Field(pattern=r"^([a-z0-9][a-z0-9_]*)?$")] = ""
 
     @field_validator("store_rtt_ms", mode="before")
     @classmethod
@@ -125,6 +128,8 @@ class Cell:
     @property
     def key(self) -> str:
         """A readable, unique name for the configuration (repeats share it)."""
+        if self.api:
+            return "-".join(["api", self.api, *self._load_parts()])
         parts = [self.mode]
         if self.mode != "none":
             parts.append(self.store)
@@ -138,7 +143,11 @@ class Cell:
                 parts.append(f"cache{self.verify_cache}")
             if self.access_ttl:
                 parts.append(f"ttl{self.access_ttl}")
-        parts.append(self.scenario)
+        return "-".join(parts + self._load_parts())
+
+    def _load_parts(self) -> list[str]:
+        """The key's parts after what runs: the scenario and the load."""
+        parts = [self.scenario]
         if self.logout != "one":
             parts.append(f"logout{self.logout}")
         parts += [f"u{self.users}", f"n{self.nodes}"]
@@ -156,7 +165,7 @@ class Cell:
             parts.append(f"rtt{self.store_rtt_ms:g}ms")
         if self.rate:
             parts.append("at" + self.rate.replace("%", "pct"))
-        return "-".join(parts)
+        return parts
 
     @property
     def is_delayed(self) -> bool:
@@ -164,8 +173,8 @@ class Cell:
         return self.store_rtt_ms > 0 and self.store in SERVICES
 
     def needs(self) -> set[str]:
-        """The services this cell cannot run without."""
-        return {self.store} & set(SERVICES)
+        """The services this cell cannot run without (an API's store is its own affair)."""
+        return set() if self.api else {self.store} & set(SERVICES)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -9,7 +9,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -74,7 +74,8 @@ class LocustProcesses:
                  nodes: list[str] | None = None, node_urls: list[str] | None = None,
                  seed_users: int = 1000, external_workers: int = 0,
                  master_bind_host: str = LOOPBACK, master_bind_port: int = 5557,
-                 on_spawn: Callable[[int], None] | None = None) -> None:
+                 on_spawn: Callable[[int], None] | None = None,
+                 extra_env: Mapping[str, str] | None = None) -> None:
         self.cell = cell
         self.folder = folder
         self.control = folder / "control.json"
@@ -88,6 +89,10 @@ class LocustProcesses:
             "AUTHBENCH_NODES": ",".join(nodes or []),
             "AUTHBENCH_NODE_URLS": ",".join(node_urls or []),
             "AUTHBENCH_LOGOUT": cell.logout,
+            # What the configuration is (the users label their probes with it).
+            "AUTHBENCH_MODE": cell.mode,
+            "AUTHBENCH_STORE": cell.store,
+            **(extra_env or {}),  # e.g. AUTHBENCH_API: the adapter of an API's variant
         }
         self.command = locust_command(cell, host, folder, run_time)
         self.external_workers = external_workers

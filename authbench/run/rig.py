@@ -243,6 +243,14 @@ class Rig:
             pids.append(self.topology.haproxy.pid)
         return pids
 
+    def _counters(self) -> dict[str, Any]:
+        """The store's counters (memory used, commands) for a window's before and after."""
+        return store_counters(self.cell.store, self.store_url, self.namespace)
+
+    def _cpu_pids(self) -> list[int]:
+        """The processes whose CPU is the target's."""
+        return [t.pid for t in self.topology.targets]
+
     def _dead_targets(self) -> str | None:
         dead = self.topology.dead_nodes()
         return "target died during the cell: " + " | ".join(dead) if dead else None
@@ -264,12 +272,12 @@ class Rig:
         if (why := self._why_broken()) is not None:
             self.failure = why
             raise CellFailed(why)
-        before = store_counters(self.cell.store, self.store_url, self.namespace)
+        before = self._counters()
         window = self.locust.announce(folder, warmup, duration, rate)
         store_cpu = store_cpu_source(self.cell.store, self.store_url) if self.is_shared \
             else None
         sampler = WindowSampler(window.measure_from, window.measure_until,
-                                [t.pid for t in self.topology.targets], self.locust.pids,
+                                self._cpu_pids(), self.locust.pids,
                                 store_cpu, [self.delay.pid] if self.delay else None).start()
         try:
             fault = None if self.faults is None else self.faults.inject(
@@ -282,7 +290,7 @@ class Rig:
         finally:
             if store_cpu is not None:
                 store_cpu.close()
-        after = store_counters(self.cell.store, self.store_url, self.namespace)
+        after = self._counters()
         if (why := self._why_broken()) is not None:
             self.failure = why
             raise CellFailed(why)

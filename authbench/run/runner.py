@@ -17,8 +17,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
+from adapters.loading import AdapterFile
 from authbench.infra.haproxy import haproxy_path
 from authbench.infra.ports import LOOPBACK
+from authbench.run.apirig import ApiRig
+from authbench.run.apisuite import api_metadata, variant_adapter
 from authbench.run.calibration import (
     MEASURED_SECONDS,
     WARMUP_SECONDS,
@@ -35,7 +38,7 @@ from authbench.run.placement import Placement, plan_placement
 from authbench.run.progress import Progress
 from authbench.run.rig import CellFailed, Rig
 from authbench.run.rundir import RunDir, cell_folder_name, now_iso
-from authbench.run.suite import Suite
+from authbench.run.suite import WINDOWED_SCENARIOS, Suite
 from targets.settings import DEFAULT_STORE_URLS
 
 
@@ -54,6 +57,7 @@ class RunOptions:
     out: TextIO | None = None
     notes: list[str] = field(default_factory=list)
     extras: Mapping[str, SuiteExtra] = field(default_factory=dict)  # by the suite's names
+    api: AdapterFile | None = None  # the API the suite drives (--api), not the twins
 
     def store_url(self, store: str) -> str:
         return self.redis_url if store == "redis" else self.postgres_url
@@ -80,11 +84,18 @@ def restore_options(options: RunOptions, recorded: dict[str, Any]) -> list[str]:
 
 
 def plan(suite: Suite) -> list[tuple[str, Cell, int]]:
-    """(folder name, cell, repeat) in run order: repeats interleaved, cell by cell."""
+    """(folder name, cell, repeat) in run order: repeats interleaved, cell by cell. In a
+    windows suite, a cell that cannot wait between windows (an API's revocation probe)
+    runs once, on a rig of its own, after the windows."""
     order: list[tuple[str, Cell, int]] = []
+    windowed = [c for c in suite.cells
+                if suite.interleave != "windows" or c.scenario in WINDOWED_SCENARIOS]
     for repeat in range(1, suite.repeats + 1):
-        for cell in suite.cells:
+        for cell in windowed:
             order.append((cell_folder_name(len(order) + 1, cell, repeat), cell, repeat))
+    for cell in suite.cells:
+        if cell not in windowed:
+            order.append((cell_folder_name(len(order) + 1, cell, 1), cell, 1))
     return order
 
 
@@ -133,6 +144,13 @@ def _measure(rig: Rig, folder: Path, cell: Cell, record: dict[str, Any],
 
 def _make_rig(run: RunDir, index: int, cell: Cell, options: RunOptions, placement: Placement,
               folder: Path, run_time: float) -> Rig:
+    if cell.api:
+        if options.api is None:
+            raise ValueError(f"{cell.key} drives an API, and the runner was given no adapter")
+        return ApiRig(cell, variant_adapter(options.api, cell), folder, placement, run_time,
+                      external_workers=options.external_workers,
+                      master_bind_host=options.master_bind_host,
+                      master_bind_port=options.master_bind_port)
     return Rig(run, index, cell, options.store_url(cell.store), folder, placement, run_time,
                use_haproxy=options.use_haproxy, external_workers=options.external_workers,
                master_bind_host=options.master_bind_host,
@@ -306,7 +324,11 @@ def run_suite(suite: Suite, options: RunOptions, resume: RunDir | None = None) -
             "interleave": suite.interleave,
             "notes": options.notes,
             "options": recorded_options(options),
+            "target": "twins" if options.api is None else "external",
+            **({} if options.api is None else {"api": api_metadata(options.api)}),
         })
+        if options.api is not None:  # the adapter as it was, beside the suite
+            (run.path / "api.toml").write_text(options.api.text)
     else:
         run = resume
         run.drop_partials()
@@ -318,11 +340,16 @@ def run_suite(suite: Suite, options: RunOptions, resume: RunDir | None = None) -
                         options.out)
     progress.note(f"run folder: {run.path}")
     try:
-        if suite.interleave == "windows" and todo:
-            run_windows(run, todo, options, placement, progress)
-        elif todo:
-            floor = calibrate(run, [c for _, (_, c, _) in todo], options, placement, progress)
-            for index, (name, cell, _repeat) in todo:
+        own_rig = todo
+        if suite.interleave == "windows":
+            windowed = [item for item in todo if item[1][1].scenario in WINDOWED_SCENARIOS]
+            own_rig = [item for item in todo if item not in windowed]
+            if windowed:
+                run_windows(run, windowed, options, placement, progress)
+        if own_rig:
+            floor = calibrate(run, [c for _, (_, c, _) in own_rig], options, placement,
+                              progress)
+            for index, (name, cell, _repeat) in own_rig:
                 progress.start_cell(name, cell_seconds(cell))
                 record = run_cell(run, index, name, cell, options, placement, progress, floor)
                 progress.end_cell(record["status"], record.get("reason", ""))

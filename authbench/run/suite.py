@@ -64,6 +64,7 @@ class Suite:
     source: str = ""
     extras: tuple[str, ...] = ()  # EXTRAS run after the cells
     interleave: str = "cells"  # INTERLEAVES
+    api: str = ""  # an adapter file: the suite's load drives that API (authbench.run.apisuite)
 
 
 def _error(where: str, key: str, value: Any, exc: ValidationError) -> SuiteError:
@@ -152,6 +153,7 @@ class SuiteFile:
     defaults: dict[str, Any] = dataclass_field(default_factory=dict)
     extras: list[Annotated[str, AfterValidator(one_of(EXTRAS))]] = dataclass_field(
         default_factory=list)
+    api: str = ""  # an adapter file, relative to the suite file
 
 
 def _top_level_reason(exc: ValidationError) -> str:
@@ -215,7 +217,7 @@ def parse_suite(text: str, source: str, available: Iterable[str] = SERVICES) -> 
                                  f"windows; fault {cell.fault!r} of {cell.key} needs "
                                  "interleave = \"cells\" (a rig of its own)")
     return Suite(name, top.description, repeats, tuple(cells),
-                 tuple(skipped), text, tuple(extras), interleave)
+                 tuple(skipped), text, tuple(extras), interleave, top.api)
 
 
 def _check_unique_keys(source: str, cells: list[Cell]) -> None:
@@ -243,7 +245,10 @@ def load_suite(name_or_path: str, available: Iterable[str] = SERVICES) -> Suite:
     if path.suffix == ".toml" or path.exists():
         if not path.is_file():
             raise SuiteError(f"{path}: no such suite file")
-        return parse_suite(path.read_text(), str(path), available)
+        suite = parse_suite(path.read_text(), str(path), available)
+        if suite.api:  # as the file names it: beside the suite file
+            suite = replace(suite, api=str(path.parent / suite.api))
+        return suite
     shipped = resources.files("authbench.run") / "suites" / f"{name_or_path}.toml"
     if not shipped.is_file():
         raise SuiteError(f"unknown suite {name_or_path!r}: shipped suites are "

@@ -22,6 +22,7 @@ MAX_NOTE_CHARS = 1000
 NOTES_KEPT = 20  # per user, newest first
 NOTES_TTL_S = 24 * 60 * 60
 INVALID_LOGIN = "invalid username or password"
+FLOOR_USER = "alice0"
 BAD_LOGIN_BODY = "send username and password as JSON or as a form"
 
 log = logging.getLogger("notes")
@@ -100,6 +101,12 @@ def _add_routes(app: Flask, settings: Settings, store: Store, auth: Auth,
         principal = auth.authenticate()
         auth.check_write(principal)
         return auth.logout(principal)
+
+    @app.get("/public/me")
+    def public_me() -> Response:
+        # The work of GET /me for a fixed user without the auth step: the floor a benchmark
+        # reads the auth step's cost against.
+        return jsonify(username=FLOOR_USER, profile=users.profile(FLOOR_USER))
 
     @app.get("/healthz")
     def healthz() -> tuple[Response, int]:
