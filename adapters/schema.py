@@ -186,7 +186,8 @@ class Adapter(_Strict):
     service: Service | None = None
     urls: list[str] = Field(default_factory=list)
     nodes: Annotated[int, Field(ge=1, le=64)] = 1
-    pids: list[int] = Field(default_factory=list)  # an already-running service's processes, for its CPU
+    # An already-running service's processes, whose CPU is its cost.
+    pids: list[int] = Field(default_factory=list)
     write: Hot | None = None
     logout: Logout | None = None
     refresh: Refresh | None = None

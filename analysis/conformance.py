@@ -12,8 +12,10 @@ def verify_columns(checks: list[dict[str, Any]]) -> dict[str, Any]:
         return {"verify_passed": None, "revoked_after_logout": None, "credential_bytes": None,
                 "store_settings": ""}
     names = {c["name"]: c["is_passed"] for c in checks[0]["checks"]}
-    revoked: bool | None = None
-    if "revoked after logout" in names:
+    revoked: bool | None = checks[0].get("revoked_after_logout")  # measured, where recorded
+    if revoked is not None:
+        pass
+    elif "revoked after logout" in names:
         revoked = bool(names["revoked after logout"])  # False: logout did not revoke
     elif "valid until exp (no revocation configured)" in names:
         revoked = False

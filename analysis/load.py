@@ -30,6 +30,7 @@
     schedule_lag_p50_ms, schedule_lag_p99_ms, schedule_lag_max_ms, arrivals_scheduled,
     arrivals_sent, in_flight_limit, in_flight_max, is_generator_short, generator_note,
     service_p50_ms, service_p99_ms   (from the actual send; p*_ms count from the intended)
+    api, api_endpoint, cpu_claimed   (an API's variant, its own request name, analysis.apis)
 
 Failed cells keep one row with endpoint "" and NaN figures, so a report can say
 why they were not measured. `load_timelines` and `load_probes` read the faults and
@@ -51,6 +52,7 @@ import numpy as np
 import pandas as pd
 from hdrh.histogram import HdrHistogram
 
+from analysis.apis import name_api_endpoints
 from analysis.conformance import verify_columns
 from analysis.costs import bottleneck
 from analysis.formats import CELL, PROBE, RUN, TIMELINE, load_json
@@ -71,7 +73,7 @@ CELL_COLUMNS = ("mode", "store", "alg", "revocation", "verify_cache", "scenario"
                 "nodes", "workers", "scale", "duration", "warmup", "balance")
 # Cell keys added later, with the value a run that predates them used.
 LATER_CELL_COLUMNS = {"lib": "pyjwt", "logout": "one", "access_ttl": 0, "fault": "none",
-                      "store_rtt_ms": 0.0}
+                      "store_rtt_ms": 0.0, "api": ""}
 TIMELINE_COUNTS = ("ok", "unavailable", "rejected", "failed", "wrongly_accepted")
 PROBE_COLUMNS = ["cell", "trial", "key", "repeat", "mode", "store", "revocation", "nodes",
                  "logout", "access_ttl", "strategy", "series", "credential", "node",
@@ -187,7 +189,8 @@ def usage_columns(record: dict[str, Any], bounds: tuple[float, float] | None, re
     out["proxy_cpu_us"] = proxy_cpu * 1e6 / requests
     store_capacity = 1 if store.get("kind") == "redis" else cpu_count
     recording = max(1, int(cell.get("workers", 0)))
-    out["target_util"] = target_cpu / seconds / min(len(nodes) or 1, target_cpus)
+    # Per node, not per process: a node may be a tree (an API's gunicorn and its worker).
+    out["target_util"] = target_cpu / seconds / min(int(cell.get("nodes", 1)) or 1, target_cpus)
     out["generator_util"] = generator_cpu / seconds / min(recording, generator_cpus)
     out["store_util"] = store_cpu / seconds / store_capacity
     out["store_cpu_us"] = store_cpu * 1e6 / requests  # NaN: no shared store
@@ -228,6 +231,7 @@ def _cell_rows(run_id: str, folder: Path, record: dict[str, Any],
         "sign_us": record.get("sign_us", float("nan")),
         "config": config_of(key),
         "rate_spec": cell.get("rate", ""),
+        "cpu_claimed": (record.get("api") or {}).get("cpu_claimed", True),
     }
     if record["status"] != "ok":
         return [{**base, "endpoint": ""}]
@@ -298,7 +302,7 @@ def load_run(path: str | Path) -> pd.DataFrame:
             frame[column] = float("nan")
     frame["is_generator_short"] = frame.get(
         "is_generator_short", pd.Series(False, index=frame.index)).fillna(False).astype(bool)
-    return frame
+    return name_api_endpoints(frame, metadata)
 
 
 def load_timelines(path: str | Path) -> pd.DataFrame:

@@ -35,7 +35,9 @@ LOGIN_NODE, OTHER_NODES = "node that logged out", "other nodes"  # where a watch
 def strategy_label(cell: dict[str, Any]) -> str:
     """A readable name for how a cell revokes, e.g. 'JWT + blocklist in redis, 2 nodes'."""
     mode, store, kind = cell.get("mode"), cell.get("store"), cell.get("revocation", "none")
-    if mode == "session":
+    if cell.get("api"):  # an API's variant: its name says what it does, not the twins' keys
+        label = f"{cell['api']} ({mode})"
+    elif mode == "session":
         label = f"session in {store}"
     elif mode in ("jwt", "hybrid"):
         name = "JWT" if mode == "jwt" else "hybrid"

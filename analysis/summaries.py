@@ -30,10 +30,12 @@ def config_table(run: Path, frame: pd.DataFrame, endpoint: str = ME) -> pd.DataF
     rows = []
     for key, group in hot.groupby("key", sort=False):
         cells = [load_cell_histograms(run / "cells" / cell)[0] for cell in group["cell"]]
-        auth_name = timing("auth", endpoint)
-        latency = merge(c[endpoint] for c in cells if endpoint in c)
-        auth = merge(c[auth_name] for c in cells if auth_name in c)
         first = group.iloc[0]
+        # The files keep an API's own request names (analysis.apis).
+        source = str(first.get("api_endpoint") or endpoint)
+        auth_name = timing("auth", source)
+        latency = merge(c[source] for c in cells if source in c)
+        auth = merge(c[auth_name] for c in cells if auth_name in c)
         rows.append({
             "key": key, "mode": first["mode"], "store": first["store"], "alg": first["alg"],
             "revocation": first["revocation"], "users": first["users"],

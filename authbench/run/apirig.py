@@ -25,6 +25,10 @@ from authbench.run.placement import Placement
 from authbench.run.rig import CellFailed, Rig
 from authbench.run.verify import verify_api
 
+# How long a probe replays a logged-out credential before it calls it "still accepted"
+# (within the probe cell's window, authbench.run.apisuite.PROBE_SECONDS).
+PROBE_MAX_SECONDS = 2.0
+
 
 def service_spec(adapter: Adapter) -> ServiceSpec | None:
     """How to start one node of the variant, or None when it is already running."""
@@ -100,7 +104,9 @@ class ApiRig(Rig):
                 nodes=urls if len(urls) > 1 else None, node_urls=urls,
                 external_workers=self.external_workers, master_bind_host=self.master_bind[0],
                 master_bind_port=self.master_bind[1], on_spawn=self.placement.pin_generator,
-                extra_env={"AUTHBENCH_API": str(adapter_file)})
+                extra_env={"AUTHBENCH_API": str(adapter_file),
+                           # A watch must end inside the probe's window, rejected or not.
+                           "AUTHBENCH_PROBE_MAX_S": f"{PROBE_MAX_SECONDS:g}"})
             self.locust.start()
             self.facts["locust"] = {"command": self.locust.command}
             started = time.monotonic()
