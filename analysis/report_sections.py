@@ -16,6 +16,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from analysis import plots
+from analysis.api_section import api_lines
 from analysis.answer import answer_lines
 from analysis.endpoints import ME
 from analysis.faults import fault_lines, plot_fault_timelines
@@ -41,7 +42,7 @@ def answer_section(report: Report) -> list[str]:
         lines = ["The store across a network, at equal offered load (every round trip in the "
                  "section of that name below):", "", *(f"- {line}" for line in distance), "",
                  *lines]
-    return lines
+    return api_lines(report.metadata, report.frame) + lines
 
 
 def charts_for(report: Report) -> list[tuple[str, str, Figure]]:
