@@ -16,7 +16,8 @@ from urllib.parse import quote
 
 from adapters.schema import SAFE_METHODS, Adapter, Login, Request, Send
 
-FIELD = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+# One pass over a template: an escaped brace, or a field (so a value is never re-read).
+TOKEN = re.compile(r"\{\{|\}\}|\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
 class MissingValue(KeyError):
@@ -27,13 +28,13 @@ def render(template: str, values: Mapping[str, str]) -> str:
     """`{name}` fields replaced by values; `{{` and `}}` stand for braces."""
     def one(match: re.Match[str]) -> str:
         name = match.group(1)
+        if name is None:
+            return match.group(0)[0]  # "{{" -> "{", "}}" -> "}"
         if name not in values:
             raise MissingValue(name)
         return values[name]
 
-    parts = template.split("{{")
-    rendered = [FIELD.sub(one, part) for part in parts]
-    return "{".join(rendered).replace("}}", "}")
+    return TOKEN.sub(one, template)
 
 
 def render_data(data: Any, values: Mapping[str, str]) -> Any:

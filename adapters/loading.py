@@ -2,7 +2,7 @@
 
 A file describes the API once at its top level; each `[[variants]]` names a
 configuration (its `env`, what `kind` it is) and may override any section, merged key
-by key over the top level. A file without variants is one variant, named by its
+by key over the top level. A file without variants is one variant, "default", of its
 top-level `kind`.
 """
 
@@ -105,27 +105,27 @@ def parse_adapter(text: str, source: str, folder: Path) -> tuple[Adapter, ...]:
         raise AdapterError(f"{source}: not valid TOML: {exc}") from None
     variants = data.pop("variants", None)
     top_variant = {k: data.pop(k) for k in ("kind", "store") if k in data}
+    has_variants = variants is not None
     if variants is None:
         variants = [{"name": "default", **top_variant}]
     if not isinstance(variants, list) or not variants or \
             not all(isinstance(v, dict) for v in variants):
         raise AdapterError(f"{source}: variants must be [[variants]] tables")
-    if isinstance(data.get("users"), Mapping):
-        data["users"] = _read_users(data["users"], folder, source)
-    if isinstance(data.get("service"), Mapping) and isinstance(data["service"].get("cwd"), str):
-        data["service"] = {**data["service"],
-                           "cwd": str((folder / data["service"]["cwd"]).resolve())}
     built: list[Adapter] = []
     for number, variant in enumerate(variants, 1):
         label = variant.get("name", f"#{number}")
-        where = f"{source} [[variants]] {label!r}" if "name" in variant or len(variants) > 1 \
-            else source
+        where = f"{source} [[variants]] {label!r}" if has_variants else source
         own = {k: v for k, v in variant.items() if k in VARIANT_KEYS}
         overrides = {k: v for k, v in variant.items() if k not in VARIANT_KEYS}
-        if "service" in overrides and isinstance(overrides["service"].get("cwd"), str):
-            overrides["service"]["cwd"] = str((folder / overrides["service"]["cwd"]).resolve())
         whole = merged(data, overrides)
         whole["variant"] = {**top_variant, **own}
+        if isinstance(whole.get("users"), Mapping):
+            whole["users"] = _read_users(whole["users"], folder, where)
+        service = whole.get("service")
+        if isinstance(service, Mapping):  # its cwd (default ".") is beside the adapter file
+            cwd = service.get("cwd", ".")
+            if isinstance(cwd, str):
+                whole["service"] = {**service, "cwd": str((folder / cwd).resolve())}
         try:
             built.append(Adapter.model_validate(whole))
         except ValidationError as exc:

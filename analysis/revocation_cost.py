@@ -24,6 +24,8 @@ def overhead_table(frame: pd.DataFrame) -> pd.DataFrame:
     if hot.empty or "scenario" not in hot:
         return pd.DataFrame()
     hot = hot[hot["mode"] != "none"]  # no credential, nothing to revoke
+    if "api" in hot:  # an API's variants have no JWT-without-revocation twin to compare with
+        hot = hot[hot["api"].fillna("") == ""]
     if (hot["scenario"] == "read").any():  # plain reads when the run has them: no probes
         hot = hot[hot["scenario"] == "read"]
     rows = []

@@ -61,8 +61,6 @@ def test_a_missing_value_raises_missing_value_naming_it() -> None:
     assert isinstance(exc.value, KeyError)
 
 
-@pytest.mark.xfail(strict=True, reason="adapters/exchange.py render() turns `}}` into `}` "
-                   "after filling fields, so a value holding `}}` is changed")
 def test_a_value_is_sent_as_it_is_even_with_braces_in_it() -> None:
     assert render("{password}", {"password": "p}}w{{x"}) == "p}}w{{x"
 

@@ -150,8 +150,6 @@ def test_the_service_folder_is_relative_to_the_file(tmp_path: Path) -> None:
     assert v2.command == ["serve"]  # merged: the variant changed the folder only
 
 
-@pytest.mark.xfail(strict=True, reason="adapters/loading.py resolves [service] cwd only when "
-                   "the file gives one: the default '.' stays relative to the harness's cwd")
 def test_a_file_without_a_service_folder_given_runs_beside_the_file(tmp_path: Path) -> None:
     api = load_adapter(write(tmp_path, TINY + '\n[service]\ncommand = ["serve"]\n'))
     assert api.variants[0].service is not None
@@ -291,17 +289,12 @@ def test_an_adapter_with_read_users_and_forms_survives_the_trip_as_json(tmp_path
     assert [u.username for u in again.users.accounts] == ["alice", "bob"]
 
 
-@pytest.mark.xfail(strict=True, raises=AttributeError,
-                   reason="adapters/loading.py calls .get on a variant's `service` before "
-                   "checking it is a table: AttributeError, not AdapterError")
 def test_a_variants_service_that_is_not_a_table_is_refused_in_one_line(tmp_path: Path) -> None:
     text = TINY + '\n[[variants]]\nname = "v1"\nservice = "serve"\n'
     message = load_error(write(tmp_path, text))
     assert "[[variants]] 'v1'" in message and "service = 'serve': expected a table" in message
 
 
-@pytest.mark.xfail(strict=True, reason="adapters/loading.py reads a users `file` only at the "
-                   "top level: a variant's own users file is kept unread, no accounts")
 def test_a_variants_own_users_file_is_read_too(tmp_path: Path) -> None:
     (tmp_path / "users.csv").write_text("alice,pw1\n")
     text = edit(TINY, '[users]\npattern = "user{n}"\ncount = 10\npassword = "pw-{username}"\n',

@@ -72,7 +72,7 @@ def flask_text(**captures: str) -> str:
 def test_a_missing_key_is_one_line(tmp_path: Path) -> None:
     text = TINY.format(url="http://127.0.0.1:8000").replace('[login]\npath = "/login"\n', "")
     adapter, error = run_api(tmp_path, text)
-    assert error == f"authbench run: {adapter} [[variants]] 'default': login: missing"
+    assert error == f"authbench run: {adapter}: login: missing"
 
 
 def test_a_wrong_type_is_one_line(tmp_path: Path) -> None:

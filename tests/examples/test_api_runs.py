@@ -1,0 +1,85 @@
+"""`authbench run quick --api examples/<name>/api.toml`, end to end, for every example:
+the API started from its adapter file, verified, measured under the quick suite's load,
+probed for revocation, and reported."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+RUN_TIMEOUT_S = 400
+
+pytestmark = pytest.mark.slow  # each is a whole quick run (about 80 s)
+
+
+def _run_quick(adapter: str, results: Path) -> tuple[subprocess.CompletedProcess[str], Path]:
+    done = subprocess.run(
+        [sys.executable, "-m", "authbench", "run", "quick", "--api", adapter,
+         "--results", str(results)],
+        cwd=ROOT, capture_output=True, text=True, timeout=RUN_TIMEOUT_S, check=False,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    runs = sorted(results.iterdir()) if results.is_dir() else []
+    assert len(runs) == 1, f"{done.returncode}\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+    return done, runs[0]
+
+
+def _section(run: Path, title: str) -> str:
+    """One `## title` section of the run's report.md, without its sub-headings' end."""
+    text = (run / "report.md").read_text()
+    return text.split(f"\n## {title}\n", 1)[1].split("\n## ", 1)[0]
+
+
+def _cost_order(stdout: str) -> list[str]:
+    line = next(line for line in stdout.splitlines() if line.startswith("cheapest to dearest:"))
+    names = line.removeprefix("cheapest to dearest:").replace("≈", "<").split("<")
+    return [name.strip() for name in names]
+
+
+def test_the_flask_example_runs_quick_and_ranks_its_variants(tmp_path: Path) -> None:
+    done, run = _run_quick("examples/flask/api.toml", tmp_path / "results")
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    metadata = json.loads((run / "metadata.json").read_text())
+    assert metadata["target"] == "external"
+    assert [v["name"] for v in metadata["api"]["variants"]] == ["session", "jwt"]
+    assert (run / "api.toml").read_text() == (ROOT / "examples/flask/api.toml").read_text()
+    # Ranked by cost: the floor, then both variants, each measured in every repeat.
+    order = _cost_order(done.stdout)
+    assert order[0] == "api-floor-read-u20-n1"
+    assert set(order[1:]) == {"api-session-read-u20-n1", "api-jwt-read-u20-n1"}
+    assert "This run drove **notes-flask**" in _section(run, "The answer")
+    # Both variants' revocation is measured by a probe, and both revoke at once.
+    revocation = _section(run, "Revocation")
+    for label in ("session (session)", "jwt (jwt)"):
+        row = next(line for line in revocation.splitlines() if line.startswith(f"| {label} |"))
+        assert "rejected at the first replay" in row, row
+    cells = [json.loads(p.read_text()) for p in sorted((run / "cells").glob("*/cell.json"))]
+    assert cells and all(c["status"] == "ok" for c in cells)
+    # The service's own processes were sampled (gunicorn's master and its worker).
+    assert all(c["api"]["cpu_claimed"] for c in cells)
+    assert all(len(c["nodes"]) == 2 for c in cells if c["cell"]["scenario"] == "read")
+    assert not list((tmp_path / "results").glob("*/cells/*/hdr-*.part"))
+
+
+def test_the_aiohttp_example_reports_a_logout_that_does_not_revoke(tmp_path: Path) -> None:
+    done, run = _run_quick("examples/aiohttp/api.toml", tmp_path / "results")
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    order = _cost_order(done.stdout)
+    assert set(order) == {"api-floor-read-u20-n1", "api-session-read-u20-n1",
+                          "api-jwt-read-u20-n1"}
+    revocation = _section(run, "Revocation")
+    rows = {line.split("|")[1].strip(): line for line in revocation.splitlines()
+            if line.startswith("| ") and not line.startswith("| strategy")}
+    assert "rejected at the first replay" in rows["session (session)"]
+    # Its JWT logout answers 200 and revokes the refresh token only: the access token
+    # keeps working, and the report bounds it by the token's remaining lifetime.
+    assert "never rejected while watched" in rows["jwt (hybrid)"]
+    assert "remaining lifetime" in rows["jwt (hybrid)"]
+    assert "rejected at the first replay" in rows["jwt (hybrid) · refresh token"]
+    assert "| jwt | hybrid | BOOKMARKS_AUTH=jwt | not declared to revoke | still accepted |" \
+        in _section(run, "The answer")
