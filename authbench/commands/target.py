@@ -9,10 +9,11 @@ import sys
 import time
 from typing import Any
 
+from adapters.loading import AdapterError, load_adapter
 from authbench.infra.children import die_with_parent
 from authbench.infra.ports import LOOPBACK
 from authbench.infra.serve import serve
-from authbench.run.verify import verify_target
+from authbench.run.verify import verify_api, verify_target
 from targets.seeding import seed_sessions
 from targets.settings import AUTH_MODES, JWT_ALGORITHMS, REVOCATIONS, STORE_KINDS, Settings
 from targets.stores import make_store
@@ -74,8 +75,18 @@ def cmd_seed(args: argparse.Namespace) -> int:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    """Run the conformance check against a running target."""
-    result = verify_target(args.url)
+    """Run the conformance check against a running target (a twin, or with --api any API
+    its adapter file describes)."""
+    if args.api is None:
+        result = verify_target(args.url)
+    else:
+        try:
+            api = load_adapter(args.api)
+            adapter = api.variant(args.variant) if args.variant else api.variants[0]
+        except AdapterError as exc:
+            print(f"authbench verify: {exc}", file=sys.stderr)
+            return 2
+        result = verify_api(adapter, args.url)
     print("\n".join(result.lines()))
     return 0 if result.is_passed else 1
 
@@ -104,4 +115,7 @@ def add_parsers(sub: Any) -> None:
 
     verify = sub.add_parser("verify", help=cmd_verify.__doc__, description=cmd_verify.__doc__)
     verify.add_argument("url")
+    verify.add_argument("--api", metavar="FILE", help="check through this adapter file")
+    verify.add_argument("--variant", help="the adapter's variant (default: its first), for "
+                        "what its logout declares")
     verify.set_defaults(handler=cmd_verify)

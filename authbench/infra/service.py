@@ -119,6 +119,7 @@ class ServiceNode:
         env = {**os.environ,
                **{key: _fill(value, self.port, self.node) for key, value in self.spec.env.items()}}
         command = command_for(self.spec, self.port, self.node)
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with self.log_path.open("wb") as log:
             try:
                 # Its own session and group: stop() signals workers along with their master.
