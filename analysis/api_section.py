@@ -15,8 +15,8 @@ import pandas as pd
 
 from analysis.apis import ROLES, api_facts
 
-ROLE_WORDS = {"hot": "the hot path", "floor": "the floor, sent without a credential", "login": "login",
-              "refresh": "refresh"}
+ROLE_WORDS = {"hot": "the hot path", "floor": "the floor, sent without a credential",
+              "login": "login", "refresh": "refresh"}
 
 
 def _measured_logout(frame: pd.DataFrame, variant: str) -> str:

@@ -16,8 +16,8 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from analysis import plots
-from analysis.api_section import api_lines
 from analysis.answer import answer_lines
+from analysis.api_section import api_lines
 from analysis.endpoints import ME
 from analysis.faults import fault_lines, plot_fault_timelines
 from analysis.formatting import number
