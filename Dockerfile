@@ -20,6 +20,7 @@ COPY authbench ./authbench
 COPY targets ./targets
 COPY loadtests ./loadtests
 COPY analysis ./analysis
+COPY adapters ./adapters
 RUN pip install . \
     && rm -rf build ./*.egg-info \
     && mkdir -p /app/results /keys \

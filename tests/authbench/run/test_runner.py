@@ -461,8 +461,8 @@ def test_verify_fails_a_server_that_accepts_anything(
     assert f"{accepting_server} (jwt): FAILED" in out
     failed = {line.split("] ", 1)[1].split(":")[0] for line in out.splitlines()
               if line.strip().startswith("[FAIL]")}
-    assert failed == {"no credential", "with credential", "wrong password", "alg none token",
-                      "access token issued"}
+    # Its login answers 200 with no credential in it: nothing after login can be checked.
+    assert failed == {"no credential", "login", "alg none token"}
     assert "[ok] health" in out
 
 

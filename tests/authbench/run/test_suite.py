@@ -177,7 +177,7 @@ BLOCK = '[[matrix]]\nmode = "jwt"\n'
 BAD_SUITES = {
     "invalid TOML": (GOOD_HEAD + "[[matrix]\nmode = 'jwt'\n", ["not valid TOML"]),
     "unknown top-level key": (GOOD_HEAD + 'colour = "red"\n' + BLOCK,
-                              ["unknown top-level key 'colour'", "known: defaults"]),
+                              ["unknown top-level key 'colour'", "known: api, defaults"]),
     "unknown cell key": (GOOD_HEAD + BLOCK + 'colour = "red"\n',
                          ["[[matrix]] #1", "unknown key 'colour'",
                           "known keys: " + ", ".join(CELL_KEYS)]),
