@@ -3,13 +3,14 @@
 The revocation scenario's users (loadtests/revocation.py: background readers and probes
 that log out and replay) plus:
 
-- readers that log in again when a credential they hold is refused (401), as a real
-  client does after its session was lost;
+- readers that log in again when a credential they hold is refused (a status in the
+  adapter's `rejected`), as a real client does after its session was lost;
 - one RevokedReplayer: it revokes a credential of its own every REVOKE_EVERY seconds
-  (log in, log out, seen rejected on every node), keeps up to MAX_REVOKED of them, and
-  replays each on every node every REPLAY_EVERY seconds for the whole window. A 200
-  for one of them is a revoked credential accepted again (e.g. a blocklist lost with
-  its store): the figure that must stay 0.
+  (log in, the adapter's logout, its first hot request seen rejected on every node),
+  keeps up to MAX_REVOKED of them, and replays each on every node every REPLAY_EVERY
+  seconds for the whole window. A 2xx for one of them is a revoked credential accepted
+  again (e.g. a blocklist lost with its store): the figure that must stay 0. A logout
+  that never revokes (GIVE_UP_AFTER times in a row) leaves it nothing to replay.
 
 Every request is also counted second by second (loadtests/timeline.py).
 
@@ -20,16 +21,17 @@ By hand:  AUTHBENCH_NODE_URLS=http://127.0.0.1:8001,http://127.0.0.1:8002 \\
 from __future__ import annotations
 
 import time
-from typing import Any
+from collections.abc import Callable
 
 import gevent
 from locust import task
 
+from adapters.exchange import Prepared, prepare
 from loadtests import (
     revocation,  # the module, not its classes: Locust runs every user class it finds
     timeline,  # also records requests second by second when the runner asks
 )
-from loadtests.common import PROBE_USERS, SEED_USERS, AuthUser, seed_password
+from loadtests.common import ADAPTER, PROBE_USERS, USERS, Answer, AuthUser
 
 REVOKE_EVERY = 1.5  # seconds between new revoked credentials
 MAX_REVOKED = 12
@@ -45,20 +47,27 @@ class Probe(revocation.RevocationProbe):
 class Reader(revocation.BackgroundReader):
     """A background reader that logs in again when its credential is refused."""
 
-    def _relogin_if_refused(self, status: int) -> None:
-        if status == 401:
+    last_status = 0
+
+    def send(self, request: Prepared, base: str = "", suffix: str = "",
+             accept: tuple[int, ...] = (), capture_into: dict[str, str] | None = None
+             ) -> Answer:
+        answer = super().send(request, base, suffix, accept, capture_into)
+        self.last_status = answer.status
+        return answer
+
+    def _relogin_if_refused(self, action: Callable[[], None]) -> None:
+        """The action, then a new login if its (last) request was refused."""
+        self.last_status = 0
+        action()
+        if ADAPTER.is_rejected(self.last_status):
             self.login()
 
     def read_profile(self) -> None:
-        self._renew_if_due()
-        answer = self.client.get("/api/me", headers=self.headers, name="/api/me")
-        self._relogin_if_refused(int(answer.status_code or 0))
+        self._relogin_if_refused(super().read_profile)
 
     def write_item(self) -> None:
-        self._renew_if_due()
-        answer = self.client.post("/api/items", json={"name": "note", "size": 1},
-                                  headers=self.headers, name="/api/items")
-        self._relogin_if_refused(int(answer.status_code or 0))
+        self._relogin_if_refused(super().write_item)
 
 
 class RevokedReplayer(AuthUser):
@@ -68,9 +77,9 @@ class RevokedReplayer(AuthUser):
 
     def prepare(self) -> None:
         # Below the revocation probes' users (the last ones), above the readers' range.
-        self.username = f"user{SEED_USERS - PROBE_USERS}"
+        self.index = (USERS - PROBE_USERS) % USERS
         self.nodes = revocation._nodes(self.host or "")
-        self.revoked: list[dict[str, str]] = []
+        self.revoked: list[Prepared] = []
         self.next_revoke = 0.0
         self.unrevoked = 0
 
@@ -81,56 +90,57 @@ class RevokedReplayer(AuthUser):
                 and now >= self.next_revoke):
             self.next_revoke = now + REVOKE_EVERY
             self._revoke_one()
-        for headers in self.revoked:
+        for request in self.revoked:
             for url in self.nodes:
-                with self.client.get(f"{url}/api/me", headers=headers,
-                                     name=f"/api/me {timeline.REVOKED_REPLAY}",
-                                     catch_response=True) as answer:
-                    if answer.status_code == 200:
-                        answer.failure("a revoked credential was accepted")
-                    elif answer.status_code == 401:
-                        answer.success()
-                self.client.cookiejar.clear()
+                self._replay_revoked(request, url)
         gevent.sleep(max(0.0, now + REPLAY_EVERY - time.time()))
 
+    def _replay_revoked(self, request: Prepared, url: str) -> None:
+        """A revoked credential: rejected is right, accepted (2xx) is the failure."""
+        with self.client.request(request.method, f"{url}{request.path}",
+                                 name=f"{request.name} {timeline.REVOKED_REPLAY}",
+                                 # bytes go out as they are (the stubs say str or dict)
+                                 data=request.content,  # type: ignore[arg-type]
+                                 headers=request.headers, catch_response=True) as answer:
+            status = int(answer.status_code or 0)
+            if 200 <= status < 300:
+                answer.failure("a revoked credential was accepted")
+            elif ADAPTER.is_rejected(status):
+                answer.success()
+            elif status >= 400 or status == 0:
+                answer.failure(f"HTTP {status}")
+
     def _revoke_one(self) -> None:
-        self.client.cookiejar.clear()
         url = self.nodes[0]
-        credentials = {"username": self.username, "password": seed_password(self.username)}
-        with self.client.post(f"{url}/auth/login", json=credentials,
-                              name="/auth/login (replayer)", catch_response=True) as answer:
-            if not answer.ok:
-                answer.failure(f"replayer login failed: HTTP {answer.status_code}")
-                return
-            body: dict[str, Any] = answer.json()
-        cookies = {c.name: c.value or "" for c in self.client.cookiejar}
-        self.client.cookiejar.clear()
-        headers = revocation.RevocationProbe._me_headers(body, cookies)
-        csrf = {"X-CSRF-Token": body["csrf_token"]} if "csrf_token" in body else {}
-        with self.client.post(f"{url}/auth/logout", headers={**headers, **csrf},
-                              name="/auth/logout (replayer)", catch_response=True) as answer:
-            if answer.status_code != 200:
-                answer.failure(f"replayer logout failed: HTTP {answer.status_code}")
-                return
-        self.client.cookiejar.clear()
-        if self._is_rejected_everywhere(headers):
-            self.revoked.append(headers)
+        values = self.login_as(self.index, base=url, suffix=" (replayer)")
+        if values is None:
+            return
+        check = prepare(ADAPTER.hot[0], ADAPTER.send, values)
+        logout = None if ADAPTER.logout is None else prepare(ADAPTER.logout, ADAPTER.send,
+                                                              values)
+        if check is None or logout is None:
+            self.unrevoked = GIVE_UP_AFTER  # nothing this adapter can revoke: stop trying
+            return
+        answer = self.send(logout, url, " (replayer)")
+        if not answer.ok:
+            if 0 < answer.status < 400:  # send counts only 400 and above as failures
+                revocation.report_failure(self.environment, f"{logout.name} (replayer)",
+                                          f"replayer logout: HTTP {answer.status}")
+            return
+        if self._is_rejected_everywhere(check):
+            self.revoked.append(check)
         else:
             self.unrevoked += 1
 
-    def _is_rejected_everywhere(self, headers: dict[str, str]) -> bool:
+    def _is_rejected_everywhere(self, check: Prepared) -> bool:
         deadline = time.time() + CONFIRM_WITHIN
         pending = list(self.nodes)
+        accept = tuple(ADAPTER.rejected)  # accepted so soon after logout: the lag, not a fault
         while pending and time.time() < deadline:
             for url in list(pending):
-                with self.client.get(f"{url}/api/me", headers=headers,
-                                     name="/api/me (replayer check, replay)",
-                                     catch_response=True) as answer:
-                    if answer.status_code in (200, 401):
-                        answer.success()  # accepted so soon after logout: the lag, not a fault
-                    if answer.status_code == 401:
-                        pending.remove(url)
-                self.client.cookiejar.clear()
+                answer = self.send(check, url, " (replayer check, replay)", accept)
+                if ADAPTER.is_rejected(answer.status):
+                    pending.remove(url)
             if pending:
                 gevent.sleep(0.05)
         return not pending

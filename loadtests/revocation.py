@@ -1,31 +1,44 @@
 """Revocation lag: log out, then replay the old credential on every node until rejected.
 
-Two kinds of user share the run:
+The API is the adapter's (loadtests/common.py: the twins' adapters/twins.toml unless
+AUTHBENCH_API names another). Two kinds of user share the run:
 - background readers (the read scenario's users): the load the probes measure under;
 - AUTHBENCH_PROBES probe users (default 2), each running trials one after another.
 
 One trial, by one probe user:
-1. log in on node k (trials take the nodes in turn) and check the credential on
-   every node (a per-node memory store knows it only on node k);
-2. log out on node k (AUTHBENCH_LOGOUT=all: log out everywhere, the per-user cutoff);
-   t0 is when the logout's answer arrives, the moment the user was told;
-3. replay GET /api/me with the old credential on every node, each node on its own
-   schedule of one replay every AUTHBENCH_PROBE_INTERVAL_MS (default 20; a slot a
+1. log in on node k (trials take the nodes in turn) and check the credential with the
+   adapter's first hot request on every node (a per-node memory store knows it only on
+   node k);
+2. log out on node k with the adapter's logout (AUTHBENCH_LOGOUT=all: its logout_all,
+   the per-user cutoff); t0 is when the logout's answer arrives, the moment the user
+   was told. A logout answered with anything but 2xx is a failure, and no trial;
+3. replay the first hot request with the old credential on every node, each node on its
+   own schedule of one replay every AUTHBENCH_PROBE_INTERVAL_MS (default 20; a slot a
    slow answer overran is skipped), until that node rejects it or
-   AUTHBENCH_PROBE_MAX_S (default 10) passed (hybrid: also POST /auth/refresh with
-   the old refresh cookie).
+   AUTHBENCH_PROBE_MAX_S (default 10) passed; where the adapter's refresh request
+   applies to the old values (the twins' hybrid mode), it is replayed too.
+
+No status code is taken on trust: a 2xx answer accepted the credential, a status in the
+adapter's `rejected` refused it, and anything else counts as an error. A logout that
+answers 2xx but leaves the credential working is watched like any other, until
+AUTHBENCH_PROBE_MAX_S: the file records what was accepted after it, and no rejection.
 
 A probe starts a trial every AUTHBENCH_PROBE_PERIOD_S (default 1) at most: each
 trial logs in, and a real password KDF per login must not become the load itself.
 
 Per node and credential a trial records when the first rejected replay was sent
 (seconds after t0; its resolution is one interval), how many replays were accepted
-after t0, and for a JWT its remaining lifetime at t0 (the bound of a strategy that
-never rejects). Trials are written to probe-<host>-<pid>.json in AUTHBENCH_HDR_DIR
-when Locust quits, trials cut short by the end of the run included (marked so).
+after t0, and when a captured value is a JWT, its remaining lifetime at t0 (the bound
+of a strategy that never rejects). Trials are written to probe-<host>-<pid>.json in
+AUTHBENCH_HDR_DIR when Locust quits, trials cut short by the end of the run included
+(marked so). A refresh credential cannot be checked before logout without spending
+it: it counts as known on every node when AUTHBENCH_STORE (the variant's store, set by
+the runner) is shared, on the login node alone when it is "memory" (the default).
 
-Probe users log in as the last PROBE_USERS seeded users, which background users
-never use: logging out everywhere must not log the background load out.
+Probe users log in as the last PROBE_USERS users, which background users never use
+when there are more than 2 * PROBE_USERS users: logging out everywhere must not log the
+background load out. With fewer users, probes and load share them, and a probe's
+logout (above all AUTHBENCH_LOGOUT=all) may log a background reader out.
 
 By hand:  AUTHBENCH_NODE_URLS=http://127.0.0.1:8001,http://127.0.0.1:8002 \\
           locust -f loadtests/revocation.py --host http://127.0.0.1:8001
@@ -51,12 +64,13 @@ from locust.env import Environment
 from locust.runners import MasterRunner
 from locust.user.task import LOCUST_STATE_STOPPING
 
+from adapters.exchange import Prepared, prepare
 from loadtests import (
     control,
     hdr,  # noqa: F401  (exact latency histograms when the runner asks)
     read,  # the module, not its class: Locust would run ReadUser too
 )
-from loadtests.common import PROBE_USERS, SEED_USERS, AuthUser, seed_password
+from loadtests.common import ADAPTER, MODE, PROBE_USERS, USERS, Answer, AuthUser
 
 FILE_FORMAT = "authbench-probe/1"
 PROBES = int(os.environ.get("AUTHBENCH_PROBES", "2"))
@@ -65,6 +79,9 @@ MAX_WAIT = float(os.environ.get("AUTHBENCH_PROBE_MAX_S", "10"))
 PERIOD = float(os.environ.get("AUTHBENCH_PROBE_PERIOD_S", "1"))
 RENEW_MARGIN = 1.0  # background readers renew an access token this long before its exp
 LOGOUT = os.environ.get("AUTHBENCH_LOGOUT", "one")
+# Where refresh families live: "memory" keeps each in its login node's memory alone.
+STORE = os.environ.get("AUTHBENCH_STORE", "memory")
+ACCEPTED = tuple(ADAPTER.rejected)  # answers the probe counts, not failures (with 2xx)
 _probe_numbers = itertools.count()
 
 
@@ -109,6 +126,25 @@ def _nodes(host: str) -> list[str]:
     return listed or [host]
 
 
+def probe_user(number: int) -> int:
+    """The index of the user the number-th probe logs in as: among the last PROBE_USERS
+    (which load users never use) when there are enough users, else any of them."""
+    spread = PROBE_USERS if USERS > 2 * PROBE_USERS else USERS
+    return USERS - 1 - number % spread
+
+
+def report_failure(environment: Environment, name: str, why: str) -> None:
+    """What a probe could not do, counted as a failure where the run shows them (Locust's
+    statistics; a request of type PROBE)."""
+    environment.events.request.fire(
+        request_type="PROBE", name=name, response_time=0.0, response_length=0,
+        exception=RuntimeError(why), context={}, response=None, url=name)
+
+
+def _is_accepted(status: int) -> bool:
+    return 200 <= status < 300
+
+
 def _token_exp(token: str) -> float | None:
     """The exp claim of a JWT, read without verifying (the probe is only a client)."""
     try:
@@ -117,6 +153,16 @@ def _token_exp(token: str) -> float | None:
         return float(claims["exp"])
     except (IndexError, ValueError, KeyError, TypeError, orjson.JSONDecodeError):
         return None
+
+
+def _values_exp(values: dict[str, str]) -> float | None:
+    """The exp of the first captured value that is a JWT (the access token, by the
+    adapter's capture order), or None: nothing expires on its own."""
+    for value in values.values():
+        exp = _token_exp(value)
+        if exp is not None:
+            return exp
+    return None
 
 
 class RevocationProbe(AuthUser):
@@ -128,19 +174,14 @@ class RevocationProbe(AuthUser):
         self.number = next(_probe_numbers)
         # Workers count their probes from 0 each: the worker's index keeps users apart.
         worker = getattr(self.environment.runner, "worker_index", 0) or 0
-        self.username = f"user{SEED_USERS - 1 - (worker * PROBES + self.number) % PROBE_USERS}"
+        self.index = probe_user(worker * PROBES + self.number)
         self.nodes = _nodes(self.host or "")
         self.trials = 0
-        with self.client.get("/health", name="/health") as answer:
-            self.store = answer.json().get("store", "memory") if answer.ok else "memory"
         self.started = time.time()
 
     def _is_stopping(self) -> bool:
         """The run is ending: finish now, so probes do not stretch the measured window."""
         return self._state == LOCUST_STATE_STOPPING
-
-    def _plain(self) -> None:
-        self.client.cookiejar.clear()  # every request carries its credential explicitly
 
     @task
     def trial(self) -> None:
@@ -152,114 +193,77 @@ class RevocationProbe(AuthUser):
             return
         node = self.trials % len(self.nodes)
         self.trials += 1
-        credential = self._login(self.nodes[node])
-        if credential is None:
+        url = self.nodes[node]
+        values = self.login_as(self.index, base=url, suffix=" (probe)")
+        if values is None:
             gevent.sleep(0.5)
             return
-        body, cookies = credential
-        me_headers = self._me_headers(body, cookies)
-        before = [self._get_me(url, me_headers, "/api/me (probe check)") for url in self.nodes]
-        if not self._logout(self.nodes[node], me_headers, body):
+        check = prepare(ADAPTER.hot[0], ADAPTER.send, values)
+        ending = ADAPTER.logout_all if LOGOUT == "all" else ADAPTER.logout
+        logout = None if ending is None else prepare(ending, ADAPTER.send, values)
+        if check is None or logout is None:
+            report_failure(self.environment, "(probe)",
+                           "the adapter's first hot request does not apply after login"
+                           if check is None else
+                           f"the adapter has no logout that applies (AUTHBENCH_LOGOUT={LOGOUT})")
+            gevent.sleep(PERIOD)
+            return
+        before = [self.send(check, base, " (probe check)", ACCEPTED).status
+                  for base in self.nodes]
+        answer = self.send(logout, url, " (probe)")
+        if not answer.ok:
+            if 0 < answer.status < 400:  # send counts only 400 and above as failures
+                report_failure(self.environment, f"{logout.name} (probe)",
+                               f"probe logout failed: HTTP {answer.status}")
             gevent.sleep(0.5)
             return
         t0 = time.time()
-        exp = _token_exp(body.get("access_token", ""))
-        trial = Trial(self.number, self.trials, self.mode, LOGOUT, node, t0, INTERVAL, MAX_WAIT,
+        exp = _values_exp(values)
+        trial = Trial(self.number, self.trials, MODE, LOGOUT, node, t0, INTERVAL, MAX_WAIT,
                       None if exp is None else exp - t0)
-        kind = "session" if self.mode == "session" else "access"
-        trial.watches = [Watch(i, kind, code == 200, code) for i, code in enumerate(before)]
-        if self.mode == "hybrid" and "rt" in cookies:
+        kind = "session" if MODE == "session" else "access"
+        trial.watches = [Watch(i, kind, _is_accepted(code), code)
+                         for i, code in enumerate(before)]
+        refresh = None if ADAPTER.refresh is None else \
+            prepare(ADAPTER.refresh, ADAPTER.send, values)
+        if refresh is not None:
             # A refresh token cannot be tried before logout without spending it: it is
             # known where its family is stored (every node, or only the login node).
-            trial.watches += [Watch(i, "refresh", self.store != "memory" or i == node)
+            trial.watches += [Watch(i, "refresh", STORE != "memory" or i == node)
                               for i in range(len(self.nodes))]
         TRIALS.append(trial)
-        self._watch(trial, me_headers, cookies, body)
+        self._watch(trial, check, refresh)
 
-    def _login(self, url: str) -> tuple[dict[str, Any], dict[str, str]] | None:
-        self._plain()
-        credentials = {"username": self.username, "password": seed_password(self.username)}
-        with self.client.post(f"{url}/auth/login", json=credentials,
-                              name="/auth/login (probe)", catch_response=True) as answer:
-            if not answer.ok:
-                answer.failure(f"probe login failed: HTTP {answer.status_code}")
-                return None
-            body = answer.json()
-        cookies = {c.name: c.value or "" for c in self.client.cookiejar}
-        self._plain()
-        return body, cookies
-
-    @staticmethod
-    def _me_headers(body: dict[str, Any], cookies: dict[str, str]) -> dict[str, str]:
-        if "access_token" in body:
-            return {"Authorization": f"Bearer {body['access_token']}"}
-        return {"Cookie": "; ".join(f"{k}={v}" for k, v in cookies.items() if k != "rt")}
-
-    def _get_me(self, url: str, headers: dict[str, str], name: str) -> int:
-        with self.client.get(f"{url}/api/me", headers=headers, name=name,
-                             catch_response=True) as answer:
-            code = int(answer.status_code)
-            if code in (200, 401):
-                answer.success()  # both are answers the probe counts, not failures
-        self._plain()
-        return code
-
-    def _logout(self, url: str, headers: dict[str, str], body: dict[str, Any]) -> bool:
-        csrf = {"X-CSRF-Token": body["csrf_token"]} if "csrf_token" in body else {}
-        method, path = ("DELETE", "/auth/sessions") if LOGOUT == "all" else ("POST", "/auth/logout")
-        with self.client.request(method, f"{url}{path}", headers={**headers, **csrf},
-                                 name=f"{path} (probe)", catch_response=True) as answer:
-            code = int(answer.status_code)
-            if code != 200:
-                answer.failure(f"probe logout failed: HTTP {code}")
-        self._plain()
-        return code == 200
-
-    def _replay_refresh(self, url: str, cookies: dict[str, str], body: dict[str, Any]) -> int:
-        headers = {"Cookie": f"rt={cookies['rt']}", "X-CSRF-Token": body.get("csrf_token", "")}
-        with self.client.post(f"{url}/auth/refresh", headers=headers,
-                              name="/auth/refresh (replay)", catch_response=True) as answer:
-            code = int(answer.status_code)
-            if code in (200, 401):
-                answer.success()
-        self._plain()
-        return code
-
-    def _watch(self, trial: Trial, me_headers: dict[str, str], cookies: dict[str, str],
-               body: dict[str, Any]) -> None:
+    def _watch(self, trial: Trial, check: Prepared, refresh: Prepared | None) -> None:
         """Every node on its own schedule, so a slow node never delays the others."""
-        gevent.joinall([gevent.spawn(self._watch_one, trial, watch, me_headers, cookies, body)
+        gevent.joinall([gevent.spawn(self._watch_one, trial, watch,
+                                     check if watch.credential != "refresh" or refresh is None
+                                     else refresh)
                         for watch in trial.watches])
         trial.observed_s = time.time() - trial.logout_at
         trial.is_complete = not self._is_stopping() or all(
             w.rejected_after_s is not None for w in trial.watches)
 
-    def _watch_one(self, trial: Trial, watch: Watch, me_headers: dict[str, str],
-                   cookies: dict[str, str], body: dict[str, Any]) -> None:
+    def _watch_one(self, trial: Trial, watch: Watch, replay: Prepared) -> None:
         next_replay = trial.logout_at
         while watch.rejected_after_s is None and not self._is_stopping():
             now = time.time()
             if now - trial.logout_at > MAX_WAIT:
                 return
-            self._replay(trial, watch, me_headers, cookies, body)
+            self._replay(trial, watch, replay)
             # The next slot of the fixed schedule still ahead: a slow answer skips the
             # slots it overran rather than firing them back to back.
             next_replay += INTERVAL * max(1, math.ceil((time.time() - next_replay) / INTERVAL))
             gevent.sleep(max(0.0, next_replay - time.time()))
 
-    def _replay(self, trial: Trial, watch: Watch, me_headers: dict[str, str],
-                cookies: dict[str, str], body: dict[str, Any]) -> None:
-        url = self.nodes[watch.node]
+    def _replay(self, trial: Trial, watch: Watch, replay: Prepared) -> None:
         sent = time.time() - trial.logout_at
-        if watch.credential == "refresh":
-            code = self._replay_refresh(url, cookies, body)
-        else:
-            code = self._get_me(url, me_headers, "/api/me (replay)")
+        code = self.send(replay, self.nodes[watch.node], " (replay)", ACCEPTED).status
         watch.replays += 1
-        if code == 200:
+        if _is_accepted(code):
             watch.accepted_after_logout += 1
             watch.last_accepted_s = sent
-        elif code == 401:
+        elif ADAPTER.is_rejected(code):
             watch.rejected_after_s = sent
         else:
             watch.errors += 1
@@ -268,22 +272,29 @@ class RevocationProbe(AuthUser):
 class BackgroundReader(read.ReadUser):
     """The read scenario's user, as the load the probes run under.
 
-    It renews its access token shortly before exp (hybrid: refresh; jwt: log in
-    again), as a well-behaved client does, so short ACCESS_TTL cells measure reads,
-    not expiries.
+    It renews its credential shortly before the exp of the JWT it holds (the adapter's
+    refresh where it applies, else a new login), as a well-behaved client does, so short
+    ACCESS_TTL cells measure reads, not expiries.
     """
 
     expires: float | None = None
+    _is_exp_stale: bool = True  # captured values changed since `expires` was read
 
-    def remember(self, credential: dict[str, Any]) -> None:
-        super().remember(credential)
-        if "access_token" in credential:
-            self.expires = _token_exp(credential["access_token"])
+    def send(self, request: Prepared, base: str = "", suffix: str = "",
+             accept: tuple[int, ...] = (), capture_into: dict[str, str] | None = None
+             ) -> Answer:
+        answer = super().send(request, base, suffix, accept, capture_into)
+        if answer.values:
+            self._is_exp_stale = True
+        return answer
 
     def _renew_if_due(self) -> None:
+        if self._is_exp_stale:
+            self._is_exp_stale = False
+            self.expires = _values_exp(self.values)
         if self.expires is not None and time.time() > self.expires - RENEW_MARGIN:
             self.expires = None
-            if self.mode == "hybrid":
+            if self.can_refresh():
                 self.refresh_tokens()
             else:
                 self.login()

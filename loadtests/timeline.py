@@ -5,15 +5,16 @@ that runs users writes timeline-<host>-<pid>.json into each measured window's fo
 the window closes (as loadtests/hdr.py does with its histograms). Second s holds the
 requests that ended in [measure_from + s, measure_from + s + 1):
 
-    ok                requests that succeeded (a probe's expected 401 included)
+    ok                requests that succeeded (a probe's expected rejection included)
     unavailable       503 answers (the target failing closed, or the balancer with no node)
-    rejected          401 for a credential nobody revoked (a replay of a revoked one excluded)
+    rejected          a status in the adapter's `rejected` (the twins: 401) for a
+                      credential nobody revoked (a replay of a revoked one excluded)
     failed            every other failure (transport errors, other status codes)
-    wrongly_accepted  200 for a credential that had been revoked (a "(revoked replay)")
+    wrongly_accepted  2xx for a credential that had been revoked (a "(revoked replay)")
     p50_ms, p99_ms, max_ms   over every request that ended in that second
 
 Requests named "... (replay)" or "... (revoked replay)" replay logged-out credentials:
-their 401 is the right answer, never counted as rejected.
+their rejection is the right answer, never counted as rejected.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from locust.env import Environment
 from locust.runners import MasterRunner
 
 from loadtests import control
+from loadtests.common import ADAPTER
 
 FILE_FORMAT = "authbench-timeline/1"
 COUNTS = ("ok", "unavailable", "rejected", "failed", "wrongly_accepted")
@@ -40,11 +42,11 @@ REVOKED_REPLAY = "(revoked replay)"
 
 def classify(name: str, status: int, is_failure: bool) -> str:
     """Which count of COUNTS a request falls into."""
-    if REVOKED_REPLAY in name and status == 200:
+    if REVOKED_REPLAY in name and 200 <= status < 300:
         return "wrongly_accepted"
     if status == 503:
         return "unavailable"
-    if status == 401 and "replay" not in name:
+    if ADAPTER.is_rejected(status) and "replay" not in name:
         return "rejected"
     return "failed" if is_failure else "ok"
 

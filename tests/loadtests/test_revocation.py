@@ -4,7 +4,8 @@ Each case runs real uvicorn nodes (sharing a store namespace and a signing key, 
 a suite cell's nodes do) and a real Locust process with background readers and
 probes, then reads the probe files: a deleted session is rejected at the first
 replay with nothing accepted after logout; a JWT without revocation keeps working
-until exp and is rejected from then on.
+until exp and is rejected from then on (and, with exp far off, is watched until the
+probe gives up, never rejected).
 """
 
 from __future__ import annotations
@@ -158,3 +159,21 @@ def test_hybrid_refresh_is_revoked_at_once_and_access_lives_until_exp(
         else:
             assert watch["accepted_after_logout"] > 0
             assert watch["rejected_after_s"] > trial["expires_in_s"] - SLACK
+
+
+def test_a_logout_that_does_not_revoke_is_watched_until_the_probe_gives_up(
+    start_target: StartTarget, tmp_path: Path, request: pytest.FixtureRequest,
+    monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The twins' jwt mode without revocation: the logout answers 200 and the token keeps
+    working. The probe trusts no status: it records the token accepted after logout, no
+    rejection, and how long the token had left to live."""
+    max_wait = 1.0
+    monkeypatch.setenv("AUTHBENCH_PROBE_MAX_S", str(max_wait))
+    found = run_probe(Case("jwt-none-long", "jwt"), start_target, tmp_path, request)
+    for trial, watch in found:
+        assert trial["expires_in_s"] is not None and trial["expires_in_s"] > 10 * max_wait
+        assert watch["accepted_after_logout"] > 0, (trial, watch)
+        assert watch["accepted_after_logout"] == watch["replays"], watch
+        assert watch["rejected_after_s"] is None and watch["errors"] == 0, watch
+        assert trial["observed_s"] >= max_wait
