@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from analysis import plots
+from analysis.breakeven_section import breakeven_section
 from analysis.curve import curve_section
 from analysis.endpoints import ME
 from analysis.formats import MICRO, REVOCATION_STORAGE, load_json
@@ -79,7 +80,10 @@ def write_report(run: Path) -> dict[str, Path]:
     charts = _save(run, ([], charts_for(report)), pngs)
     extra: list[str] = []
     sections: list[HtmlSection] = []
-    for section in (store_rtt_section(report.frame, report.caption),
+    # What would flip the answer comes first, right after the answer, the article's table
+    # and their charts; the sections its figures come from follow.
+    for section in (breakeven_section(report.frame, run, report.caption),
+                    store_rtt_section(report.frame, report.caption),
                     scaleout_section(report.frame, run, report.caption),
                     curve_section(report.frame, ME, report.caption),
                     revocation_section(run, report), faults_section(report),
