@@ -25,6 +25,10 @@ FAULTS = ("none", "redis-restart", "redis-restart-empty", "redis-slow", "postgre
 SERVICES = ("redis", "postgres")
 # Scenarios whose every task sends one request: each arrival of a rate is one request.
 OPEN_SCENARIOS = ("read", "floor")
+# A rate "N%dearest" is a share of the lowest closed-loop req/s of the first round's
+# windows (the dearest configuration's): every configuration offered it runs well below
+# its own knee (authbench.run.calibration.Dearest).
+DEAREST = "dearest"
 
 
 def one_of(choices: tuple[str, ...]) -> Callable[[str], str]:
@@ -70,7 +74,9 @@ class Cell:
     logout: Logout = "one"  # revocation scenario: "all" logs out everywhere
     access_ttl: Annotated[int, Field(ge=0, le=31_536_000)] = 0  # targets' ACCESS_TTL; 0: default
     fault: Fault = "none"  # FAULTS: what fails during the measured window
-    rate: str = ""  # "": closed loop; "500": req/s offered; "50%": of the floor's capacity
+    # "": closed loop; "500": req/s offered; "50%": of the floor's capacity; "50%dearest":
+    # of the dearest configuration's closed-loop req/s
+    rate: str = ""
     # Round trip added between the targets and a Redis or PostgreSQL store (a delay line,
     # authbench netdelay); 0: direct. Cells that never touch a store keep it as a control.
     store_rtt_ms: Annotated[float, Field(ge=0, le=1_000)] = 0.0
@@ -89,36 +95,51 @@ class Cell:
     @field_validator("rate", mode="before")
     @classmethod
     def _rate(cls, value: Any) -> Any:
-        """A number (req/s) or "N%", kept as text: "500", "50%" ("" is the closed loop)."""
+        """A number (req/s), "N%" or "N%dearest", kept as text: "500", "50%", "50%dearest"
+        ("" is the closed loop)."""
         if isinstance(value, bool) or not isinstance(value, int | float | str) or value == "":
             return value
-        text = str(value).strip()
+        text = str(value).strip().replace(" ", "")
+        basis = DEAREST if text.endswith("%" + DEAREST) else ""
+        text = text.removesuffix(basis)
         number, percent = (text[:-1], "%") if text.endswith("%") else (text, "")
         try:
             amount = float(number)
         except ValueError:
             raise ValueError("expected requests per second (a number) or a share of the "
-                             "floor's capacity such as \"50%\"") from None
+                             "floor's capacity such as \"50%\" (of the dearest configuration's "
+                             "closed-loop req/s: \"50%dearest\")") from None
         if not 0 < amount <= (1000 if percent else 10_000_000):
             raise ValueError("must be above 0 (and a share at most 1000%, a rate at most "
                              "10,000,000 req/s)")
-        return f"{amount:g}{percent}"
+        return f"{amount:g}{percent}{basis}"
 
     @property
     def rate_fraction(self) -> float | None:
         """The rate as a share of the floor's capacity ("50%" -> 0.5), else None."""
         return float(self.rate[:-1]) / 100 if self.rate.endswith("%") else None
 
-    def offered_rate(self, floor_capacity: float | None) -> float:
+    @property
+    def dearest_fraction(self) -> float | None:
+        """The rate as a share of the dearest configuration's closed-loop req/s
+        ("50%dearest" -> 0.5), else None."""
+        if not self.rate.endswith("%" + DEAREST):
+            return None
+        return float(self.rate.removesuffix("%" + DEAREST)) / 100
+
+    def offered_rate(self, floor_capacity: float | None,
+                     dearest_rps: float | None = None) -> float:
         """Requests per second this cell offers (0: closed loop)."""
         if not self.rate:
             return 0.0
-        fraction = self.rate_fraction
-        if fraction is None:
-            return float(self.rate)
-        if floor_capacity is None:
-            raise ValueError(f"rate {self.rate} needs the floor's capacity measured first")
-        return fraction * floor_capacity
+        for fraction, basis, name in ((self.rate_fraction, floor_capacity, "the floor's capacity"),
+                                      (self.dearest_fraction, dearest_rps,
+                                       "the dearest configuration's closed-loop req/s")):
+            if fraction is not None:
+                if basis is None:
+                    raise ValueError(f"rate {self.rate} needs {name} measured first")
+                return fraction * basis
+        return float(self.rate)
 
     @property
     def config(self) -> Cell:

@@ -27,6 +27,9 @@ from authbench.run.calibration import (
     WARMUP_SECONDS,
     Calibration,
     CalibrationFailed,
+    Dearest,
+    DearestRate,
+    dearest_windows,
     floor_cell,
     is_floor_rig,
     measure_floor,
@@ -86,10 +89,12 @@ def restore_options(options: RunOptions, recorded: dict[str, Any]) -> list[str]:
 def plan(suite: Suite) -> list[tuple[str, Cell, int]]:
     """(folder name, cell, repeat) in run order: repeats interleaved, cell by cell. In a
     windows suite, a cell that cannot wait between windows (an API's revocation probe)
-    runs once, on a rig of its own, after the windows."""
+    runs once, on a rig of its own, after the windows. A rate that is a share of the
+    dearest comes after its round's closed-loop windows (the first round's set it)."""
     order: list[tuple[str, Cell, int]] = []
     windowed = [c for c in suite.cells
                 if suite.interleave != "windows" or c.scenario in WINDOWED_SCENARIOS]
+    windowed.sort(key=lambda c: c.dearest_fraction is not None)  # stable: else suite order
     for repeat in range(1, suite.repeats + 1):
         for cell in windowed:
             order.append((cell_folder_name(len(order) + 1, cell, repeat), cell, repeat))
@@ -123,18 +128,23 @@ def _finish(run: RunDir, folder: Path, name: str, record: dict[str, Any]) -> dic
 
 
 def _measure(rig: Rig, folder: Path, cell: Cell, record: dict[str, Any],
-             floor: Calibration | str | None) -> None:
+             floor: Calibration | str | None, dearest: Dearest | str | None = None) -> None:
     """One window of rig into folder; the cell's status and reason into record.
 
-    floor: the run's calibration, or why it failed (None: no cell needs it)."""
+    floor, dearest: what shares are of, or why it could not be had (None: not needed)."""
     capacity = floor.capacity_rps if isinstance(floor, Calibration) else None
+    basis = dearest if isinstance(dearest, Dearest) else None
     try:
         if cell.rate_fraction is not None and capacity is None:
             raise CellFailed(f"rate {cell.rate} is a share of the floor's capacity, which was "
                              f"not measured: {floor}")
-        offered = cell.offered_rate(capacity)
+        if cell.dearest_fraction is not None and basis is None:
+            raise CellFailed(f"rate {cell.rate} is a share of the dearest configuration's "
+                             f"closed-loop req/s, which was not measured: {dearest}")
+        offered = cell.offered_rate(capacity, basis.rps if basis else None)
         if cell.rate:
-            record["rate"] = {"spec": cell.rate, "offered": offered, "floor_capacity": capacity}
+            record["rate"] = {"spec": cell.rate, "offered": offered, "floor_capacity": capacity,
+                              **({"dearest": basis.as_dict()} if basis else {})}
         record.update(rig.measure(folder, cell.warmup, cell.duration, offered))
         record["status"] = "ok"
     except CellFailed as exc:
@@ -199,7 +209,8 @@ def calibrate(run: RunDir, cells: Iterable[Cell], options: RunOptions, placement
 
 def run_cell(run: RunDir, index: int, name: str, cell: Cell, options: RunOptions,
              placement: Placement, progress: Progress,
-             floor: Calibration | str | None = None) -> dict[str, Any]:
+             floor: Calibration | str | None = None,
+             dearest: Dearest | str | None = None) -> dict[str, Any]:
     """One cell with a rig of its own: up, one window, down; return its record."""
     folder = run.start_cell(name)
     record = _record(name, cell)
@@ -210,7 +221,7 @@ def run_cell(run: RunDir, index: int, name: str, cell: Cell, options: RunOptions
         rig.settle()
         progress.measuring(cell.warmup + cell.duration)
         try:
-            _measure(rig, folder, cell, record, floor)
+            _measure(rig, folder, cell, record, floor, dearest)
         finally:
             progress.measured()
     finally:
@@ -229,7 +240,8 @@ LOAD_PHASE_RIGS = 6  # configurations brought up at once in a windows suite (qui
 
 
 def run_windows(run: RunDir, todo: list[tuple[int, tuple[str, Cell, int]]],
-                options: RunOptions, placement: Placement, progress: Progress) -> None:
+                options: RunOptions, placement: Placement, progress: Progress,
+                dearest: DearestRate) -> None:
     """Every configuration up at once, logged in once; their windows interleaved."""
     first_index: dict[Cell, int] = {}  # a rig per configuration, whatever its rates
     for index, (_, cell, _) in todo:
@@ -257,12 +269,13 @@ def run_windows(run: RunDir, todo: list[tuple[int, tuple[str, Cell, int]]],
         floor = calibrate(run, [c for _, (_, c, _) in todo], options, placement, progress,
                           rigs.values())
         for _index, (name, cell, _repeat) in todo:
+            basis = dearest.of(cell, progress)
             progress.start_cell(name, cell_seconds(cell, "windows"))
             folder = run.start_cell(name)
             record = _record(name, cell)
             progress.measuring(cell.warmup + cell.duration)
             try:
-                _measure(rigs[cell.config], folder, cell, record, floor)
+                _measure(rigs[cell.config], folder, cell, record, floor, basis)
             finally:
                 progress.measured()
             record["rig"] = str(rigs[cell.config].folder.relative_to(run.path))
@@ -339,19 +352,22 @@ def run_suite(suite: Suite, options: RunOptions, resume: RunDir | None = None) -
                         sum(cell_seconds(c, suite.interleave) for _, (_, c, _) in todo),
                         options.out)
     progress.note(f"run folder: {run.path}")
+    dearest = DearestRate(run, dearest_windows(order))
     try:
         own_rig = todo
         if suite.interleave == "windows":
             windowed = [item for item in todo if item[1][1].scenario in WINDOWED_SCENARIOS]
             own_rig = [item for item in todo if item not in windowed]
             if windowed:
-                run_windows(run, windowed, options, placement, progress)
+                run_windows(run, windowed, options, placement, progress, dearest)
         if own_rig:
             floor = calibrate(run, [c for _, (_, c, _) in own_rig], options, placement,
                               progress)
             for index, (name, cell, _repeat) in own_rig:
+                basis = dearest.of(cell, progress)
                 progress.start_cell(name, cell_seconds(cell))
-                record = run_cell(run, index, name, cell, options, placement, progress, floor)
+                record = run_cell(run, index, name, cell, options, placement, progress, floor,
+                                  basis)
                 progress.end_cell(record["status"], record.get("reason", ""))
         for extra in suite.extras:
             run_extra(run, extra, options, progress)

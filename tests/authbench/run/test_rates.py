@@ -1,19 +1,22 @@
-"""Open-model cells end to end: calibration of the floor, rates on the configuration's
-rig, and what cell.json, the histogram files and the tidy frame keep of them."""
+"""Open-model cells end to end: calibration of the floor, the dearest configuration's
+closed-loop req/s, rates on the configuration's rig, and what cell.json, the histogram
+files and the tidy frame keep of them."""
 
 from __future__ import annotations
 
 import io
+import json
 from pathlib import Path
 
 import pytest
+from hdrh.histogram import HdrHistogram
 
 from analysis.load import load_run
-from authbench.run.runner import RunOptions, run_suite
-from authbench.run.suite import SERVICES, load_suite
+from authbench.run.calibration import CalibrationFailed, dearest_windows, measure_dearest
+from authbench.run.cell import Cell
+from authbench.run.runner import RunOptions, plan, run_suite
+from authbench.run.suite import SERVICES, load_suite, parse_suite
 from tests.support import read_json
-
-pytestmark = pytest.mark.slow
 
 SUITE = """name = "rates"
 interleave = "{interleave}"
@@ -37,12 +40,77 @@ def run(folder: Path, interleave: str, rates: str, modes: str) -> tuple[Path, st
     return done.path, out.getvalue()
 
 
+def test_a_share_of_the_dearest_is_its_own_rate_spec() -> None:
+    cell = Cell(rate="50 %dearest")
+    assert cell.rate == "50%dearest" and cell.key.endswith("-at50pctdearest")
+    assert cell.dearest_fraction == 0.5 and cell.rate_fraction is None
+    assert cell.offered_rate(None, 3000.0) == 1500
+    with pytest.raises(ValueError, match="needs the dearest configuration's"):
+        cell.offered_rate(4000.0)  # the floor's capacity is not what it is a share of
+    assert Cell(rate="50%").dearest_fraction is None and Cell(rate=200).dearest_fraction is None
+    for bad in ("dearest", "50dearest", "%dearest", "0%dearest"):
+        with pytest.raises(ValueError):
+            Cell(rate=bad)
+
+
+def test_shares_of_the_dearest_wait_for_their_rounds_closed_loop_windows() -> None:
+    suite = parse_suite('name = "t"\nrepeats = 2\n[defaults]\nrate = ["50%dearest", ""]\n'
+                        '[[matrix]]\nmode = ["none", "jwt"]\n', "t.toml")
+    order = [(name.split("-", 1)[0], cell.mode, cell.rate, repeat)
+             for name, cell, repeat in plan(suite)]
+    assert order == [("001", "none", "", 1), ("002", "jwt", "", 1),
+                     ("003", "none", "50%dearest", 1), ("004", "jwt", "50%dearest", 1),
+                     ("005", "none", "", 2), ("006", "jwt", "", 2),
+                     ("007", "none", "50%dearest", 2), ("008", "jwt", "50%dearest", 2)]
+    assert dearest_windows(plan(suite)) == {"001-none-read-u10-n1-r1": "none-read-u10-n1",
+                                            "002-jwt-memory-HS256-read-u10-n1-r1":
+                                            "jwt-memory-HS256-read-u10-n1"}
+    # Without a share of the dearest the plan keeps the suite's order.
+    other = parse_suite('name = "t"\n[defaults]\nrate = ["50%", ""]\n[[matrix]]\n'
+                        'mode = "jwt"\n', "t.toml")
+    assert [c.rate for _, c, _ in plan(other)] == ["50%", ""]
+    assert dearest_windows(plan(other)) == {}
+
+
+def fake_window(cells: Path, name: str, requests: int, failed: int = 0,
+                status: str = "ok") -> None:
+    """A finished closed-loop window: cell.json and one process's histogram file."""
+    folder = cells / name
+    folder.mkdir(parents=True)
+    histogram = HdrHistogram(1, 60_000_000, 3)
+    histogram.record_value(1000, requests)
+    window = {"measure_from": 100.0, "measure_until": 102.0}
+    (folder / "cell.json").write_text(json.dumps(
+        {"format": "authbench-cell/2", "name": name, "status": status, "window": window}))
+    (folder / "hdr-0.json").write_text(json.dumps(
+        {"format": "authbench-hdr/3", "lowest": 1, "highest": 60_000_000,
+         "significant_figures": 3, "failures": {"GET /api/me": failed} if failed else {},
+         "histograms": {"GET /api/me": histogram.encode().decode()}}))
+
+
+def test_the_dearest_is_the_lowest_closed_loop_req_s_of_windows_that_held(
+    tmp_path: Path
+) -> None:
+    fake_window(tmp_path, "001-a-r1", 8000)
+    fake_window(tmp_path, "002-b-r1", 5000)
+    fake_window(tmp_path, "003-c-r1", 1000, status="failed")  # a window that failed
+    fake_window(tmp_path, "004-d-r1", 2000, failed=100)  # 5 % of its requests failed
+    keys = {"001-a-r1": "a", "002-b-r1": "b", "003-c-r1": "c", "004-d-r1": "d",
+            "005-e-r1": "e"}  # e never ran
+    dearest = measure_dearest(tmp_path, keys)
+    assert (dearest.key, dearest.rps) == ("b", 2500)  # requests over 2 measured seconds
+    assert dearest.windows == {"001-a-r1": 4000, "002-b-r1": 2500}
+    with pytest.raises(CalibrationFailed, match="no closed-loop window"):
+        measure_dearest(tmp_path, {"003-c-r1": "c"})
+
+
 @pytest.fixture(scope="module")
 def windows_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
-    return run(tmp_path_factory.mktemp("rates") / "w", "windows", '["", "50%", 200]',
-               '["none", "jwt"]')
+    return run(tmp_path_factory.mktemp("rates") / "w", "windows",
+               '["", "50%", 200, "50%dearest"]', '["none", "jwt"]')
 
 
+@pytest.mark.slow
 def test_the_floor_is_measured_once_on_its_own_rig_and_shares_resolve_to_it(
     windows_run: tuple[Path, str]
 ) -> None:
@@ -55,7 +123,7 @@ def test_the_floor_is_measured_once_on_its_own_rig_and_shares_resolve_to_it(
     assert "calibration: the floor served" in progress and "FAILED" not in progress
     assert not (path / "rigs" / "calibration").exists()  # the run's own none rig did it
     records = {p.name: read_json(p / "cell.json") for p in (path / "cells").iterdir()}
-    assert len(records) == 6 and all(r["status"] == "ok" for r in records.values())
+    assert len(records) == 8 and all(r["status"] == "ok" for r in records.values())
     by_key = {r["cell"]["mode"] + "/" + r["cell"]["rate"]: r for r in records.values()}
     half = by_key["jwt/50%"]["rate"]
     assert half == {"spec": "50%", "offered": pytest.approx(calibration["capacity_rps"] / 2),
@@ -68,6 +136,32 @@ def test_the_floor_is_measured_once_on_its_own_rig_and_shares_resolve_to_it(
             == by_key["jwt/200"]["topology"]["node_pids"])
 
 
+
+@pytest.mark.slow
+def test_a_share_of_the_dearest_is_of_the_first_rounds_lowest_closed_loop_req_s(
+    windows_run: tuple[Path, str]
+) -> None:
+    path, progress = windows_run
+    dearest = read_json(path / "metadata.json")["dearest"]
+    closed = {p.name: read_json(p / "cell.json") for p in (path / "cells").iterdir()
+              if not read_json(p / "cell.json")["cell"]["rate"]}
+    assert set(dearest["windows"]) == set(closed)  # the one round's closed-loop windows
+    by_cell = load_run(path).groupby("cell")  # every request of the scenario's mix
+    served = by_cell["requests"].sum() / by_cell["measured_seconds"].first()
+    for name, rps in dearest["windows"].items():  # req/s as the analysis reads it
+        assert rps == pytest.approx(served[name], rel=0.01)
+    assert dearest["rps"] == min(dearest["windows"].values())
+    names = sorted(p.name for p in (path / "cells").iterdir())
+    assert names[-2:] == ["007-none-read-u4-n1-at50pctdearest-r1",
+                          "008-jwt-memory-HS256-read-u4-n1-at50pctdearest-r1"]
+    for name in names[-2:]:
+        rate = read_json(path / "cells" / name / "cell.json")["rate"]
+        assert rate["spec"] == "50%dearest" and rate["dearest"] == dearest
+        assert rate["offered"] == pytest.approx(dearest["rps"] / 2)
+    assert f"the dearest: {dearest['key']} served" in progress
+
+
+@pytest.mark.slow
 def test_an_open_cell_sends_its_schedule_and_the_frame_says_so(
     windows_run: tuple[Path, str]
 ) -> None:
@@ -92,6 +186,7 @@ def test_an_open_cell_sends_its_schedule_and_the_frame_says_so(
     assert len(closed) == 1 and closed["rate_offered"].isna().all()
 
 
+@pytest.mark.slow
 def test_a_share_without_a_floor_in_the_suite_gets_a_rig_of_its_own(tmp_path: Path) -> None:
     path, progress = run(tmp_path / "c", "cells", '["25%"]', '["jwt"]')
     calibration = read_json(path / "metadata.json")["calibration"]
