@@ -1,13 +1,15 @@
 """The answer a report opens with, as Markdown lines: cost first, then what the run varied.
 
-1. cost per request (target + store CPU) per configuration, its interval, and its
-   ratio to the floor; the order, with configurations this run cannot tell apart
-   joined;
+1. cost per request (target + store CPU, closed-loop windows: analysis.costs.cost_table)
+   per configuration, its interval, and its ratio to the floor; the order within each
+   group of configurations that ran the same scenario, users and nodes, with
+   configurations this run cannot tell apart joined;
 2. latency at equal offered load when the run has open-model windows at one rate for
    every configuration (quick's fixed-rate pass), else at this run's closed-loop load;
 3. req/s, only where the target was what limited it;
 then a choice table for each thing the run varied: algorithm, store, users, nodes,
-live sessions.
+live sessions. Every table lists configurations in the answer's order
+(analysis.costs.ordered) and says which windows each figure comes from.
 """
 
 from __future__ import annotations
@@ -16,7 +18,15 @@ import math
 
 import pandas as pd
 
-from analysis.costs import cost_order, coverage, interval, order_text, sanity_warnings
+from analysis.costs import (
+    coverage,
+    interval,
+    limited_text,
+    order_lines,
+    ordered,
+    rps_text,
+    sanity_warnings,
+)
 from analysis.formatting import number
 from analysis.openmodel import is_one_rate
 
@@ -35,33 +45,28 @@ def _coverage(table: pd.DataFrame) -> str:
             "ranges overlap, which this run cannot tell apart")
 
 
-def _limited(row: pd.Series) -> str:
-    label = str(row["bottleneck"])
-    if row["bottleneck_share"] < 1:
-        label += f" ({100 * row['bottleneck_share']:.0f} % of repeats)"
-    return label
-
-
 def cost_lines(table: pd.DataFrame) -> list[str]:
     """The cost table, the order, and the run's reliability warnings."""
     if table.empty:
         return ["No configuration was measured."]
     lines = [*(f"**{w}**" for w in sanity_warnings(table))]
     lines += ["Cost per request: the CPU the target and the store spent per request over "
-              "each measured window (every endpoint of the scenario counted), not wall "
-              f"time; {_coverage(table)}.", "",
-              f"Cheapest to dearest: {order_text(cost_order(table))}", "",
-              "| configuration | cost µs/request | target µs | store µs | capacity vs floor "
+              "each measured closed-loop window (every endpoint of the scenario counted), not "
+              f"wall time; {_coverage(table)}. Costs rank only configurations that ran the "
+              "same scenario, users and nodes.", "",
+              *(part for line in order_lines(table) for part in (line, "")),
+              "| configuration | cost µs/request (closed loop) | target µs | store µs "
+              "| capacity vs floor "
               "| req/s per core | auth step CPU µs | store round trip µs (idle) | limited by |",
               "|---|---|---|---|---|---|---|---|---|"]
-    for _, row in table.sort_values("server_cpu_us").iterrows():
+    for _, row in ordered(table).iterrows():
         lines.append(
             f"| {row['key']} | {interval(row, 'server_cpu_us').text(1)} | "
             f"{interval(row, 'target_cpu_us').text(1)} | "
             f"{interval(row, 'store_cpu_us').text(1)} | "
             f"{interval(row, 'floor_ratio').text(2)} | {number(row['per_core_rps'], 0)} | "
             f"{number(row['auth_cpu_us'], 1)} | {number(row['store_rtt_us'], 1)} | "
-            f"{_limited(row)} |")
+            f"{limited_text(row)} |")
     lines += ["", "capacity vs floor: the floor's cost over this configuration's, per repeat "
               "(1.00 = as cheap as no auth). req/s per core: 10^6 / cost, what one core of "
               "target and store could serve. The auth step's CPU excludes the time its store "
@@ -80,18 +85,14 @@ def latency_lines(table: pd.DataFrame, equal_load: pd.DataFrame | None = None) -
              "its answer, so latency here depends on the load generator too). req/s ranks "
              "configurations only where the target was the bottleneck; elsewhere it says "
              "what limited it.", "",
-             "| configuration | users | p50 ms | p99 ms | req/s | limited by |",
+             "| configuration | users | p50 ms (closed loop) | p99 ms (closed loop) "
+             "| req/s (closed loop) | limited by |",
              "|---|---|---|---|---|---|"]
-    for _, row in table.sort_values("server_cpu_us").iterrows():
+    for _, row in ordered(table).iterrows():
         lines.append(f"| {row['key']} | {int(row['users'])} | "
                      f"{interval(row, 'p50_ms').text(2)} | {interval(row, 'p99_ms').text(2)} | "
-                     f"{_closed_rps(row)} | {_limited(row)} |")
+                     f"{rps_text(row)} | {limited_text(row)} |")
     return [*lines, ""]
-
-
-def _closed_rps(row: pd.Series) -> str:
-    return interval(row, "rps").text(0) if row["is_target_bound"] else \
-        f"({interval(row, 'rps').text(0)}: not the target's capacity)"
 
 
 def _ranged(load: pd.Series, column: str) -> str:
@@ -101,18 +102,19 @@ def _ranged(load: pd.Series, column: str) -> str:
 
 
 def equal_load_lines(table: pd.DataFrame, equal_load: pd.DataFrame) -> list[str]:
-    """Latency of every configuration at the same offered rate, cheapest first."""
+    """Latency of every configuration at the same offered rate, in the answer's order."""
     lines = ["Latency at equal offered load: requests arrive on a fixed schedule whatever "
              "the answers take (open model), the same rate for every configuration, and "
              "latency counts from each request's intended send. Windows whose load "
              "generator did not deliver the rate are left out (and counted). req/s is the "
              "closed-loop windows' throughput, ranked only where the target was the "
              "bottleneck.", "",
-             "| configuration | offered req/s | achieved req/s | p50 ms | p99 ms "
-             "| windows (left out) | closed-loop req/s | limited by |",
+             "| configuration | offered req/s | achieved req/s | p50 ms (fixed rate) "
+             "| p99 ms (fixed rate) | windows (left out) | req/s (closed loop) "
+             "| limited by (closed loop) |",
              "|---|---|---|---|---|---|---|---|"]
     by_config = {str(row["key"]): row for _, row in table.iterrows()}
-    order = list(table.sort_values("server_cpu_us")["key"])
+    order = list(ordered(table)["key"])
     ranked = equal_load.assign(rank=[order.index(c) if c in order else len(order)
                                      for c in equal_load["config"]])
     for _, load in ranked.sort_values(["rank", "rate_offered"]).iterrows():
@@ -123,8 +125,8 @@ def equal_load_lines(table: pd.DataFrame, equal_load: pd.DataFrame) -> list[str]
             f"| {load['config']} at {load['rate_spec']} | {number(load['rate_offered'], 0)} | "
             f"{number(load['rate_achieved'], 0)} | {p50} | {p99} | {load['repeats']}"
             f"{left_out} | "
-            f"{_closed_rps(closed) if closed is not None else ''} | "
-            f"{_limited(closed) if closed is not None else ''} |")
+            f"{rps_text(closed) if closed is not None else ''} | "
+            f"{limited_text(closed) if closed is not None else ''} |")
     notes = sorted({note for notes in equal_load["notes"] for note in notes})
     if notes:
         more = f"; and {len(notes) - 3} more (the report's warnings list each window)" \
@@ -160,13 +162,15 @@ def algorithm_lines(table: pd.DataFrame, facts: pd.DataFrame,
     if varied.empty:
         return []
     rated = equal_load if equal_load is not None and is_one_rate(equal_load) else None
-    latency = ("p50 ms (closed loop) | p99 ms" if rated is None else
-               f"p99 ms at {number(rated['rate_offered'].median(), 0)} req/s offered")
+    latency = ("p50 ms (closed loop) | p99 ms (closed loop)" if rated is None else
+               f"p99 ms at {number(rated['rate_offered'].median(), 0)} req/s offered "
+               "(fixed rate)")
     lines = ["### Algorithm choice", "",
-             f"| configuration | algorithm | cost µs/request | capacity vs floor | {latency} "
+             f"| configuration | algorithm | cost µs/request (closed loop) | capacity vs floor "
+             f"| {latency} "
              "| token bytes | sign µs (in-process) | verifying needs |",
              "|---|---|---|---|---|---|---|---|" + ("---|" if rated is None else "")]
-    for _, row in varied.sort_values("server_cpu_us").iterrows():
+    for _, row in ordered(varied).iterrows():
         fact = facts[facts["key"] == row["key"]]
         size = fact["credential_bytes"].max() if len(fact) else math.nan
         sign = fact["sign_us"].median() if len(fact) and "sign_us" in fact else math.nan
@@ -179,23 +183,29 @@ def algorithm_lines(table: pd.DataFrame, facts: pd.DataFrame,
     return [*lines, ""]
 
 
-def store_lines(table: pd.DataFrame) -> list[str]:
-    """Store choice: what each store adds per request, in CPU and in round trip."""
+def store_lines(table: pd.DataFrame, equal_load: pd.DataFrame | None = None) -> list[str]:
+    """Store choice: what each store adds per request, in CPU and in round trip; p99 at
+    equal offered load when the run has it, else at its closed-loop load."""
     varied = _varied(table[table["mode"] != "none"], "store",
                      ["mode", "revocation", "users", "nodes", "scenario"])
     if varied.empty:
         return []
+    rated = equal_load if equal_load is not None and is_one_rate(equal_load) else None
+    latency = "p99 ms (closed loop)" if rated is None else \
+        f"p99 ms at {number(rated['rate_offered'].median(), 0)} req/s offered (fixed rate)"
     lines = ["### Store choice", "",
-             "| configuration | store | cost µs/request | target µs | store µs "
-             "| store round trip µs (idle) | p99 ms | limited by |",
+             "| configuration | store | cost µs/request (closed loop) | target µs | store µs "
+             f"| store round trip µs (idle) | {latency} | limited by (closed loop) |",
              "|---|---|---|---|---|---|---|---|"]
-    for _, row in varied.sort_values(["mode", "server_cpu_us"]).iterrows():
+    for _, row in ordered(varied).iterrows():
+        p99 = interval(row, "p99_ms").text(2) if rated is None else \
+            _equal_load_p99(rated, str(row["key"]))
         lines.append(f"| {row['key']} | {row['store']} | "
                      f"{interval(row, 'server_cpu_us').text(1)} | "
                      f"{interval(row, 'target_cpu_us').text(1)} | "
                      f"{interval(row, 'store_cpu_us').text(1)} | "
-                     f"{number(row['store_rtt_us'], 1)} | {interval(row, 'p99_ms').text(2)} | "
-                     f"{_limited(row)} |")
+                     f"{number(row['store_rtt_us'], 1)} | {p99} | "
+                     f"{limited_text(row)} |")
     return [*lines, ""]
 
 
@@ -205,8 +215,9 @@ def axis_lines(table: pd.DataFrame, column: str, title: str) -> list[str]:
     if varied.empty:
         return []
     lines = [f"### {title}", "",
-             f"| configuration | {column} | cost µs/request | req/s | p50 ms | p99 ms "
-             "| limited by |", "|---|---|---|---|---|---|---|"]
+             f"| configuration | {column} | cost µs/request (closed loop) | req/s (closed loop) "
+             "| p50 ms (closed loop) | p99 ms (closed loop) | limited by |",
+             "|---|---|---|---|---|---|---|"]
     for _, row in varied.sort_values(["mode", "store", "alg", column]).iterrows():
         mark = ""
         if column == "nodes" and row["is_oversubscribed"]:
@@ -217,7 +228,7 @@ def axis_lines(table: pd.DataFrame, column: str, title: str) -> list[str]:
         lines.append(f"| {row['key']} | {int(row[column]):,}{mark} | "
                      f"{interval(row, 'server_cpu_us').text(1)} | {rps} | "
                      f"{interval(row, 'p50_ms').text(2)} | {interval(row, 'p99_ms').text(2)} | "
-                     f"{_limited(row)} |")
+                     f"{limited_text(row)} |")
     return [*lines, ""]
 
 
@@ -231,6 +242,6 @@ def answer_lines(table: pd.DataFrame, facts: pd.DataFrame,
         return cost_lines(table)
     return [*cost_lines(table), *latency_lines(table, equal_load),
             *algorithm_lines(table, facts, equal_load),
-            *store_lines(table), *axis_lines(table, "users", "Users"),
+            *store_lines(table, equal_load), *axis_lines(table, "users", "Users"),
             *axis_lines(table, "nodes", "Nodes"),
             *axis_lines(table, "scale", "Live sessions in the store")]

@@ -10,6 +10,11 @@ over repeats: with n repeats it covers the true median with probability
 are indistinguishable in this run. Ratios to the floor (mode none) are taken per
 repeat, whose windows ran seconds apart, so slow drift of the machine cancels.
 
+cost_table is the one place a configuration's cost and req/s come from: closed-loop
+windows only (a fixed-rate window's CPU per request is another measurement). Costs rank
+only configurations that ran the same scenario, users and nodes (COMPARABLE): ordered
+gives the answer's order, which every table and chart of a report follows.
+
 Pure functions of analysis.load.load_run's tidy frame.
 """
 
@@ -18,12 +23,15 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 import pandas as pd
 
 from analysis.endpoints import HOT_PATHS
 from analysis.formatting import number
 
+COMPARABLE = ("scenario", "users", "nodes")  # what configurations ranked by cost share
+CLOSED_LOOP = "closed loop"  # the windows cost, req/s and closed-loop latency come from
 SATURATED = 0.85  # utilisation at which a component is the bottleneck
 CORE_BUSY = 0.90  # a pinned target's cores this busy were full, whoever filled them
 SHARED_CORE = "target's cores, shared"
@@ -149,11 +157,13 @@ def _flat(name: str, value: Interval) -> dict[str, float]:
 def cost_table(frame: pd.DataFrame) -> pd.DataFrame:
     """One row per configuration: cost per request and the rest, each with its interval.
 
-    Columns: key, mode, store, alg, lib, revocation, scenario, users, nodes, scale,
-    repeats; target_cpu_us, store_cpu_us, server_cpu_us, floor_ratio, rps, p50_ms,
+    Closed-loop windows only (hot_rows). Columns: key, config, mode, store, alg, lib,
+    revocation, logout, access_ttl, api, scenario, users, nodes, scale, repeats;
+    target_cpu_us, store_cpu_us, server_cpu_us, floor_ratio, rps, p50_ms,
     p99_ms (each with _low and _high); per_core_rps (1e6 / server µs), auth_cpu_us,
-    store_rtt_us, store_wall_p50_us, bottleneck (the most common over repeats),
-    bottleneck_share, is_target_bound (every repeat), is_oversubscribed.
+    auth_p50_ms (Server-Timing wall time), store_rtt_us, store_wall_p50_us, bottleneck
+    (the most common over repeats), bottleneck_share, is_target_bound (every repeat),
+    is_oversubscribed.
     """
     hot = hot_rows(frame)
     if hot.empty or "server_cpu_us" not in hot:
@@ -165,8 +175,10 @@ def cost_table(frame: pd.DataFrame) -> pd.DataFrame:
         labels = group["bottleneck"].fillna("unknown").value_counts()
         server = Interval.of(group["server_cpu_us"])
         row = {
-            "key": key, **{c: first.get(c) for c in ("mode", "store", "alg", "lib", "revocation",
-                                                      "scenario", "users", "nodes", "scale")},
+            "key": key, "config": first.get("config", key),
+            **{c: first.get(c) for c in ("mode", "store", "alg", "lib", "revocation", "logout",
+                                         "access_ttl", "api", "scenario", "users", "nodes",
+                                         "scale")},
             "repeats": len(group),
             **_flat("target_cpu_us", Interval.of(group["target_cpu_us"])),
             **_flat("store_cpu_us", Interval.of(group["store_cpu_us"])),  # NaN: no store
@@ -177,6 +189,7 @@ def cost_table(frame: pd.DataFrame) -> pd.DataFrame:
             **_flat("p99_ms", Interval.of(group["p99_ms"])),
             "per_core_rps": 1e6 / server.median if server.median else math.nan,
             "auth_cpu_us": median_of(group, "auth_cpu_mean_us"),
+            "auth_p50_ms": median_of(group, "auth_p50_ms"),
             "store_rtt_us": median_of(group, "store_rtt_us"),
             "store_wall_p50_us": median_of(group, "store_wall_p50_us"),
             "bottleneck": str(labels.index[0]),
@@ -202,26 +215,102 @@ def median_of(frame: pd.DataFrame, column: str) -> float:
     return float(values.median()) if len(values) else math.nan
 
 
-def cost_order(table: pd.DataFrame) -> list[list[str]]:
-    """Configurations from cheapest to dearest, neighbours whose intervals overlap grouped."""
+def group_name(values: dict[str, Any]) -> str:
+    """A comparable group's name: 'read scenario, 20 users, 1 node'."""
+    parts = []
+    for column, unit in (("scenario", ""), ("users", "user"), ("nodes", "node")):
+        value = values.get(column)
+        if value is None or (isinstance(value, float) and math.isnan(value)):
+            continue
+        if not unit:
+            parts.append(f"{value} scenario")
+        else:
+            parts.append(f"{int(value):,} {unit}{'' if int(value) == 1 else 's'}")
+    return ", ".join(parts)
+
+
+def comparable_groups(table: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
+    """The configurations that ran the same scenario, users and nodes, each group with its
+    name, every group cheapest first: the only sets a cost per request ranks."""
     if table.empty:
         return []
-    ordered = table.sort_values("server_cpu_us")
-    groups: list[list[str]] = []
+    columns = [c for c in COMPARABLE if c in table]
+    if not columns:
+        return [("", _cheapest_first(table))]
+    return [(group_name(dict(zip(columns, values if isinstance(values, tuple) else (values,),
+                                 strict=True))), _cheapest_first(group))
+            for values, group in table.groupby(columns, sort=True, dropna=False)]
+
+
+def _cheapest_first(table: pd.DataFrame) -> pd.DataFrame:
+    return table.sort_values(["server_cpu_us", "key"], kind="stable")
+
+
+def ordered(table: pd.DataFrame) -> pd.DataFrame:
+    """The cost table in the answer's order: group by group (comparable_groups), cheapest
+    first within each. Every table and chart that lists configurations follows it."""
+    groups = comparable_groups(table)
+    return pd.concat([group for _, group in groups]) if groups else table
+
+
+def answer_order(table: pd.DataFrame) -> list[str]:
+    """The configurations' keys in the answer's order (ordered)."""
+    return [str(key) for key in ordered(table)["key"]] if not table.empty else []
+
+
+def cost_order(table: pd.DataFrame) -> list[list[str]]:
+    """Configurations of one comparable group from cheapest to dearest, neighbours whose
+    intervals overlap grouped. A table of several groups is refused: use cost_orders."""
+    if table.empty:
+        return []
+    groups = comparable_groups(table)
+    if len(groups) > 1:
+        raise ValueError("configurations of different scenarios, users or nodes do not rank "
+                         "by cost: " + "; ".join(name for name, _ in groups))
+    ranks: list[list[str]] = []
     previous: Interval | None = None
-    for _, row in ordered.iterrows():
+    for _, row in groups[0][1].iterrows():
         current = interval(row, "server_cpu_us")
         if previous is not None and current.overlaps(previous):
-            groups[-1].append(str(row["key"]))
+            ranks[-1].append(str(row["key"]))
         else:
-            groups.append([str(row["key"])])
+            ranks.append([str(row["key"])])
         previous = current
-    return groups
+    return ranks
+
+
+def cost_orders(table: pd.DataFrame) -> list[tuple[str, list[list[str]]]]:
+    """cost_order of each comparable group, with the group's name."""
+    return [(name, cost_order(group)) for name, group in comparable_groups(table)]
 
 
 def order_text(groups: list[list[str]]) -> str:
     """'a < b ≈ c < d': ≈ joins configurations this run cannot tell apart."""
     return " < ".join(" ≈ ".join(group) for group in groups)
+
+
+def order_lines(table: pd.DataFrame, lead: str = "Cheapest to dearest") -> list[str]:
+    """'Cheapest to dearest: a < b ≈ c', one line per comparable group, named when the run
+    has more than one ('Cheapest to dearest, read scenario, 20 users, 2 nodes: ...')."""
+    orders = cost_orders(table)
+    if len(orders) == 1:
+        return [f"{lead}: {order_text(orders[0][1])}"]
+    return [f"{lead}, {name}: {order_text(order)}" for name, order in orders]
+
+
+def rps_text(row: pd.Series) -> str:
+    """A cost_table row's closed-loop req/s, with its range; in brackets and named as not
+    the target's capacity unless every repeat was target-bound."""
+    text = interval(row, "rps").text(0)
+    return text if row["is_target_bound"] else f"({text}: not the target's capacity)"
+
+
+def limited_text(row: pd.Series) -> str:
+    """What limited a cost_table row's windows, with its share when repeats differed."""
+    label = str(row["bottleneck"])
+    if row["bottleneck_share"] < 1:
+        label += f" ({100 * row['bottleneck_share']:.0f} % of repeats)"
+    return label
 
 
 def disturbed(row: pd.Series) -> bool:

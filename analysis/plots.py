@@ -1,6 +1,11 @@
 """Charts: each takes the tidy DataFrame (and a caption) and returns a Figure.
 
-The Agg backend is forced: charts are drawn to files, never to a screen.
+Charts that list configurations list them in the answer's order (analysis.costs.ordered),
+top to bottom, and chart the answer's figures: cost and capacity from the closed-loop
+windows (cost_table), never a req/s that the load generator bounded. Charts of req/s
+or latency draw closed-loop windows only and say so; a point whose windows the target
+did not bound is marked. The Agg backend is forced: charts are drawn to files, never to
+a screen.
 """
 
 from __future__ import annotations
@@ -18,13 +23,19 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from analysis.costs import cost_table
+from analysis.costs import comparable_groups, cost_table, ordered
 from analysis.endpoints import ME, NOAUTH
 
 PERCENTILE_COLUMNS = {"p50": "p50_ms", "p90": "p90_ms", "p99": "p99_ms", "p99.9": "p99_9_ms"}
 
 
+NOT_BOUND = "not target-bound: req/s is not the target's capacity"
+
+
 def _hot(frame: pd.DataFrame) -> pd.DataFrame:
+    """The closed-loop windows' hot rows (a fixed rate's req/s is what it was offered)."""
+    if "rate_spec" in frame:
+        frame = frame[frame["rate_spec"].fillna("") == ""]
     ok = frame[(frame["status"] == "ok") & (frame["endpoint"] == ME)]
     if ok.empty:
         ok = frame[(frame["status"] == "ok") & (frame["endpoint"] == NOAUTH)]
@@ -51,18 +62,29 @@ def _labelled(frame: pd.DataFrame) -> pd.DataFrame:
     return hot
 
 
-def _lines(axes: Axes, hot: pd.DataFrame, by: str, x: str, y: str) -> None:
-    """One line per config: the median of y (and x) over repeats at each value of `by`."""
+def _lines(axes: Axes, hot: pd.DataFrame, by: str, x: str, y: str,
+           mark_unbound: bool = False) -> None:
+    """One line per config: the median of y (and x) over repeats at each value of `by`;
+    mark_unbound crosses the points whose windows were not all target-bound."""
     columns = list(dict.fromkeys(c for c in (x, y) if c != by))
+    hot = hot.assign(is_bound=hot["bottleneck"] == "target") if "bottleneck" in hot else \
+        hot.assign(is_bound=True)
+    loose = []
     for config, group in hot.groupby("config"):
         points = group.groupby(by)[columns].median().reset_index().sort_values(x)
         axes.plot(points[x], points[y], marker="o", label=config)
+        bound = group.groupby(by)["is_bound"].all()
+        loose.append(points[~points[by].map(bound).fillna(False).astype(bool)])
+    crossed = pd.concat(loose) if loose else pd.DataFrame()
+    if mark_unbound and len(crossed):  # after the lines: its legend entry comes last
+        axes.scatter(crossed[x], crossed[y], marker="x", s=70, color="black", zorder=3,
+                     label=NOT_BOUND)
 
 
 def finish(figure: Figure, title: str, caption: str) -> Figure:
     """Title the figure, put the run's caption under it, and lay it out."""
     figure.suptitle(title, fontsize=11, x=0.01, ha="left")
-    lines = textwrap.wrap(caption, 170)
+    lines = textwrap.wrap(caption, int(figure.get_figwidth() * 18))  # 7 pt: ~18 per inch
     figure.text(0.01, 0.005, "\n".join(lines), fontsize=7,
                 color="#555555", ha="left", va="bottom")
     # Room for the caption's lines (7 pt, 1.2 spacing) under the axes' own labels.
@@ -71,41 +93,94 @@ def finish(figure: Figure, title: str, caption: str) -> Figure:
     return figure
 
 
+def _window_label(row: pd.Series) -> str:
+    """'jwt-memory-HS256-read-u20-n1, fixed rate 50%' (config_table's window); a row with no
+    window left to draw says so."""
+    label = f"{row.get('config', row['key'])}, {row.get('window', 'closed loop')}"
+    return label if row["p50_ms"] == row["p50_ms"] else f"{label} (no window kept)"
+
+
 def plot_latency_percentiles(configs: pd.DataFrame, caption: str) -> Figure:
-    """p50..p99.9 of GET /api/me per configuration, from histograms merged over repeats."""
-    table = configs.set_index("key")[list(PERCENTILE_COLUMNS.values())].sort_values("p50_ms")
-    figure, axes = plt.subplots(figsize=(9, 0.45 * len(table) + 1.6))
+    """p50..p99.9 of GET /api/me per configuration and window (closed loop, fixed rate),
+    from histograms merged over repeats, top to bottom in the answer's order (config_table
+    keeps it)."""
+    table = configs.assign(label=[_window_label(r) for _, r in configs.iterrows()])
+    table = table.set_index("label")[list(PERCENTILE_COLUMNS.values())]
+    figure, axes = plt.subplots(figsize=(10, 0.5 * len(table) + 1.8))
     for offset, (label, column) in enumerate(PERCENTILE_COLUMNS.items()):
         axes.barh([y + offset * 0.2 for y in range(len(table))], table[column], height=0.2,
                   label=label)
     axes.set_yticks([y + 0.3 for y in range(len(table))], table.index, fontsize=8)
+    axes.invert_yaxis()  # the answer's first configuration on top
     axes.set_xscale("log")
-    axes.set_xlabel("latency of GET /api/me, ms (log scale)")
-    axes.legend(fontsize=8, loc="lower right")
-    return finish(figure, "Latency percentiles by configuration", caption)
+    axes.set_xlabel("latency of GET /api/me, ms (log scale; histograms of every repeat merged)")
+    axes.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False)
+    return finish(figure, "Latency percentiles, configurations in the answer's order "
+                  "(cheapest first; closed loop and fixed rate apart)", caption)
+
+
+def capacity_table(costs: pd.DataFrame) -> pd.DataFrame:
+    """What the capacity chart draws, top to bottom in the answer's order: per configuration
+    (cost_table) the req/s one core of target and store serves, 10^6 / cost, with the
+    range from the cost's (low: 10^6 / its high end). Columns: key, group (its comparable
+    group's name), capacity, low, high, is_target_bound, bottleneck."""
+    if costs.empty:
+        return pd.DataFrame(columns=["key", "group", "capacity", "low", "high",
+                                     "is_target_bound", "bottleneck"])
+    rows = pd.concat([group.assign(group=name) for name, group in comparable_groups(costs)])
+    return pd.DataFrame({
+        "key": rows["key"].astype(str), "group": rows["group"],
+        "capacity": 1e6 / rows["server_cpu_us"], "low": 1e6 / rows["server_cpu_us_high"],
+        "high": 1e6 / rows["server_cpu_us_low"], "is_target_bound": rows["is_target_bound"],
+        "bottleneck": rows["bottleneck"]}).reset_index(drop=True)
+
+
+def _separate_groups(axes: Axes, groups: list[str]) -> bool:
+    """A dashed line between bars of different comparable groups (costs rank within a
+    group only); True when it drew one."""
+    starts = [at for at in range(1, len(groups)) if groups[at] != groups[at - 1]]
+    for at in starts:
+        axes.axhline(at - 0.5, color="#888888", linestyle="--", linewidth=0.8)
+    return bool(starts)
+
+
+def plot_capacity_by_config(frame: pd.DataFrame, caption: str) -> Figure:
+    """Capacity per core of each configuration (10^6 / CPU µs per request), with its range
+    over repeats, in the answer's order: the answer's figures, not a req/s the load
+    generator may have bounded."""
+    table = capacity_table(cost_table(frame))
+    figure, axes = plt.subplots(figsize=(9, 0.45 * len(table) + 1.9))
+    y = list(range(len(table)))
+    errors = [(table["capacity"] - table["low"]).fillna(0),
+              (table["high"] - table["capacity"]).fillna(0)]
+    axes.barh(y, table["capacity"], xerr=errors, color="#4878a8", capsize=3)
+    for at, value, high in zip(y, table["capacity"], table["high"].fillna(table["capacity"]),
+                               strict=True):
+        axes.text(high, at, f"  {value:,.0f}", va="center", ha="left", fontsize=8)
+    axes.set_yticks(y, table["key"], fontsize=8)
+    axes.invert_yaxis()  # the answer's first (cheapest) configuration on top
+    axes.margins(x=0.12)
+    ranked = " within each scenario, users and nodes (dashed: a new group)" \
+        if _separate_groups(axes, list(table["group"])) else ""
+    axes.set_xlabel("req/s one core of target and store serves = 10^6 / CPU µs per request\n"
+                    "(closed-loop windows; median over repeats, whiskers: their range)")
+    return finish(figure, f"Capacity per core, the answer's order: cheapest first{ranked}",
+                  caption)
 
 
 def plot_throughput_by_config(frame: pd.DataFrame, caption: str) -> Figure:
-    """Requests per second of GET /api/me per configuration, with the spread over repeats."""
-    hot = _labelled(frame)
-    hot["config"] = hot["config"] + " u" + hot["users"].astype(str)
-    grouped = hot.groupby("config")["rps"]
-    table = pd.DataFrame({"median": grouped.median(), "low": grouped.min(), "high": grouped.max()})
-    table = table.sort_values("median")
-    figure, axes = plt.subplots(figsize=(9, 0.4 * len(table) + 1.6))
-    errors = [table["median"] - table["low"], table["high"] - table["median"]]
-    axes.barh(table.index, table["median"], xerr=errors, color="#4878a8", capsize=3)
-    axes.set_xlabel("GET /api/me requests per second (median; bars: min-max over repeats)")
-    axes.tick_params(axis="y", labelsize=8)
-    return finish(figure, "Throughput by configuration", caption)
+    """The report's "throughput" chart: capacity per core (plot_capacity_by_config), since
+    a closed loop's req/s measures the load generator wherever it was the limit."""
+    return plot_capacity_by_config(frame, caption)
 
 
 def plot_throughput_vs_users(frame: pd.DataFrame, caption: str) -> Figure:
     """Saturation curves: req/s of GET /api/me against user count, one line per config."""
     figure, axes = plt.subplots(figsize=(8, 4.5))
-    _lines(axes, _labelled(frame), "users", "users", "rps")
+    _lines(axes, _labelled(frame), "users", "users", "rps", mark_unbound=True)
     axes.set_xlabel("concurrent users")
-    axes.set_ylabel("GET /api/me req/s (median)")
+    axes.xaxis.set_major_locator(MaxNLocator(integer=True))
+    axes.set_ylabel("GET /api/me req/s (closed loop, median)")
     axes.legend(fontsize=7)
     return finish(figure, "Throughput against users", caption)
 
@@ -114,8 +189,8 @@ def plot_latency_vs_throughput(frame: pd.DataFrame, caption: str) -> Figure:
     """p99 latency against achieved req/s: where each configuration bends."""
     figure, axes = plt.subplots(figsize=(8, 4.5))
     _lines(axes, _labelled(frame), "users", "rps", "p99_ms")
-    axes.set_xlabel("GET /api/me req/s")
-    axes.set_ylabel("p99 latency, ms")
+    axes.set_xlabel("GET /api/me req/s (closed loop)")
+    axes.set_ylabel("p99 latency, ms (closed loop)")
     axes.legend(fontsize=7)
     return finish(figure, "Latency against throughput", caption)
 
@@ -130,7 +205,7 @@ def plot_scaling(frame: pd.DataFrame, caption: str) -> Figure:
     hot = _labelled(frame)
     hot["error_percent"] = 100 * hot["error_rate"]
     figure, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
-    _lines(left, hot, "nodes", "nodes", "rps")
+    _lines(left, hot, "nodes", "nodes", "rps", mark_unbound=True)
     _lines(right, hot, "nodes", "nodes", "error_percent")
     if "is_oversubscribed" in hot:
         shared = hot[hot["is_oversubscribed"].fillna(False).astype(bool)]
@@ -142,7 +217,7 @@ def plot_scaling(frame: pd.DataFrame, caption: str) -> Figure:
     for axes in (left, right):
         axes.set_xlabel("target nodes")
         axes.xaxis.set_major_locator(MaxNLocator(integer=True))
-    left.set_ylabel("GET /api/me req/s")
+    left.set_ylabel("GET /api/me req/s (closed loop)")
     right.set_ylabel("failed requests, %")
     left.legend(fontsize=7)
     return finish(figure, "Scaling out", caption)
@@ -157,27 +232,35 @@ def plot_where_time_goes(frame: pd.DataFrame, caption: str) -> Figure:
     table = cost_table(frame)
     if table.empty:
         table = pd.DataFrame(columns=["key", "target_cpu_us", "store_cpu_us", "auth_cpu_us"])
-    table = table.set_index("key")
+    groups = [name for name, group in comparable_groups(table) for _ in range(len(group))]
+    table = ordered(table).set_index("key")
     auth = table["auth_cpu_us"].fillna(0.0)
     rest = (table["target_cpu_us"] - auth).clip(lower=0)
     store = table["store_cpu_us"].fillna(0.0)
-    order = (rest + auth + store).sort_values().index
-    figure, axes = plt.subplots(figsize=(9, 0.4 * len(table) + 2.2))
+    order = table.index  # the answer's order: cheapest on top
+    figure, axes = plt.subplots(figsize=(9, 0.4 * len(table) + 2.4))
     axes.barh(order, auth[order], label="auth step CPU (Server-Timing auth-cpu)",
               color="#c0504d")
     axes.barh(order, rest[order], left=auth[order],
               label="rest of the target (HTTP, framework, store client I/O)", color="#9bbb59")
     axes.barh(order, store[order], left=auth[order] + rest[order], label="store CPU",
               color="#4f81bd")
-    axes.set_xlabel("CPU per request, µs (median over repeats)")
+    axes.invert_yaxis()
+    _separate_groups(axes, groups)
+    total = (auth + rest + store).max() if len(table) else 0.0
+    if total > 0:
+        axes.set_xlim(0, 1.05 * total)
+    axes.set_xlabel("CPU per request, µs (closed loop, median over repeats)")
     axes.tick_params(axis="y", labelsize=8)
-    axes.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.25), ncol=3,
+    axes.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=2,
                 frameon=False)
-    return finish(figure, "Where the time goes: CPU per request", caption)
+    return finish(figure, "Where the time goes: CPU per request, in the answer's order",
+                  caption)
 
 
 def plot_latency_vs_sessions(frame: pd.DataFrame, caption: str) -> Figure:
-    """p50/p99 of GET /api/me, and the store's memory growth, against live sessions."""
+    """p50/p99 of GET /api/me (closed loop), and the store's memory growth, against live
+    sessions."""
     hot = _hot(frame)
     hot = hot[hot["scale"] > 0]
     figure, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
@@ -191,7 +274,7 @@ def plot_latency_vs_sessions(frame: pd.DataFrame, caption: str) -> Figure:
     for axes in (left, right):
         axes.set_xscale("log")
         axes.set_xlabel("live sessions in the store")
-    left.set_ylabel("latency, ms")
+    left.set_ylabel("latency, ms (closed loop)")
     right.set_ylabel("store memory growth during the cell, MiB")
     left.legend(fontsize=7)
     return finish(figure, "Latency and store memory against live sessions", caption)

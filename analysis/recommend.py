@@ -13,16 +13,20 @@ three rates or more, analysis.curve), its capacity is the highest offered rate u
 which p99 stayed under the target and the achieved rate kept up: measured at the
 target's own pace, not estimated. A run of curves alone (no closed-loop windows, so no
 cost per request) ranks the configurations by that rate.
+
+Costs rank only configurations that ran the same scenario, users and nodes
+(analysis.costs.COMPARABLE): a run of several such groups gets a recommendation per group,
+named, and ties are looked for within a group only.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import pandas as pd
 
-from analysis.costs import cost_table, interval
+from analysis.costs import COMPARABLE, cost_table, group_name, interval
 from analysis.curve import MIN_RATES, Point, curve_points, generator_limits, max_rate_under
 from analysis.endpoints import HOT_PATHS, ME
 
@@ -44,6 +48,7 @@ class Candidate:
     headroom: float  # min(p99 target / p99, rps / rps target): > 1 meets with room to spare
     reasons: tuple[str, ...]  # why it misses (empty when it meets)
     is_from_curve: bool = False  # capacity: the curve's highest rate with p99 under target
+    group: str = ""  # its comparable group (analysis.costs.group_name): costs rank within it
 
     @property
     def is_meeting(self) -> bool:
@@ -105,10 +110,12 @@ def recommend(frame: pd.DataFrame, p99_ms: float, rps: float) -> list[Candidate]
     for _, row in table[table["mode"] != "none"].iterrows():
         error = errors.get(str(row["key"]), 0.0)
         cost = interval(row, "server_cpu_us")
+        group = group_name({c: row[c] for c in COMPARABLE if c in row})
         if str(row["key"]) in curves:
-            candidates.append(_from_curve(str(row["key"]), curves[str(row["key"])], p99_ms,
-                                          rps, error, (cost.median, cost.low, cost.high),
-                                          limits.get(str(row["key"]))))
+            candidates.append(replace(
+                _from_curve(str(row["key"]), curves[str(row["key"])], p99_ms, rps, error,
+                            (cost.median, cost.low, cost.high), limits.get(str(row["key"]))),
+                group=group))
             continue
         estimated = not row["is_target_bound"]
         capacity = float(row["rps"])
@@ -130,7 +137,7 @@ def recommend(frame: pd.DataFrame, p99_ms: float, rps: float) -> list[Candidate]
                        capacity / rps if rps else math.inf)
         candidates.append(Candidate(str(row["key"]), capacity, estimated, got_p99, error,
                                     cost.median, cost.low, cost.high, headroom,
-                                    tuple(reasons)))
+                                    tuple(reasons), group=group))
     return sorted(candidates, key=lambda c: (not c.is_meeting, c.cost_us, c.key))
 
 
@@ -139,38 +146,54 @@ def _ties(best: Candidate, meeting: list[Candidate]) -> list[Candidate]:
     return [c for c in meeting[1:] if c.cost_low <= best.cost_high and best.cost_low <= c.cost_high]
 
 
+def _by_group(meeting: list[Candidate]) -> dict[str, list[Candidate]]:
+    """Meeting candidates per comparable group, the group of the cheapest first."""
+    groups: dict[str, list[Candidate]] = {}
+    for c in meeting:
+        groups.setdefault(c.group, []).append(c)
+    return groups
+
+
+def _recommended(meeting: list[Candidate], group: str) -> list[str]:
+    """The best of one group's meeting candidates, its ties, and the rest that meet."""
+    best = meeting[0]
+    ties = _ties(best, meeting)
+    chosen = [best, *sorted(ties, key=lambda c: c.key)]
+    why = "the highest rate under the target of those that meet it" \
+        if math.isnan(best.cost_us) else "the cheapest per request that meets it"
+    lines = [f"recommended{f', {group}' if group else ''}: {best.key} — {why}"]
+    if ties:
+        lines.append("  this run cannot tell it apart in cost from: "
+                     + ", ".join(c.key for c in chosen[1:]))
+    for c in chosen:
+        cost = "cost not measured (no closed-loop windows)" if math.isnan(c.cost_us) \
+            else f"{c.cost_us:.1f} µs/request ({c.cost_low:.1f} to {c.cost_high:.1f})"
+        lines.append(f"  {c.key}: {cost}, p99 {c.p99_ms:.2f} ms, {c.rps:,.0f} req/s"
+                     f"{' (estimated)' if c.is_estimated else ''}"
+                     f"{' (from its curve)' if c.is_from_curve else ''}, headroom "
+                     f"x{c.headroom:.2f}")
+    return lines + [f"  also meets: {c.key} ("
+                    + (f"{c.rps:,.0f} req/s" if math.isnan(c.cost_us)
+                       else f"{c.cost_us:.1f} µs/request")
+                    + f", headroom x{c.headroom:.2f})" for c in meeting[1:] if c not in ties]
+
+
 def format_recommendation(candidates: list[Candidate], p99_ms: float, rps: float) -> list[str]:
-    """The answer as lines: the best choice and why, then what does not meet and why."""
+    """The answer as lines: the best choice and why (one per comparable group when the run
+    has several), then what does not meet and why."""
     meeting = [c for c in candidates if c.is_meeting]
     lines = [f"target: p99 <= {p99_ms:g} ms and >= {rps:,.0f} req/s on one target node per "
-             "configuration (p99: median over repeats at this run's load; capacity: measured "
-             "where the target was the bottleneck, else 10^6 / CPU µs per request)"]
+             "configuration (p99: median over repeats at this run's closed-loop load; "
+             "capacity: measured where the target was the bottleneck, else 10^6 / CPU µs per "
+             "request over the closed-loop windows)"]
     if any(c.is_from_curve for c in candidates):
         lines.append("  where the run has a configuration's latency-throughput curve: its "
                      "capacity is the highest offered rate that kept p99 under the target "
                      "(open model), and p99 the curve's at the target rate")
-    if meeting:
-        best = meeting[0]
-        ties = _ties(best, meeting)
-        chosen = [best, *sorted(ties, key=lambda c: c.key)]
-        why = "the highest rate under the target of those that meet it" \
-            if math.isnan(best.cost_us) else "the cheapest per request that meets it"
-        lines.append(f"recommended: {best.key} — {why}")
-        if ties:
-            lines.append("  this run cannot tell it apart in cost from: "
-                         + ", ".join(c.key for c in chosen[1:]))
-        for c in chosen:
-            cost = "cost not measured (no closed-loop windows)" if math.isnan(c.cost_us) \
-                else f"{c.cost_us:.1f} µs/request ({c.cost_low:.1f} to {c.cost_high:.1f})"
-            lines.append(f"  {c.key}: {cost}, p99 {c.p99_ms:.2f} ms, {c.rps:,.0f} req/s"
-                         f"{' (estimated)' if c.is_estimated else ''}"
-                         f"{' (from its curve)' if c.is_from_curve else ''}, headroom "
-                         f"x{c.headroom:.2f}")
-        lines += [f"  also meets: {c.key} ("
-                  + (f"{c.rps:,.0f} req/s" if math.isnan(c.cost_us)
-                     else f"{c.cost_us:.1f} µs/request")
-                  + f", headroom x{c.headroom:.2f})" for c in meeting[1:] if c not in ties]
-    else:
+    groups = _by_group(meeting)
+    for group, members in groups.items():
+        lines += _recommended(members, group if len(groups) > 1 else "")
+    if not meeting:
         lines.append("nothing measured in this run meets the target")
     for c in candidates:
         if not c.is_meeting:

@@ -1,8 +1,11 @@
-"""What being able to revoke costs per request: each cell against JWT without revocation.
+"""What being able to revoke costs per request: each configuration against JWT without
+revocation that ran the same scenario, users and nodes.
 
-Pure functions of analysis.load.load_run's tidy frame: cells of one run share the
-load, so the difference at the hot path is the revocation check (plus, for sessions,
-the session read).
+Pure functions of analysis.load.load_run's tidy frame. The figures are the answer's:
+analysis.costs.cost_table (closed-loop windows, the median over repeats with its range),
+so a configuration costs the same here as in the answer. Latency is at equal offered
+load (analysis.openmodel.equal_load_table) when every configuration ran at one rate,
+else at the closed-loop load, and the column says which.
 """
 
 from __future__ import annotations
@@ -11,60 +14,125 @@ import math
 
 import pandas as pd
 
-from analysis.costs import median_of
-from analysis.endpoints import ME
+from analysis.costs import (
+    COMPARABLE,
+    cost_table,
+    interval,
+    limited_text,
+    ordered,
+    rps_text,
+)
 from analysis.formatting import number
+from analysis.openmodel import equal_load_table, is_one_rate
 from analysis.revocation import strategy_label
 
+# The baseline for a configuration: JWT without revocation with the same algorithm and
+# library, where the run has one (a session has an algorithm too: the suite's default).
+TWIN = ("alg", "lib")
 
-def overhead_table(frame: pd.DataFrame) -> pd.DataFrame:
-    """GET /api/me per strategy, against JWT without revocation at the same users and
-    nodes; cells of the read scenario when the run has any (no probe traffic)."""
-    hot = frame[(frame["status"] == "ok") & (frame["endpoint"] == ME)]
-    if hot.empty or "scenario" not in hot:
+
+def _candidates(costs: pd.DataFrame) -> pd.DataFrame:
+    """The cost table's configurations a revocation check can be priced on."""
+    table = costs[costs["mode"] != "none"]  # no credential, nothing to revoke
+    if "api" in table:  # an API's variants have no JWT-without-revocation twin
+        table = table[table["api"].fillna("") == ""]
+    if (table["scenario"] == "read").any():  # plain reads when the run has them: no probes
+        table = table[table["scenario"] == "read"]
+    return table
+
+
+def _baseline(group: pd.DataFrame, row: pd.Series) -> pd.Series | None:
+    """JWT without revocation in the row's group, the same algorithm and library if any."""
+    base = group[(group["mode"] == "jwt") & (group["revocation"] == "none")]
+    twin = base
+    for column in TWIN:
+        if column in base:
+            twin = twin[twin[column] == row.get(column)]
+    if len(twin):
+        return twin.iloc[0]
+    return base.iloc[0] if len(base) == 1 else None
+
+
+def overhead_table(frame: pd.DataFrame, costs: pd.DataFrame | None = None) -> pd.DataFrame:
+    """One row per configuration, in the answer's order, against JWT without revocation
+    at the same scenario, users, nodes and token lifetime. costs: the run's cost_table,
+    when the caller has it.
+
+    Columns: key, strategy, scenario, users, nodes, cost_us (with cost_low, cost_high and
+    the cost_table row's repeats), extra_us (median minus the baseline's median; NaN
+    without a baseline), auth_cpu_us, auth_p50_us, rps, rps_ratio, is_target_bound,
+    bottleneck, p99_ms (closed loop).
+    """
+    table = cost_table(frame) if costs is None else costs
+    if table.empty or "scenario" not in table:
         return pd.DataFrame()
-    hot = hot[hot["mode"] != "none"]  # no credential, nothing to revoke
-    if "api" in hot:  # an API's variants have no JWT-without-revocation twin to compare with
-        hot = hot[hot["api"].fillna("") == ""]
-    if (hot["scenario"] == "read").any():  # plain reads when the run has them: no probes
-        hot = hot[hot["scenario"] == "read"]
-    rows = []
-    if "access_ttl" not in hot:
-        hot = hot.assign(access_ttl=0)
+    table = _candidates(ordered(table))
+    if table.empty:
+        return pd.DataFrame()
+    if "access_ttl" not in table:
+        table = table.assign(access_ttl=0)
     # Short-lived tokens make readers log in again: never a baseline for long-lived ones.
-    for (_scenario, users, nodes, _ttl), group in hot.groupby(
-            ["scenario", "users", "nodes", "access_ttl"]):
-        base = group[(group["mode"] == "jwt") & (group["revocation"] == "none")]
-        base_cost, base_rps = median_of(base, "server_cpu_us"), median_of(base, "rps")
-        labels = [strategy_label(row.to_dict()) for _, row in group.iterrows()]
-        for strategy, items in group.assign(strategy=labels).groupby("strategy", sort=False):
-            cost, rps = median_of(items, "server_cpu_us"), median_of(items, "rps")
-            rows.append({"strategy": strategy, "users": users, "nodes": nodes,
-                         "cost_us": cost, "auth_cpu_us": median_of(items, "auth_cpu_mean_us"),
-                         "auth_p50_us": median_of(items, "auth_p50_ms") * 1000,
-                         "extra_us": cost - base_cost,
-                         "rps": rps, "rps_ratio": rps / base_rps if base_rps else math.nan,
-                         "p99_ms": median_of(items, "p99_ms")})
+    within = [*COMPARABLE, "access_ttl"]
+    rows = []
+    for _, group in table.fillna({"access_ttl": 0}).groupby(within, sort=False):
+        for _, row in group.iterrows():
+            base = _baseline(group, row)
+            cost = interval(row, "server_cpu_us")
+            base_cost = math.nan if base is None else float(base["server_cpu_us"])
+            base_rps = math.nan if base is None else float(base["rps"])
+            rows.append({
+                "key": row["key"], "strategy": strategy_label(row.to_dict()),
+                "scenario": row["scenario"], "users": row["users"], "nodes": row["nodes"],
+                "cost_us": cost.median, "cost_low": cost.low, "cost_high": cost.high,
+                "repeats": row["repeats"], "extra_us": cost.median - base_cost,
+                "auth_cpu_us": row["auth_cpu_us"], "auth_p50_us": row["auth_p50_ms"] * 1000,
+                "rps": row["rps"], "rps_ratio": float(row["rps"]) / base_rps
+                if base_rps else math.nan,
+                "is_target_bound": row["is_target_bound"], "bottleneck": row["bottleneck"],
+                "bottleneck_share": row["bottleneck_share"],
+                **{c: row[c] for c in ("rps_low", "rps_high", "p99_ms", "p99_ms_low",
+                                       "p99_ms_high", "server_cpu_us", "server_cpu_us_low",
+                                       "server_cpu_us_high")},
+            })
     return pd.DataFrame(rows)
 
 
-def overhead_lines(frame: pd.DataFrame) -> list[str]:
-    """The cost-of-the-check table for report.md."""
-    table = overhead_table(frame)
+def _p99(row: pd.Series, equal_load: pd.DataFrame | None) -> str:
+    """The row's p99: at the run's one fixed rate when it has one, else closed loop."""
+    if equal_load is None:
+        return interval(row, "p99_ms").text(2)
+    at = equal_load[equal_load["config"] == row["key"]]
+    if at.empty or not at["repeats"].iloc[0]:
+        return "-"
+    first = at.iloc[0]
+    return (f"{number(first['p99_ms'], 2)} ({number(first['p99_ms_low'], 2)} to "
+            f"{number(first['p99_ms_high'], 2)})")
+
+
+def overhead_lines(frame: pd.DataFrame, costs: pd.DataFrame | None = None,
+                   equal_load: pd.DataFrame | None = None) -> list[str]:
+    """The cost-of-the-check table for report.md: the answer's cost figures."""
+    table = overhead_table(frame, costs)
     if table.empty or table["extra_us"].isna().all():
         return []
-    lines = ["The per-request cost of being able to revoke: each cell of this run against "
-             "JWT without revocation at the same users and nodes. Cost is CPU per request, "
-             "target plus store (medians over repeats); the auth step's own CPU excludes its "
-             "awaited store calls, and its wall time (Server-Timing) includes waiting behind "
-             "other requests under load, so it is latency, not cost.", "",
-             "| strategy | users | nodes | cost µs/request | extra µs vs no check "
-             "| auth step CPU µs | auth wall p50 µs | req/s | req/s vs none | p99 ms |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+    rates = equal_load_table(frame) if equal_load is None else equal_load
+    rated = rates if is_one_rate(rates) else None
+    latency = "p99 ms (closed loop)" if rated is None else \
+        f"p99 ms at {number(rated['rate_offered'].median(), 0)} req/s offered (fixed rate)"
+    lines = ["The per-request cost of being able to revoke: each configuration against JWT "
+             "without revocation that ran the same scenario, users and nodes. Cost is CPU "
+             "per request, target plus store, over the closed-loop windows: the answer's "
+             "figures (median over repeats, the range in brackets). The extra is the "
+             "difference of the medians. The auth step's own CPU excludes its awaited store "
+             "calls; its wall time (Server-Timing) includes waiting behind other requests "
+             "under load, so it is latency, not cost.", "",
+             "| strategy | configuration | cost µs/request (closed loop) "
+             "| extra µs vs no check | auth step CPU µs | auth wall p50 µs "
+             f"| req/s (closed loop) | {latency} | limited by (closed loop) |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for _, r in table.iterrows():
-        lines.append(f"| {r['strategy']} | {r['users']} | {r['nodes']} | "
-                     f"{number(r['cost_us'], 1)} | {number(r['extra_us'], 1)} | "
+        lines.append(f"| {r['strategy']} | {r['key']} | "
+                     f"{interval(r, 'server_cpu_us').text(1)} | {number(r['extra_us'], 1)} | "
                      f"{number(r['auth_cpu_us'], 1)} | {number(r['auth_p50_us'], 0)} | "
-                     f"{number(r['rps'], 0)} | {number(r['rps_ratio'], 2)} | "
-                     f"{number(r['p99_ms'], 1)} |")
+                     f"{rps_text(r)} | {_p99(r, rated)} | {limited_text(r)} |")
     return [*lines, ""]

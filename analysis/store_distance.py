@@ -10,7 +10,10 @@ store calls a request waits for in turn). A configuration that never waits for i
 store (JWT without revocation, the pub/sub blocklist) is the flat control.
 
 Each figure is the median over repeats with the range over them (analysis.costs.Interval).
-Cost is CPU per request, target plus store; the delay line's own CPU is apart.
+Cost is CPU per request, target plus store; the delay line's own CPU is apart. It is the
+answer's figure (analysis.costs.cost_table, closed-loop windows) where the run measured
+the configuration in a closed loop, else the fixed-rate windows' own, and the table
+says which.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from analysis.costs import Interval
+from analysis.costs import CLOSED_LOOP, Interval, cost_table, interval
 from analysis.endpoints import ME
 from analysis.formatting import number
 from analysis.plots import finish
@@ -74,15 +77,24 @@ def rtt_rows(frame: pd.DataFrame) -> pd.DataFrame:
     return hot.assign(family=families, label=[label_of(r) for _, r in hot.iterrows()])
 
 
+FIXED_RATE = "fixed rate"  # cost_from when no closed-loop window measured the configuration
+
+
 def rtt_table(frame: pd.DataFrame) -> pd.DataFrame:
     """One row per family and round trip: p50, p99, cost, delay-line CPU and store calls
-    per request, each an Interval over repeats."""
+    per request, each an Interval over repeats; cost_from: the windows the cost came from
+    (CLOSED_LOOP: the answer's cost_table, else FIXED_RATE: these windows)."""
     rows = rtt_rows(frame)
     if rows.empty:
         return pd.DataFrame()
+    is_closed = frame["rate_spec"].fillna("") == "" if "rate_spec" in frame else \
+        frame["rate_offered"].isna()
+    closed = cost_table(frame) if is_closed.any() else pd.DataFrame()
+    answer = {str(r["key"]): interval(r, "server_cpu_us") for _, r in closed.iterrows()}
     out = []
     for (family, rtt), group in rows.groupby(["family", "store_rtt_ms"], sort=True):
         first = group.iloc[0]
+        cost = answer.get(str(first["config"]))
         out.append({
             "family": family, "label": first["label"], "mode": first["mode"],
             "revocation": first["revocation"], "store": first["store"], "rtt_ms": float(rtt),
@@ -90,8 +102,20 @@ def rtt_table(frame: pd.DataFrame) -> pd.DataFrame:
             **{name: Interval.of(group[column]) for name, column in (
                 ("p50", "p50_ms"), ("p99", "p99_ms"), ("cost", "server_cpu_us"),
                 ("proxy", "proxy_cpu_us"), ("calls", "store_ops_per_request"))},
+            **({"cost": cost, "cost_from": CLOSED_LOOP} if cost is not None
+               else {"cost_from": FIXED_RATE}),
         })
     return pd.DataFrame(out)
+
+
+def _cost_heading(table: pd.DataFrame) -> str:
+    """The cost column's heading: which windows its figures come from."""
+    sources = set(table["cost_from"])
+    if sources == {CLOSED_LOOP}:
+        return "CPU µs/request (closed loop, as in the answer)"
+    if sources == {FIXED_RATE}:
+        return "CPU µs/request (these fixed-rate windows)"
+    return "CPU µs/request (closed loop; * these fixed-rate windows)"
 
 
 @dataclass(frozen=True)
@@ -228,8 +252,9 @@ def plot_store_rtt(table: pd.DataFrame, caption: str) -> Figure:
         for _, row in floor.iterrows():  # no store at all: a level, not a line over RTT
             ax.axhline(row[column].median, color="#777777", linestyle="--", linewidth=1,
                        label="no auth (floor)" if column == "cost" else None)
+    sources = " or ".join(sorted(set(table["cost_from"]))) if "cost_from" in table else ""
     for ax, title, unit in zip(axes, ("p50 latency", "p99 latency", "server CPU per request"),
-                               ("ms", "ms", "µs (target + store)"), strict=True):
+                               ("ms", "ms", f"µs (target + store; {sources})"), strict=True):
         ax.set_title(title)
         ax.set_xlabel("store round trip added (ms)")
         ax.set_ylabel(unit)
@@ -254,12 +279,15 @@ def store_rtt_section(frame: pd.DataFrame, caption: str) -> Section:
              "CPU is apart and counted in neither. Store calls per request are Redis's own "
              "count over the window, server-wide: the other configurations' idle checks of "
              "their revocation marker add a few hundredths.", "",
-             "| configuration | store RTT ms | req/s offered | p50 ms | p99 ms | "
-             "CPU µs/request | delay line µs/request | store calls/request |",
+             "| configuration | store RTT ms | req/s offered | p50 ms (fixed rate) "
+             f"| p99 ms (fixed rate) | {_cost_heading(table)} | delay line µs/request "
+             "| store calls/request |",
              "|---|---|---|---|---|---|---|---|"]
+    is_mixed = table["cost_from"].nunique() > 1
     for _, r in table.iterrows():
+        mark = "*" if is_mixed and r["cost_from"] == FIXED_RATE else ""
         lines.append(f"| {r['label']} | {r['rtt_ms']:g} | {number(r['rate_offered'], 0)} | "
-                     f"{r['p50'].text(2)} | {r['p99'].text(2)} | {r['cost'].text(1)} | "
+                     f"{r['p50'].text(2)} | {r['p99'].text(2)} | {r['cost'].text(1)}{mark} | "
                      f"{r['proxy'].text(1)} | {r['calls'].text(2)} |")
     lines += ["", *(f"- {sentence}" for sentence in rtt_sentences(table)), ""]
     return lines, [("store-rtt", "The store across a network", plot_store_rtt(table, caption))]

@@ -8,7 +8,7 @@ from typing import Any
 
 import pandas as pd
 
-from analysis.costs import cost_order, cost_table, interval, order_text, sanity_warnings
+from analysis.costs import cost_table, interval, order_lines, ordered, sanity_warnings
 from analysis.endpoints import HOT_PATHS, LOGIN
 from analysis.formatting import number
 from analysis.load import load_run
@@ -24,7 +24,10 @@ def summarize_run(run: Path) -> list[dict[str, Any]]:
 
 
 def cell_rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    """One row per cell of the tidy frame: its hot endpoint, or its failure."""
+    """One row per cell of the tidy frame: its hot endpoint, or its failure. Its
+    cpu_ms_per_request is the window's cost as the answer counts it, target + store CPU
+    (the loader's column is the target's alone), so a window's figure and its
+    configuration's median are the same quantity."""
     rows = []
     for cell, group in frame.groupby("cell", sort=True):
         pick = group
@@ -32,7 +35,11 @@ def cell_rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
             if (group["endpoint"] == endpoint).any():
                 pick = group[group["endpoint"] == endpoint]
                 break
-        rows.append({"cell": cell, **pick.iloc[0].to_dict()})
+        row = {"cell": cell, **pick.iloc[0].to_dict()}
+        server = row.get("server_cpu_us")
+        if isinstance(server, float) and not math.isnan(server):
+            row["cpu_ms_per_request"] = server / 1000
+        rows.append(row)
     return rows
 
 
@@ -55,8 +62,9 @@ def format_summary(rows: list[dict[str, Any]]) -> list[str]:
 
 
 def format_answer(frame: pd.DataFrame) -> list[str]:
-    """The answer for the terminal: cost per request per configuration, cheapest first;
-    p99 at equal offered load where the run has it (open model), else closed-loop."""
+    """The answer for the terminal: cost per request per configuration (closed-loop
+    windows) in the answer's order; p99 at equal offered load where the run has it (open
+    model), else closed-loop."""
     table = cost_table(frame)
     if table.empty:
         if not equal_load_table(frame).empty:
@@ -70,13 +78,15 @@ def format_answer(frame: pd.DataFrame) -> list[str]:
     width = max(40, *(len(str(key)) + 1 for key in table["key"]))  # whole names: they differ
     lines = [f"{'configuration':<{width}}{'cost µs/request (range)':>28}{'vs floor':>10}"
              f"{p99:>15}  limited by"]
-    for _, row in table.sort_values("server_cpu_us").iterrows():
+    for _, row in ordered(table).iterrows():
         latency = at[str(row["key"])]["p99_ms"] if str(row["key"]) in at else \
             (math.nan if at else row["p99_ms"])
         lines.append(f"{row['key']!s:<{width}}{interval(row, 'server_cpu_us').text(1):>28}"
                      f"{number(row['floor_ratio'], 2):>10}{number(latency, 1):>15}  "
                      f"{row['bottleneck']}")
-    lines.append(f"cheapest to dearest: {order_text(cost_order(table))}")
+    lines += order_lines(table, "cheapest to dearest")
+    lines.append("cost: CPU µs per request of target and store over the closed-loop windows"
+                 + ("" if at else ", p99 from the same windows"))
     if at:
         offered = float(equal["rate_offered"].median())
         share = " of the floor's capacity" if rate.endswith("%") else " req/s"

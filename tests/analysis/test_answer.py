@@ -145,7 +145,7 @@ def test_algorithm_choice_gives_latency_at_equal_offered_load(
                                at_rate("jwt-memory-ES256-read-u10-n1", (9.0, 8.0, 12.0))])
     lines = answer_lines(cost_table(frame), frame.drop_duplicates("cell"), equal_load)
     at = lines.index("### Algorithm choice")
-    assert "| p99 ms at 2,846 req/s offered |" in lines[at + 2]
+    assert "| p99 ms at 2,846 req/s offered (fixed rate) |" in lines[at + 2]
     assert lines[at + 3].count("|") == lines[at + 2].count("|")
     assert lines[at + 4].startswith("| jwt-memory-HS256-read-u10-n1 | HS256 | ")
     assert "| 4.00 (3.50 to 4.50) | 180 |" in lines[at + 4]

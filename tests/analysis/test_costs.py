@@ -13,12 +13,18 @@ from analysis.costs import (
     NOTHING_SATURATED,
     SHARED_CORE,
     Interval,
+    answer_order,
     bottleneck,
+    comparable_groups,
     cost_order,
     cost_table,
     hot_rows,
     interval,
+    limited_text,
+    order_lines,
     order_text,
+    ordered,
+    rps_text,
     sanity_warnings,
 )
 
@@ -230,3 +236,37 @@ def test_disturbed_windows_are_counted_and_warned() -> None:
                               "machine's CPU (up to 42 %)")
     quiet = rows.assign(foreign_cpu_share=0.05)
     assert sanity_warnings(cost_table(quiet)) == []
+
+
+def test_costs_rank_only_configurations_of_the_same_scenario_users_and_nodes() -> None:
+    rows = [*windows("none-u10", [100.0, 105.0, 110.0], mode="none"),
+            *windows("jwt-u10", [200.0, 210.0, 220.0]),
+            *windows("session-u10-n2", [150.0, 155.0, 160.0], mode="session", nodes=2),
+            *windows("session-u50", [90.0, 95.0, 99.0], mode="session", users=50)]
+    table = cost_table(pd.DataFrame(rows))
+    names = [name for name, _ in comparable_groups(table)]
+    assert names == ["read scenario, 10 users, 1 node", "read scenario, 10 users, 2 nodes",
+                     "read scenario, 50 users, 1 node"]
+    with pytest.raises(ValueError, match="do not rank by cost"):
+        cost_order(table)  # the cheapest of all (50 users) ranks against nothing
+    assert order_lines(table) == [
+        "Cheapest to dearest, read scenario, 10 users, 1 node: none-u10 < jwt-u10",
+        "Cheapest to dearest, read scenario, 10 users, 2 nodes: session-u10-n2",
+        "Cheapest to dearest, read scenario, 50 users, 1 node: session-u50"]
+    # The answer's order: group by group, cheapest first within each.
+    assert answer_order(table) == ["none-u10", "jwt-u10", "session-u10-n2", "session-u50"]
+    assert list(ordered(table)["key"]) == answer_order(table)
+    one = table[table["users"] == 10]
+    one = one[one["nodes"] == 1]
+    assert order_lines(one) == ["Cheapest to dearest: none-u10 < jwt-u10"]  # one: no name
+
+
+def test_rps_and_bottleneck_text_say_when_the_target_did_not_bound_the_window() -> None:
+    table = cost_table(pd.DataFrame([
+        *windows("bound", [100.0, 110.0], rps=900.0),
+        hot("loose", 1, 100.0, rps=800.0, label="load generator"),
+        hot("loose", 2, 100.0, rps=850.0, label="target")]))
+    rows = table.set_index("key")
+    assert rps_text(rows.loc["bound"]) == "900 (900 to 900)"
+    assert rps_text(rows.loc["loose"]) == "(825 (800 to 850): not the target's capacity)"
+    assert limited_text(rows.loc["loose"]).endswith("(50 % of repeats)")

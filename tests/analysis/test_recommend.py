@@ -121,3 +121,22 @@ def test_capacity_is_measured_where_target_bound_and_estimated_elsewhere(
     assert two.is_estimated and two.rps == pytest.approx(5000.0)
     lines = format_recommendation(list(by_key.values()), 5.0, 4000)
     assert "  does not meet: jwt-memory-HS256-read-u10-n1 — 100 req/s is under 4,000" in lines
+
+
+def test_each_group_of_the_same_users_and_nodes_gets_its_own_recommendation(
+        tmp_path: Path) -> None:
+    run = write_run(tmp_path / "groups", [
+        config("session-memory-read-u10-n1", (190.0, 200.0, 210.0)),
+        config("jwt-memory-HS256-read-u10-n1", (205.0, 215.0, 225.0)),  # a tie on 1 node
+        # Two nodes: dearer per request, but not comparable with one node's costs, nor a tie.
+        Config("session-memory-read-u10-n2", {"mode": "session", "nodes": 2},
+               counts=(1000,) * 3, target_us=(208.0, 208.0, 208.0), generator_s=9.5),
+    ])
+    candidates = recommend(load_run(run), p99_ms=5.0, rps=1000)
+    lines = format_recommendation(candidates, 5.0, 1000)
+    assert lines[1] == ("recommended, read scenario, 10 users, 1 node: session-memory-read-u10-n1 "
+                        "— the cheapest per request that meets it")
+    assert lines[2] == "  this run cannot tell it apart in cost from: jwt-memory-HS256-read-u10-n1"
+    assert ("recommended, read scenario, 10 users, 2 nodes: session-memory-read-u10-n2 — the "
+            "cheapest per request that meets it") in lines
+    assert not any("also meets" in line for line in lines)

@@ -37,7 +37,8 @@ def test_report_files_are_written(tiny_report: tuple[Path, dict[str, Path]]) -> 
     markdown = written["markdown"].read_text()
     assert "## The article's table, re-checked" in markdown
     assert "| Performance |" in markdown
-    assert markdown.index("## The answer") < markdown.index("Cheapest to dearest: none-read")
+    assert markdown.index("## The answer") < markdown.index("Cheapest to dearest, read scenario, "
+                                                            "10 users, 1 node: none-read")
     assert markdown.index("Cheapest to dearest") < markdown.index("## The article's table")
     page = written["html"].read_text()
     assert "<h2 id=answer>The answer</h2>" in page

@@ -17,9 +17,12 @@ def tiny() -> Report:
 
 def test_answer_orders_configurations_by_cost(tiny: Report) -> None:
     lines = answer_section(tiny)
-    assert ("Cheapest to dearest: none-read-u10-n1 < session-memory-read-u10-n2 < "
-            "session-memory-read-u10-n1 < jwt-memory-HS256-read-u10-n2 < "
-            "session-redis-read-u10-n1 < jwt-memory-HS256-read-u10-n1") in lines
+    # Costs rank only configurations of the same scenario, users and nodes: one line each.
+    assert ("Cheapest to dearest, read scenario, 10 users, 1 node: none-read-u10-n1 < "
+            "session-memory-read-u10-n1 < session-redis-read-u10-n1 < "
+            "jwt-memory-HS256-read-u10-n1") in lines
+    assert ("Cheapest to dearest, read scenario, 10 users, 2 nodes: session-memory-read-u10-n2 "
+            "< jwt-memory-HS256-read-u10-n2") in lines
     assert any("one repeat per configuration, so no interval" in line for line in lines)
     assert ("| session-memory-read-u10-n1 | 4,000.0 | 4,000.0 | - | 0.62 | 250 | 4.0 | - "
             "| nothing saturated |") in lines
