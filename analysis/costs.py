@@ -269,7 +269,9 @@ def cost_order(table: pd.DataFrame) -> list[list[str]]:
                          "by cost: " + "; ".join(name for name, _ in groups))
     ranks: list[list[str]] = []
     previous: Interval | None = None
-    for _, row in groups[0][1].iterrows():
+    # A configuration whose CPU was not claimed (an API's, without a named process) has no
+    # cost to rank by.
+    for _, row in groups[0][1].dropna(subset=["server_cpu_us"]).iterrows():
         current = interval(row, "server_cpu_us")
         if previous is not None and current.overlaps(previous):
             ranks[-1].append(str(row["key"]))
@@ -292,7 +294,9 @@ def order_text(groups: list[list[str]]) -> str:
 def order_lines(table: pd.DataFrame, lead: str = "Cheapest to dearest") -> list[str]:
     """'Cheapest to dearest: a < b ≈ c', one line per comparable group, named when the run
     has more than one ('Cheapest to dearest, read scenario, 20 users, 2 nodes: ...')."""
-    orders = cost_orders(table)
+    orders = [(name, order) for name, order in cost_orders(table) if order]
+    if not orders:
+        return []
     if len(orders) == 1:
         return [f"{lead}: {order_text(orders[0][1])}"]
     return [f"{lead}, {name}: {order_text(order)}" for name, order in orders]

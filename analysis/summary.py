@@ -85,6 +85,11 @@ def format_answer(frame: pd.DataFrame) -> list[str]:
                      f"{number(row['floor_ratio'], 2):>10}{number(latency, 1):>15}  "
                      f"{row['bottleneck']}")
     lines += order_lines(table, "cheapest to dearest")
+    unclaimed = table[table["server_cpu_us"].isna()]
+    if len(unclaimed):
+        lines.append(f"no cost for {', '.join(map(str, unclaimed['key']))}: no process of "
+                     "theirs was named to authbench (an API's adapter gives `pids`, or a "
+                     "[service] command), so their CPU was not measured")
     lines.append("cost: CPU µs per request of target and store over the closed-loop windows"
                  + ("" if at else ", p99 from the same windows"))
     if at:

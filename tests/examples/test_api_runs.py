@@ -83,3 +83,50 @@ def test_the_aiohttp_example_reports_a_logout_that_does_not_revoke(tmp_path: Pat
     assert "rejected at the first replay" in rows["jwt (hybrid) · refresh token"]
     assert "| jwt | hybrid | BOOKMARKS_AUTH=jwt | not declared to revoke | still accepted |" \
         in _section(run, "The answer")
+
+
+TINY_SUITE = """name = "tiny"
+repeats = 2
+interleave = "windows"
+[defaults]
+users = 4
+duration = 1
+warmup = 0.2
+rate = ["", "50%"]
+[[matrix]]
+mode = ["none", "session"]
+"""
+
+
+def test_an_api_already_running_is_measured_without_a_cost(tmp_path: Path) -> None:
+    """`urls` and no `pids`: latency, throughput and revocation, and no CPU claimed."""
+    from adapters.loading import load_adapter
+    from authbench.infra.service import ServiceGroup
+    from authbench.run.apirig import service_spec
+
+    spec = service_spec(load_adapter(ROOT / "examples/aiohttp/api.toml").variant("session"))
+    assert spec is not None
+    text = (ROOT / "examples/aiohttp/api.toml").read_text()
+    text = text[:text.index("[service]")] + "{urls}\n\n" + text[text.index("[users]"):]
+    text = text[:text.index('[[variants]]\nname = "jwt"')]  # the session variant only
+    suite = tmp_path / "tiny.toml"
+    suite.write_text(TINY_SUITE)
+    with ServiceGroup(spec, 1, tmp_path / "service") as group:
+        adapter = tmp_path / "running.toml"
+        adapter.write_text(text.replace("{urls}", f'urls = ["{group.node_urls[0]}"]'))
+        done = subprocess.run(
+            [sys.executable, "-m", "authbench", "run", str(suite), "--api", str(adapter),
+             "--results", str(tmp_path / "results")],
+            cwd=ROOT, capture_output=True, text=True, timeout=RUN_TIMEOUT_S, check=False)
+        assert group.dead_nodes() == []  # authbench never stops a service it did not start
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    run = next((tmp_path / "results").iterdir())
+    cells = [json.loads(p.read_text()) for p in sorted((run / "cells").glob("*/cell.json"))]
+    assert {c["cell"]["api"] for c in cells} == {"floor", "session"}
+    assert not any(c["api"]["cpu_claimed"] for c in cells)
+    assert all(c["nodes"] == [] for c in cells)  # no process sampled as the target's
+    answer = _section(run, "The answer")
+    assert "not claimed (no process named)" in answer
+    assert "no cost per request and no bottleneck" in answer
+    assert "cheapest to dearest" not in done.stdout  # nothing to rank by
+    assert "rejected at the first replay" in _section(run, "Revocation")
