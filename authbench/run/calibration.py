@@ -8,21 +8,28 @@ records the figure (metadata.json "calibration") and each cell its absolute rate
 the shares mean something on any machine and the run says what they meant on this one.
 A resumed run reuses its recorded figure.
 
-A share of the dearest ("50%dearest") is of the lowest req/s among the closed-loop
-windows of the first round of the configurations offered it (metadata.json "dearest"):
-a rate every one of them served twice over, so none is measured on its knee, where any
-pause multiplies the tail. The runner puts those windows first in each round.
+A share of the dearest ("50%dearest") is of the dearest configuration's capacity: among
+the closed-loop windows of the first round of the configurations offered it, the highest
+CPU per request (target and store, every request of the mix), as req/s on one core
+(10^6 / µs, the answer's "req/s per core"); metadata.json "dearest" keeps it. Half of it
+is a rate every configuration serves well below its knee, where any pause multiplies the
+tail. CPU per request, not the window's req/s: another program taking the CPU in that
+one window cut req/s 2.7-fold in a measured run and CPU per request by a fifth. A window
+without a CPU figure (an API's processes not claimed) counts by its req/s. The runner
+puts those windows first in each round.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from analysis.formats import CELL, load_json
+from analysis.costs import hot_rows
 from analysis.hdr import is_timing, load_cell_histograms
+from analysis.load import load_run
 from authbench.run.cell import DEAREST, Cell
 from authbench.run.progress import Progress
 from authbench.run.rig import CellFailed, Rig
@@ -102,14 +109,20 @@ def window_counts(folder: Path, record: dict[str, Any]) -> tuple[int, int, float
 
 @dataclass(frozen=True)
 class Dearest:
-    """The lowest closed-loop req/s of the first round: what "N%dearest" is a share of."""
+    """The dearest configuration's capacity in the first round: what "N%dearest" is a
+    share of."""
 
-    key: str  # the configuration that served it
-    rps: float
-    windows: dict[str, float]  # each window's folder name and req/s
+    key: str  # the dearest configuration
+    rps: float  # its capacity: req/s on one core from its CPU per request (or its req/s)
+    windows: dict[str, float]  # each window's folder name and capacity
+    basis: str  # how the capacity was read (CPU_BASIS or SERVED_BASIS)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"key": self.key, "rps": self.rps, "windows": self.windows}
+        return {"key": self.key, "rps": self.rps, "windows": self.windows, "basis": self.basis}
+
+
+CPU_BASIS = "req/s on one core: 10^6 / CPU µs per request (target and store)"
+SERVED_BASIS = "closed-loop req/s (a window without a CPU figure)"
 
 
 def dearest_windows(order: Iterable[tuple[str, Cell, int]]) -> dict[str, str]:
@@ -121,30 +134,35 @@ def dearest_windows(order: Iterable[tuple[str, Cell, int]]) -> dict[str, str]:
             if repeat == 1 and not cell.rate and cell in configs}
 
 
-def measure_dearest(cells: Path, keys: dict[str, str]) -> Dearest:
-    """The lowest req/s among the closed-loop windows under `cells` (folder name:
-    configuration) that ended ok and answered at least 99 % of their requests."""
+def measure_dearest(run: Path, keys: dict[str, str]) -> Dearest:
+    """The lowest capacity among the closed-loop windows of the run named in keys (folder
+    name: configuration) that ended ok with at most 1 % of their requests failed."""
+    frame = load_run(run)
     windows: dict[str, float] = {}
-    for name in keys:
-        folder = cells / name
-        if not (folder / "cell.json").exists():
+    bases: set[str] = set()
+    named = frame[frame["cell"].isin(list(keys))] if "cell" in frame else frame.iloc[0:0]
+    for cell, rows in named.groupby("cell") if len(named) else ():
+        hot = hot_rows(rows)
+        if hot.empty or not hot["error_rate"].iloc[0] <= 0.01:
             continue
-        record = load_json(folder / "cell.json", CELL)
-        if record.get("status") != "ok":
-            continue
-        requests, failed, seconds = window_counts(folder, record)
-        if requests and failed <= 0.01 * requests and seconds > 0:
-            windows[name] = requests / seconds
+        cost = float(hot["server_cpu_us"].iloc[0])
+        if math.isfinite(cost) and cost > 0:
+            windows[str(cell)], basis = 1e6 / cost, CPU_BASIS
+        else:  # every request of the mix, over the measured seconds
+            windows[str(cell)] = float(rows["requests"].sum() / rows["measured_seconds"].iloc[0])
+            basis = SERVED_BASIS
+        bases.add(basis)
     if not windows:
         raise CalibrationFailed(f"no closed-loop window of the first round ended ok, so a "
                                 f"share of the {DEAREST} has nothing to be a share of")
     name = min(windows, key=windows.__getitem__)
-    return Dearest(keys[name], windows[name], windows)
+    return Dearest(keys[name], windows[name], windows, "; ".join(sorted(bases)))
 
 
 def recorded_dearest(recorded: dict[str, Any]) -> Dearest:
     """A run's metadata.json "dearest", as measure_dearest gave it (a resumed run)."""
-    return Dearest(recorded["key"], float(recorded["rps"]), dict(recorded["windows"]))
+    return Dearest(recorded["key"], float(recorded["rps"]), dict(recorded["windows"]),
+                   str(recorded.get("basis", "")))
 
 
 @dataclass
@@ -164,15 +182,15 @@ class DearestRate:
             recorded = self.run.metadata().get("dearest")
             try:
                 self.value = recorded_dearest(recorded) if recorded else \
-                    measure_dearest(self.run.cells, self.windows)
+                    measure_dearest(self.run.path, self.windows)
             except CalibrationFailed as exc:
                 self.run.update_metadata(dearest_failed=str(exc))
                 self.value = str(exc)
                 progress.note(f"{exc}; the cells offering a share of it fail")
                 return self.value
             self.run.update_metadata(dearest=self.value.as_dict())
-            progress.note(f"the dearest: {self.value.key} served {self.value.rps:,.0f} req/s "
-                          f"closed loop in the first round; {cell.rate} = "
+            progress.note(f"the dearest: {self.value.key}, {self.value.rps:,.0f} "
+                          f"{self.value.basis} in the first round; {cell.rate} = "
                           f"{cell.offered_rate(None, self.value.rps):,.0f} req/s")
         return self.value
 

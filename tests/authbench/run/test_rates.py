@@ -9,13 +9,22 @@ import json
 from pathlib import Path
 
 import pytest
-from hdrh.histogram import HdrHistogram
 
 from analysis.load import load_run
-from authbench.run.calibration import CalibrationFailed, dearest_windows, measure_dearest
+from authbench.run.calibration import (
+    CPU_BASIS,
+    SERVED_BASIS,
+    CalibrationFailed,
+    DearestRate,
+    dearest_windows,
+    measure_dearest,
+)
 from authbench.run.cell import Cell
+from authbench.run.progress import Progress
+from authbench.run.rundir import RunDir
 from authbench.run.runner import RunOptions, plan, run_suite
 from authbench.run.suite import SERVICES, load_suite, parse_suite
+from tests.analysis.fixtures import Usage, write_cell, write_metadata
 from tests.support import read_json
 
 SUITE = """name = "rates"
@@ -72,36 +81,73 @@ def test_shares_of_the_dearest_wait_for_their_rounds_closed_loop_windows() -> No
     assert dearest_windows(plan(other)) == {}
 
 
-def fake_window(cells: Path, name: str, requests: int, failed: int = 0,
-                status: str = "ok") -> None:
-    """A finished closed-loop window: cell.json and one process's histogram file."""
-    folder = cells / name
-    folder.mkdir(parents=True)
-    histogram = HdrHistogram(1, 60_000_000, 3)
-    histogram.record_value(1000, requests)
-    window = {"measure_from": 100.0, "measure_until": 102.0}
-    (folder / "cell.json").write_text(json.dumps(
-        {"format": "authbench-cell/2", "name": name, "status": status, "window": window}))
-    (folder / "hdr-0.json").write_text(json.dumps(
-        {"format": "authbench-hdr/3", "lowest": 1, "highest": 60_000_000,
-         "significant_figures": 3, "failures": {"GET /api/me": failed} if failed else {},
-         "histograms": {"GET /api/me": histogram.encode().decode()}}))
+def closed_window(run: Path, name: str, requests: int, target_s: tuple[float, ...] = (1.0,),
+                  failures: int = 0, status: str = "ok") -> None:
+    """A finished closed-loop window of 10 s as the runner writes it (tests/analysis)."""
+    write_cell(run / "cells" / name, {"mode": "jwt"}, [1000] * requests,
+               Usage(target_s=target_s), failures=failures)
+    if status != "ok":
+        record = read_json(run / "cells" / name / "cell.json")
+        (run / "cells" / name / "cell.json").write_text(json.dumps({**record, "status": status}))
 
 
-def test_the_dearest_is_the_lowest_closed_loop_req_s_of_windows_that_held(
+def test_the_dearest_is_the_highest_cpu_per_request_of_windows_that_held(
     tmp_path: Path
 ) -> None:
-    fake_window(tmp_path, "001-a-r1", 8000)
-    fake_window(tmp_path, "002-b-r1", 5000)
-    fake_window(tmp_path, "003-c-r1", 1000, status="failed")  # a window that failed
-    fake_window(tmp_path, "004-d-r1", 2000, failed=100)  # 5 % of its requests failed
+    write_metadata(tmp_path, "t")
+    closed_window(tmp_path, "001-a-r1", 8000, (0.8,))  # 100 µs: 10,000 req/s on a core
+    closed_window(tmp_path, "002-b-r1", 5000, (1.0,))  # 200 µs: 5,000
+    closed_window(tmp_path, "003-c-r1", 1000, (1.0,), status="failed")
+    closed_window(tmp_path, "004-d-r1", 1900, (1.0,), failures=100)  # 5 % failed
     keys = {"001-a-r1": "a", "002-b-r1": "b", "003-c-r1": "c", "004-d-r1": "d",
             "005-e-r1": "e"}  # e never ran
     dearest = measure_dearest(tmp_path, keys)
-    assert (dearest.key, dearest.rps) == ("b", 2500)  # requests over 2 measured seconds
-    assert dearest.windows == {"001-a-r1": 4000, "002-b-r1": 2500}
+    assert (dearest.key, dearest.rps) == ("b", pytest.approx(5000))
+    assert dearest.windows == {"001-a-r1": pytest.approx(10_000),
+                               "002-b-r1": pytest.approx(5000)}
+    assert dearest.basis == CPU_BASIS
+    # A window without a CPU figure counts by what it served: 3,000 requests in 10 s.
+    closed_window(tmp_path, "006-f-r1", 3000, ())
+    served = measure_dearest(tmp_path, {**keys, "006-f-r1": "f"})
+    assert (served.key, served.rps) == ("f", pytest.approx(300))
+    assert served.basis == f"{SERVED_BASIS}; {CPU_BASIS}"
     with pytest.raises(CalibrationFailed, match="no closed-loop window"):
         measure_dearest(tmp_path, {"003-c-r1": "c"})
+
+
+def test_the_dearest_is_read_once_and_a_resumed_run_keeps_the_recorded_one(
+    tmp_path: Path
+) -> None:
+    suite = parse_suite('name = "t"\n[defaults]\nrate = ["", "50%dearest"]\n[[matrix]]\n'
+                        'mode = ["none", "jwt"]\n', "t.toml")
+    run = RunDir.create(tmp_path, suite, {})
+    windows = dearest_windows(plan(suite))
+    for name, target_s in zip(windows, ((0.5,), (2.0,)), strict=True):
+        closed_window(run.path, name, 10_000, target_s)  # 50 and 200 µs a request
+    closed, shared = suite.cells[0], suite.cells[2]
+    out = io.StringIO()
+    rate = DearestRate(run, windows)
+    assert rate.of(closed, Progress(4, 0, 1.0, out)) is None  # not a share of it
+    got = rate.of(shared, Progress(4, 0, 1.0, out))
+    assert not isinstance(got, str) and got is not None and got.rps == pytest.approx(5000)
+    assert "the dearest: jwt-memory-HS256-read-u10-n1, 5,000 req/s on one core" in \
+        out.getvalue()
+    assert "50%dearest = 2,500 req/s" in out.getvalue()
+    assert RunDir.open(run.path).metadata()["dearest"]["rps"] == pytest.approx(5000)
+    # Resumed: the recorded figure, whatever the windows now on disk say.
+    for name in windows:
+        (run.cells / name / "cell.json").unlink()
+    again = DearestRate(RunDir.open(run.path), windows).of(shared, Progress(4, 0, 1.0, out))
+    assert again == got
+    # A run with no closed-loop window to read: why, as text, noted once.
+    (tmp_path / "empty").mkdir()
+    empty = RunDir.create(tmp_path / "empty", suite, {})
+    failed = DearestRate(empty, windows)
+    reason = failed.of(shared, Progress(4, 0, 1.0, out))
+    assert isinstance(reason, str) and reason.startswith("no closed-loop window")
+    assert failed.of(shared, Progress(4, 0, 1.0, out)) == reason
+    assert out.getvalue().count("no closed-loop window") == 1
+    assert empty.metadata()["dearest_failed"] == reason
 
 
 @pytest.fixture(scope="module")
@@ -146,10 +192,11 @@ def test_a_share_of_the_dearest_is_of_the_first_rounds_lowest_closed_loop_req_s(
     closed = {p.name: read_json(p / "cell.json") for p in (path / "cells").iterdir()
               if not read_json(p / "cell.json")["cell"]["rate"]}
     assert set(dearest["windows"]) == set(closed)  # the one round's closed-loop windows
-    by_cell = load_run(path).groupby("cell")  # every request of the scenario's mix
-    served = by_cell["requests"].sum() / by_cell["measured_seconds"].first()
-    for name, rps in dearest["windows"].items():  # req/s as the analysis reads it
-        assert rps == pytest.approx(served[name], rel=0.01)
+    frame = load_run(path)
+    cost = frame[frame["endpoint"] == "GET /api/me"].set_index("cell")["server_cpu_us"]
+    for name, rps in dearest["windows"].items():  # CPU per request as the analysis reads it
+        assert rps == pytest.approx(1e6 / cost[name], rel=1e-6)
+    assert dearest["basis"] == CPU_BASIS
     assert dearest["rps"] == min(dearest["windows"].values())
     names = sorted(p.name for p in (path / "cells").iterdir())
     assert names[-2:] == ["007-none-read-u4-n1-at50pctdearest-r1",
@@ -158,7 +205,7 @@ def test_a_share_of_the_dearest_is_of_the_first_rounds_lowest_closed_loop_req_s(
         rate = read_json(path / "cells" / name / "cell.json")["rate"]
         assert rate["spec"] == "50%dearest" and rate["dearest"] == dearest
         assert rate["offered"] == pytest.approx(dearest["rps"] / 2)
-    assert f"the dearest: {dearest['key']} served" in progress
+    assert f"the dearest: {dearest['key']}, " in progress
 
 
 @pytest.mark.slow
