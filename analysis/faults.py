@@ -32,6 +32,7 @@ from matplotlib.figure import Figure
 from analysis.endpoints import ME
 from analysis.formatting import number
 from analysis.revocation import strategy_label
+from analysis.verdicts import NOT_MEASURED, Verdict
 
 RECOVERED_ERRORS = 0.01  # share of requests not served that still counts as recovered
 LATENCY_FACTOR = 3.0  # p99 within this multiple of the pre-fault p99 counts as recovered
@@ -206,3 +207,59 @@ def plot_fault_timelines(timelines: pd.DataFrame, caption: str) -> Figure:
     figure.text(0.01, 0.005, caption[:200], fontsize=7, color="#555")
     figure.tight_layout(rect=(0, 0.03, 1, 0.97))
     return figure
+
+
+def _outage(group: pd.DataFrame) -> str:
+    """'19,490 of 33,168 requests failed, recovered 2.0 s after the store was back' (the
+    slowest recovery over the group's faults)."""
+    recover = group["recover_s"].max()
+    return (f"{int(group['failed'].sum()):,} of {int(group['requests'].sum()):,} requests "
+            f"failed over {len(group)} fault(s), "
+            + ("not recovered within the window" if math.isnan(recover) else
+               f"recovered {recover:.1f} s after the store was back"))
+
+
+def availability(faults: pd.DataFrame | None) -> Verdict:
+    """Sessions need their store on every request; stateless JWT does not. Decided from the
+    faults suite's cells (analysis.faults.fault_table): requests failed, time to recover,
+    and revoked credentials accepted again (which must be 0)."""
+    claim = ("Sessions depend on their store for every request; a JWT is verified without "
+             "one, so it keeps working when the store fails.")
+    if faults is None or faults.empty:
+        return Verdict("Availability when the store fails", claim, "no cell with a fault",
+                       NOT_MEASURED)
+    store = faults[faults["fault"] != "node-kill"]
+    parts = []
+    for label, group in store.groupby("label", sort=True):
+        parts.append(f"{label}: {_outage(group)}")
+    accepted = int(faults["wrongly_accepted"].sum())
+    replays = int(faults["revoked_replays"].sum())
+    parts.append(f"revoked credentials accepted again: {accepted} of {replays:,} replays")
+    measured = "; ".join(parts)
+    if accepted:
+        return Verdict("Availability when the store fails", claim, measured,
+                       "does not hold safely: a store fault made a revoked credential valid")
+    stateless = store[store["label"].str.startswith("JWT, no blocklist")]
+    stateful = store[~store["label"].str.startswith("JWT, no blocklist")]
+    if stateless.empty or stateful.empty:
+        return Verdict("Availability when the store fails", claim, measured,
+                       "depends: needs JWT without revocation and a store-backed mode")
+    jwt_failed = int(stateless["failed"].sum())
+    stateful_failed = int(stateful["failed"].sum())
+    if jwt_failed <= 0.01 * max(1, stateful_failed):
+        stuck = sorted(set(stateful.loc[stateful["recover_s"].isna(), "label"]))
+        recovered = ("and recovered by itself" if not stuck else
+                     f"and recovered by itself except {', '.join(stuck)} (not within the window)")
+        recovered += " (" + "; ".join(f"{label}: {_outage(group)}" for label, group in
+                                      stateful.groupby("label", sort=True)) + ")"
+        other = stateful[stateful["other_failed"] > 0]
+        not_503 = "" if other.empty else (
+            f"; but {int(other['other_failed'].sum()):,} requests failed otherwise than with "
+            f"503 (e.g. a 500) in {', '.join(sorted(set(other['label'])))}")
+        return Verdict("Availability when the store fails", claim, measured,
+                       f"holds: JWT without revocation kept serving ({jwt_failed:,} of "
+                       f"{int(stateless['requests'].sum()):,} requests failed); the modes that "
+                       f"ask the store failed closed (503) while it was down {recovered}; no "
+                       f"revoked credential came back (0 of {replays:,} replays){not_503}")
+    return Verdict("Availability when the store fails", claim, measured,
+                   "does not hold: JWT without revocation failed too")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -11,14 +11,23 @@ import pandas as pd
 
 from analysis.costs import cost_table, sanity_warnings
 from analysis.endpoints import ME
-from analysis.faults import fault_table
+from analysis.faults import availability, fault_table
 from analysis.load import load_metadata, load_probes, load_run, load_timelines
 from analysis.openmodel import equal_load_table, generator_warnings
 from analysis.scaleout_section import with_scaleout
-from analysis.store_distance import with_store_rtt
+from analysis.state_storage import StorageFigures, state, storage, storage_figures, transport
+from analysis.store_distance import rtt_effects, rtt_table, with_store_rtt
 from analysis.summaries import config_table, spread
 from analysis.summary import cell_rows
-from analysis.verdicts import Verdict, article_table
+from analysis.verdicts import (
+    NOT_MEASURED,
+    Verdict,
+    hybrid,
+    performance,
+    revocation,
+    scalability,
+    security,
+)
 
 SPREAD_WARNING = 0.10  # coefficient of variation of req/s over repeats
 WINDOW_WARNING = 0.8  # measured seconds below this share of the planned duration
@@ -41,6 +50,20 @@ class Report:
     timelines: pd.DataFrame = field(default_factory=pd.DataFrame)  # load_timelines
     faults: pd.DataFrame = field(default_factory=pd.DataFrame)  # analysis.faults.fault_table
     equal_load: pd.DataFrame = field(default_factory=pd.DataFrame)  # openmodel.equal_load_table
+
+
+def article_table(frame: pd.DataFrame, probes: pd.DataFrame | None = None,
+                  faults: pd.DataFrame | None = None,
+                  figures: StorageFigures | None = None) -> list[Verdict]:
+    """Every row of the article's table, in its order, plus the hybrid approach and
+    availability when the store fails (faults: analysis.faults.fault_table; figures:
+    analysis.state_storage.storage_figures)."""
+    figures = figures or StorageFigures()
+    cross, mobile = transport(frame)
+    costs = cost_table(frame)
+    return [state(figures), storage(figures), scalability(frame),
+            revocation(frame, probes, costs), performance(frame, costs), cross, security(frame),
+            mobile, hybrid(frame, costs), availability(faults)]
 
 
 def method_warnings(frame: pd.DataFrame) -> list[str]:
@@ -85,24 +108,72 @@ def _caption(metadata: dict[str, Any], frame: pd.DataFrame) -> str:
             f"Python {machine.get('python', '?')} · started {metadata.get('started', '?')}")
 
 
+EXTRA_COMMANDS = {"revocation-storage": "authbench bench-revocation --into {run}",
+                  "store-ceiling": "authbench bench-store --into {run}"}
+ARTICLE_COMMAND = "authbench run article"
+
+
+def without_faults(frame: pd.DataFrame) -> pd.DataFrame:
+    """The cells without an injected fault, when the run has any: a window with an outage
+    in it is availability, not cost or lag (a faults run keeps its cells)."""
+    if frame.empty or "fault" not in frame:
+        return frame
+    calm = frame[frame["fault"].fillna("none") == "none"]
+    return calm if not calm.empty else frame
+
+
+def named_left_out(verdicts: list[Verdict], suite: str) -> list[Verdict]:
+    """A row this run did not measure names the command that does."""
+    how = ("a cell failed or a service did not answer: see the warnings" if suite == "article"
+           else f"`{ARTICLE_COMMAND}` measures it")
+    return [Verdict(v.row, v.claim, v.measured, f"{NOT_MEASURED}: {how}")
+            if v.verdict == NOT_MEASURED else v for v in verdicts]
+
+
+def with_equal_load(verdict: Verdict, frame: pd.DataFrame) -> Verdict:
+    """The Performance verdict, with the latency a session store's round trip added at equal
+    offered load (analysis.store_distance), where the run moved its store away."""
+    table = rtt_table(frame)
+    if verdict.verdict.startswith(NOT_MEASURED) or table.empty:
+        return verdict
+    said = []
+    for effect in rtt_effects(table):
+        if effect.label.startswith("session") and effect.added_ms:
+            rtt, added = list(effect.added_ms.items())[-1]
+            text = added.text(2)
+            said.append(f"a {effect.label} lookup {rtt:g} ms away added "
+                        f"{text if text.startswith('-') else '+' + text} ms of p50")
+    if not said:
+        return verdict
+    return replace(verdict, verdict=f"{verdict.verdict}; at equal offered load, {'; '.join(said)}")
+
+
 def build_report(run: Path) -> Report:
     """Load the run and compute every table of the report."""
     metadata = load_metadata(run)
     frame = load_run(run)
+    measured = without_faults(frame)
     probes = load_probes(run)
+    if not probes.empty and "cell" in measured:  # lags from calm windows, when there are any
+        calm = probes[probes["cell"].isin(set(measured["cell"]))]
+        probes = calm if not calm.empty else probes
     timelines = load_timelines(run)
     faults = fault_table(timelines, frame)
-    costs = cost_table(frame)
-    closed = frame[frame["rate_spec"].fillna("") == ""] if "rate_spec" in frame else frame
+    costs = cost_table(measured)
+    closed = measured[measured["rate_spec"].fillna("") == ""] if "rate_spec" in measured \
+        else measured
+    verdicts = [with_equal_load(with_store_rtt(v, measured), measured)
+                if v.row == "Performance" else
+                with_scaleout(v, measured, run) if v.row == "Scalability" else v
+                for v in article_table(closed, probes, faults, storage_figures(run, measured))]
     return Report(
         run_id=metadata["run_id"], metadata=metadata, frame=frame, probes=probes,
         configs=config_table(run, frame), costs=costs,
-        verdicts=[with_store_rtt(v, frame) if v.row == "Performance" else
-                  with_scaleout(v, frame, run) if v.row == "Scalability" else v
-                  for v in article_table(closed, probes, faults)], cells=cell_rows(frame),
+        verdicts=named_left_out(verdicts, str(metadata.get("suite", {}).get("name", ""))),
+        cells=cell_rows(frame),
         warnings=sanity_warnings(costs) + method_warnings(frame) + generator_warnings(frame) + [
             f"the {extra} extra failed, so its section is missing: {why} (measure it with "
-            f"`authbench bench-revocation --into {run}`)"
+            f"`{EXTRA_COMMANDS.get(extra, 'authbench run --resume {run}').format(run=run)}`)"
             for extra, why in metadata.get("extras_failed", {}).items()],
         caption=_caption(metadata, frame), timelines=timelines, faults=faults,
         equal_load=equal_load_table(frame),

@@ -7,14 +7,14 @@ import html
 
 from analysis.formatting import number
 from analysis.report_data import Report
-from analysis.report_sections import answer_section, method_lines
+from analysis.report_sections import TITLES, method_lines, purpose_line, top_sections
 
 _CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;max-width:1100px;margin:2em auto;
 padding:0 1em;color:#222;line-height:1.45}
 table{border-collapse:collapse;margin:1em 0;font-size:0.9em}
 th,td{border:1px solid #ccc;padding:4px 8px;vertical-align:top;text-align:left}
-th{background:#f0f3f7} .verdict{font-weight:600} .failed{color:#a00}
+th{background:#f0f3f7} .verdict{font-weight:600} .purpose{font-size:1.05em} .failed{color:#a00}
 img{max-width:100%;border:1px solid #eee;margin:0.5em 0} .caption{color:#666;font-size:0.85em}
 """
 
@@ -48,6 +48,8 @@ def markdown_html(lines: list[str]) -> str:
             out.append(f"<h{level}>{html.escape(line.lstrip('#').strip())}</h{level}>")
         elif line.startswith("- "):
             out.append(f"<ul><li>{html.escape(line[2:])}</li></ul>")
+        elif line.startswith("**") and line.endswith("**") and len(line) > 4:
+            out.append(f"<p><strong>{html.escape(line[2:-2])}</strong></p>")  # a warning
         elif line.strip():
             out.append(f"<p>{html.escape(line)}</p>")
     return "\n".join(out)
@@ -74,17 +76,30 @@ def _sections(sections: list[HtmlSection], pngs: Pngs) -> list[str]:
     return parts
 
 
+def _top(report: Report) -> list[str]:
+    """The sections the report opens with (report_sections.top_sections), the article's
+    table as a table of its own so its verdicts stand out."""
+    parts = []
+    for name, lines in top_sections(report):
+        parts.append(f"<h2 id={name}>{html.escape(TITLES[name])}</h2>")
+        if name != "article":
+            parts.append(markdown_html(lines))
+            continue
+        parts.append(_table(["row", "the article's claim", "measured here", "verdict"],
+                            [[v.row, v.claim, v.measured, v.verdict] for v in report.verdicts]))
+        parts.append(markdown_html([line for line in lines if not line.startswith("|")]))
+    return parts
+
+
 def render_html(report: Report, pngs: Pngs, sections: list[HtmlSection] | None = None) -> str:
-    """A run's report page: the answer, the article's table, the charts, then sections
-    (drawn after the charts that belong to none of them), the cells and the method."""
+    """A run's report page: what the run is for and the sections that answer it, the
+    charts, then sections (drawn after the charts that belong to none of them), the cells
+    and the method."""
     sections = sections or []
     placed = {name for _, names in sections for name in names}
     parts = [*_head(f"authbench report: {report.run_id}", report.caption),
-             "<h2 id=answer>The answer</h2>",
-             markdown_html(answer_section(report)),
-             "<h2 id=article>The article's table, re-checked</h2>",
-             _table(["row", "the article's claim", "measured here", "verdict"],
-                    [[v.row, v.claim, v.measured, v.verdict] for v in report.verdicts]),
+             f"<p class=purpose>{html.escape(purpose_line(report))}</p>",
+             *_top(report),
              "<h2 id=charts>Charts</h2>",
              *(_figure(name, pngs) for name in pngs if name not in placed),
              *_sections(sections, pngs)]

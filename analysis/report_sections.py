@@ -1,9 +1,12 @@
 """The report's sections as Markdown lines, and the charts each one draws.
 
-The report opens with the answer (cost per request per configuration, then what the
-run varied), then the article's table re-checked, the charts, the extra sections a
-run has data for (revocation, faults, the micro tier), the per-configuration and
-per-cell tables, and the method. Sections return lines; report.py writes them.
+The report leads with what its suite is for (top_sections): a run of the article suite
+with the article's table re-checked, a revocation run with the lag per strategy, a
+faults run with availability when the store fails, any other with the answer (cost per
+request per configuration, then what the run varied). Then the rest of those, the
+charts, the extra sections a run has data for (revocation, faults, the micro tier), the
+per-configuration and per-cell tables, and the method. Sections return lines; report.py
+writes them.
 """
 
 from __future__ import annotations
@@ -22,15 +25,85 @@ from analysis.endpoints import ME
 from analysis.faults import fault_lines, plot_fault_timelines
 from analysis.formatting import number
 from analysis.micro import load_micro, micro_lines, plot_crypto_floor
-from analysis.report_data import Report
+from analysis.report_data import ARTICLE_COMMAND, Report
 from analysis.revocation import lag_lines, plot_lag_cdf
 from analysis.revocation_cost import overhead_lines
 from analysis.revocation_storage import revocation_storage_section
 from analysis.store_distance import rtt_sentences, rtt_table
+from analysis.verdicts import NOT_MEASURED
 
 Chart = Callable[[pd.DataFrame, str], Figure]
 # Markdown lines, and (file name, title, figure) for each of their charts.
 Section = tuple[list[str], list[tuple[str, str, Figure]]]
+# What a run is for, by what it measured: the section that answers it leads the report.
+ARTICLE, REVOCATION, FAULTS, COST = "article", "revocation", "faults", "cost"
+TITLES = {"answer": "The answer", "article": "The article's table, re-checked",
+          "lag": "How long a logged-out credential keeps working",
+          "availability": "Availability when the store fails"}
+
+
+def purpose(report: Report) -> str:
+    """ARTICLE, REVOCATION, FAULTS or COST: the shipped suite's name when it is one of
+    them, else what most of the run's cells measured."""
+    name = str(report.metadata.get("suite", {}).get("name", ""))
+    if name in (ARTICLE, REVOCATION, FAULTS):
+        return name
+    cells = report.frame.drop_duplicates("cell") if "cell" in report.frame else report.frame
+    if cells.empty or "scenario" not in cells:
+        return COST
+    faulted = cells["fault"].fillna("none") != "none" if "fault" in cells else cells["cell"] == ""
+    if not report.faults.empty and faulted.all():
+        return FAULTS
+    if not report.probes.empty and (cells["scenario"] == "revocation").mean() > 0.5:
+        return REVOCATION
+    return COST
+
+
+def purpose_line(report: Report) -> str:
+    """One sentence: the suite, and what it is for (its description's first sentence)."""
+    suite = report.metadata.get("suite", {})
+    words = " ".join(str(suite.get("description", "")).split())
+    first = words.split(". ")[0].rstrip(".")
+    return f"What this run is for (suite {suite.get('name', '?')}): " + (
+        f"{first}." if first else "a suite without a description.")
+
+
+def left_out(report: Report) -> list[str]:
+    """The article's rows this run did not measure."""
+    return [v.row for v in report.verdicts if v.verdict.startswith(NOT_MEASURED)]
+
+
+def article_lines(report: Report) -> list[str]:
+    """The article's table re-checked, and the rows this run left out with the command
+    that answers them."""
+    lines = ["| row | the article's claim | measured here | verdict |", "|---|---|---|---|",
+             *(f"| {v.row} | {v.claim} | {v.measured} | {v.verdict} |"
+               for v in report.verdicts), ""]
+    missing = left_out(report)
+    if missing and purpose(report) != ARTICLE:
+        lines += [f"This run leaves out {', '.join(missing)}: `{ARTICLE_COMMAND}` measures "
+                  "every row (about 11 minutes on 2 cores).", ""]
+    elif missing:
+        lines += [f"Not measured: {', '.join(missing)} (a cell failed or a service did not "
+                  "answer: see the warnings).", ""]
+    return lines
+
+
+def top_sections(report: Report) -> list[tuple[str, list[str]]]:
+    """(id, Markdown lines) of the sections the report opens with, what the run is for
+    first (TITLES names them)."""
+    answer = ("answer", answer_section(report))
+    article = ("article", article_lines(report))
+    kind = purpose(report)
+    lag = lag_lines(report.probes)
+    if kind == REVOCATION and lag:
+        return [("lag", lag), answer, article]
+    availability = fault_lines(report.faults)
+    if kind == FAULTS and availability:
+        return [("availability", availability), answer, article]
+    if kind == ARTICLE:
+        return [article, answer]
+    return [answer, article]
 
 
 def answer_section(report: Report) -> list[str]:
@@ -77,12 +150,10 @@ def charts_for(report: Report) -> list[tuple[str, str, Figure]]:
 def markdown_lines(report: Report, images: dict[str, str]) -> list[str]:
     """report.md; images maps chart names to their relative paths."""
     lines = [f"# authbench report: {report.run_id}", "", f"_{report.caption}_", "",
-             "## The answer", "", *answer_section(report)]
-    lines += ["## The article's table, re-checked", "",
-              "| row | the article's claim | measured here | verdict |", "|---|---|---|---|"]
-    for v in report.verdicts:
-        lines.append(f"| {v.row} | {v.claim} | {v.measured} | {v.verdict} |")
-    lines += ["", "## Charts", ""]
+             purpose_line(report), ""]
+    for name, section in top_sections(report):
+        lines += [f"## {TITLES[name]}", "", *section]
+    lines += ["## Charts", ""]
     for name, path in images.items():
         lines += [f"![{name}]({path})", ""]
     lines += ["## Configurations", "", "Percentiles from the histograms of every repeat merged; "
@@ -160,6 +231,9 @@ def method_lines(report: Report) -> list[str]:
 def revocation_section(run: Path, report: Report) -> Section:
     """Lag per strategy (with its CDF), the cost of the check, storage and logout-all."""
     lag = lag_lines(report.probes)
+    if lag and purpose(report) == REVOCATION:  # the table opens the report: not twice
+        lag = [f"The table per strategy opens this report ({TITLES['lag']}); the chart "
+               "shows when every node had rejected each logged-out credential.", ""]
     overhead = overhead_lines(report.frame) if (
         report.frame.get("revocation", pd.Series(dtype=str)).isin(["blocklist", "pubsub"]).any()
     ) else []
@@ -183,6 +257,9 @@ def faults_section(report: Report) -> Section:
     lines = fault_lines(report.faults)
     if not lines:
         return [], []
+    if purpose(report) == FAULTS:  # the table opens the report: not twice
+        lines = ["The table per mode and fault opens this report; the chart shows each "
+                 "second of every fault's window.", ""]
     return (["## Availability when the store fails", "", *lines],
             [("faults", "Availability when the store fails",
               plot_fault_timelines(report.timelines, report.caption))])

@@ -94,12 +94,16 @@ def with_scaleout(verdict: Verdict, frame: pd.DataFrame, run: Path | None) -> Ve
     free = [p.mode.label for p in predicted if p.mode.store_ops_per_request == 0]
     free_text = f"; {' and '.join(free)} read no store per request and grow with nodes" \
         if free else ""
-    model = (f"Predicted from one node's CPU per request and the store's ceiling measured "
-             f"alone on a core, extrapolated beyond the nodes that ran: {said}{free_text}.")
+    model = (f"Predicted (the scale-out model, not measured) from one node's CPU per request "
+             f"and the store's ceiling measured alone on a core, beyond the nodes that ran: "
+             f"{said}{free_text}.")
     if verdict.verdict == NOT_MEASURED:
         holds = any(p.mode.label.startswith("session") for p in capped)
         return Verdict(verdict.row, verdict.claim, model,
                        ("holds, predicted: a shared store caps sessions" if holds else
                         "depends on the store's ceiling") + f" ({said}){free_text}; not "
                        "measured over nodes in this run")
-    return Verdict(verdict.row, verdict.claim, f"{verdict.measured}. {model}", verdict.verdict)
+    nodes = int(frame.loc[frame["status"] == "ok", "nodes"].max())
+    return Verdict(verdict.row, verdict.claim, f"{verdict.measured}. {model}",
+                   f"{verdict.verdict} (measured on up to {nodes} nodes); predicted beyond "
+                   f"them: {said}{free_text}")

@@ -2,7 +2,10 @@
 
 Pure functions of the tidy DataFrame. A verdict is "holds", "does not hold",
 "depends on ..." or "not measured in this run"; the measured text always carries
-the numbers it rests on.
+the numbers it rests on, each with its range over repeats where it has repeats.
+The State, Storage, Cross-Domain and Mobile rows are analysis.state_storage's (what is
+stored, and what each request carries), Availability is analysis.faults', and
+analysis.report_data.article_table puts the table together.
 """
 
 from __future__ import annotations
@@ -16,10 +19,10 @@ import pandas as pd
 from analysis.costs import Interval, cost_table, interval, median_of
 from analysis.endpoints import ME, REFRESH
 from analysis.formatting import number
-from analysis.revocation import lag_table, revocation_summary, strategy_of
-from analysis.revocation_cost import overhead_table
+from analysis.revocation import lag_table, revocation_summary, strategy_label, strategy_of
 
 NOT_MEASURED = "not measured in this run"
+FAILING = 0.01  # share of failed requests above which a configuration did not serve
 
 
 @dataclass(frozen=True)
@@ -55,17 +58,38 @@ def _cost_text(row: pd.Series) -> str:
     return text
 
 
+def _serving(frame: pd.DataFrame, table: pd.DataFrame) -> pd.DataFrame:
+    """Cost rows of plain reads (when the run has any: probes and faults add traffic of
+    their own) whose configuration served its requests: where more than 1 % failed (per-node
+    memory sessions on several nodes), a cost per request is not the cost of serving."""
+    if table.empty or "scenario" not in table:
+        return table
+    if (table["scenario"] == "read").any():
+        table = table[table["scenario"] == "read"]
+    return table[~table["key"].astype(str).isin(_failing(frame))]
+
+
+def _failing(frame: pd.DataFrame) -> dict[str, float]:
+    """Configurations more than FAILING of whose requests failed, with that share."""
+    hot = _hot(frame)
+    if hot.empty or "error_rate" not in hot:
+        return {}
+    shares = {str(key): median_of(group, "error_rate") for key, group in hot.groupby("key")}
+    return {key: share for key, share in shares.items() if share > FAILING}
+
+
 def performance(frame: pd.DataFrame, costs: pd.DataFrame | None = None) -> Verdict:
     """Sessions pay a lookup per request; JWT pays only crypto: compare CPU per request,
     each session configuration against the cheapest JWT at the same load."""
     claim = "Sessions: a DB/cache lookup on every request. JWT: cryptographic verification only."
-    table = cost_table(frame) if costs is None else costs
+    table = _serving(frame, cost_table(frame) if costs is None else costs)
     if table.empty:
         return Verdict("Performance", claim, "needs session and JWT cells", NOT_MEASURED)
     parts: list[str] = []
     latency: list[str] = []
     algs: set[str] = set()
     outcome: dict[str, str] = {}  # "<store>" or "<store> at N users": more / less / same
+    cited: dict[str, str] = {}  # the same: its cost against the JWT's, with their ranges
     loads = table.groupby(["users", "nodes", "scenario"], sort=True)
     for (users, nodes_, _scenario), group in loads:
         sessions = group[group["mode"] == "session"]
@@ -88,42 +112,56 @@ def performance(frame: pd.DataFrame, costs: pd.DataFrame | None = None) -> Verdi
         for _, r in sessions.iterrows():
             outcome[f"{r['store']}{at}"] = _versus(interval(r, "server_cpu_us"),
                                                    interval(cheapest, "server_cpu_us"))
+            cited[f"{r['store']}{at}"] = (f"{interval(r, 'server_cpu_us').text(1)} against "
+                                          f"{interval(cheapest, 'server_cpu_us').text(1)} µs")
     if not outcome:
         return Verdict("Performance", claim, "needs session and JWT cells at the same load",
                        NOT_MEASURED)
     measured = (f"CPU per request, target + store (median and range over "
                 f"{int(table['repeats'].min())} repeats) — " + "; ".join(parts) + ". "
                 + ". ".join(latency))
+    failing = _failing(frame)
+    if failing:
+        measured += (". Left out, their requests failed: " + ", ".join(
+            f"{key} ({100 * share:.0f} %)" for key, share in sorted(failing.items())) + ".")
     dearer = sorted(s for s, o in outcome.items() if o == "more")
     cheaper = sorted(s for s, o in outcome.items() if o == "less")
     same = sorted(s for s, o in outcome.items() if o == "same")
     jwt_name = f"verifying a JWT ({algs.pop()})" if len(algs) == 1 else "verifying a JWT"
+    def figures(stores: list[str]) -> str:
+        return "CPU per request: " + "; ".join(f"{store} {cited[store]}" for store in stores)
+
     if len(dearer) == len(outcome):
-        verdict = f"holds: a session lookup in every store cost more per request than {jwt_name}"
+        verdict = (f"holds: a session lookup in every store cost more per request than "
+                   f"{jwt_name} ({figures(dearer)})")
     elif len(cheaper) == len(outcome):
         verdict = (f"does not hold: a session lookup in every store cost less per request than "
-                   f"{jwt_name}; the crypto is the dearer step")
+                   f"{jwt_name} ({figures(cheaper)}); the crypto is the dearer step")
     elif len(same) == len(outcome):
         verdict = (f"indistinguishable in this run: sessions and {jwt_name} cost the same "
-                   "within the spread of the repeats")
+                   f"within the spread of the repeats ({figures(same)})")
     else:
-        said = [f"sessions in {', '.join(group)} cost {word} than {jwt_name}"
+        said = [f"sessions in {', '.join(group)} cost {word} than {jwt_name} ({figures(group)})"
                 for group, word in ((cheaper, "less"), (dearer, "more")) if group]
         if same:
-            said.append(f"in {', '.join(same)} the same within the spread")
+            said.append(f"in {', '.join(same)} the same within the spread ({figures(same)})")
         verdict = "depends on the store: " + "; ".join(said)
     return Verdict("Performance", claim, measured, verdict)
 
 
 def scalability(frame: pd.DataFrame) -> Verdict:
-    """Sessions need a shared store to scale out; JWT scales on any node."""
+    """Sessions need a shared store to scale out; JWT scales on any node. Measured: the
+    share of requests that failed on more than one node (range over repeats)."""
     claim = "Sessions need a shared session store to scale out; JWT scales on any node."
     hot = _hot(frame)
     multi = hot[hot["nodes"] > 1]
+    if "scenario" in multi and (multi["scenario"] == "read").any():  # probes, faults fail
+        multi = multi[multi["scenario"] == "read"]
     if multi.empty:
         return Verdict("Scalability", claim, "no cell with more than one node", NOT_MEASURED)
     rows = []
     broken = []
+    shares: dict[tuple[str, str], str] = {}  # (mode, store) -> failed share, with its range
     for (mode, store, balance), group in multi.groupby(["mode", "store", "balance"]):
         rate = median_of(group, "error_rate")
         # JWT keeps nothing in a store unless it keeps a blocklist: name the store then.
@@ -131,20 +169,29 @@ def scalability(frame: pd.DataFrame) -> Verdict:
             f"{'JWT' if mode == 'jwt' else mode} ({store})"
         if balance != "roundrobin":
             label += f", {balance}"
-        rows.append(f"{label}: {100 * rate:.1f}% failed on {int(group['nodes'].max())} nodes")
-        if rate > 0.01:
+        share = Interval.of(group["error_rate"])
+        spread = share.low != share.high
+        shown = f"{share.text(1, 100) if spread else number(100 * share.median)}%"
+        shares[(str(mode), str(store))] = f"{label} {shown}"
+        rows.append(f"{label}: {shown} failed on {int(group['nodes'].max())} nodes"
+                    + (f" in each of {share.n} repeats" if share.n > 1 and not spread else ""))
+        if rate > FAILING:
             broken.append((mode, store))
-    measured = "; ".join(rows)
+    measured = "Measured: " + "; ".join(rows)
     memory_broke = any(m == "session" and s == "memory" for m, s in broken)
     others_fine = not [b for b in broken if not (b[0] == "session" and b[1] == "memory")]
+    failed = "; ".join(text for key, text in shares.items() if key in broken)
+    served = "; ".join(text for key, text in shares.items() if key not in broken)
     if memory_broke and others_fine:
         return Verdict("Scalability", claim, measured,
-                       "holds: per-node memory sessions fail across nodes (unless sticky); "
-                       "a shared store and JWT do not")
+                       f"holds: per-node memory sessions fail across nodes ({failed} of "
+                       "requests failed; unless sticky); a shared store and JWT do not"
+                       + (f" ({served})" if served else ": none ran on several nodes"))
     if not broken:
         return Verdict("Scalability", claim, measured,
-                       "holds for what ran: no multi-node configuration failed")
-    return Verdict("Scalability", claim, measured, "does not hold as stated: see the failures")
+                       f"holds for what ran: no multi-node configuration failed ({served})")
+    return Verdict("Scalability", claim, measured,
+                   f"does not hold as stated: {failed} of requests failed")
 
 
 def revocation(frame: pd.DataFrame, probes: pd.DataFrame | None = None,
@@ -156,7 +203,8 @@ def revocation(frame: pd.DataFrame, probes: pd.DataFrame | None = None,
     """
     claim = "Sessions: easy, delete from the store. JWT: hard, needs a blocklist or short expiry."
     if probes is not None and not probes.empty:
-        return _revocation_from_probes(claim, frame, probes)
+        return _revocation_from_probes(claim, probes, cost_table(frame) if costs is None
+                                       else costs)
     cells = frame[(frame["status"] == "ok") & frame["revoked_after_logout"].notna()]
     if cells.empty:
         return Verdict("Revocation", claim, "no verified session or JWT cell", NOT_MEASURED)
@@ -182,17 +230,53 @@ def revocation(frame: pd.DataFrame, probes: pd.DataFrame | None = None,
     return Verdict("Revocation", claim, measured, verdict)
 
 
-def _revocation_from_probes(claim: str, frame: pd.DataFrame, probes: pd.DataFrame) -> Verdict:
+def _check_pairs(costs: pd.DataFrame) -> list[tuple[pd.Series, pd.Series]]:
+    """(JWT with revocation, JWT without) cost rows at the same scenario, users and nodes
+    (read cells first: no probe traffic)."""
+    if costs.empty:
+        return []
+    jwt = costs[costs["mode"] == "jwt"]
+    if (jwt["scenario"] == "read").any():
+        jwt = jwt[jwt["scenario"] == "read"]
+    pairs = []
+    for _, group in jwt.groupby(["scenario", "users", "nodes"]):
+        plain = group[group["revocation"] == "none"]
+        if not plain.empty:
+            pairs += [(r, plain.iloc[0]) for _, r in group[group["revocation"] != "none"]
+                      .iterrows()]
+    return pairs
+
+
+def _check_label(row: pd.Series) -> str:
+    return strategy_label(row.to_dict()).removeprefix("JWT ")
+
+
+def check_cost_text(costs: pd.DataFrame) -> str:
+    """What the revocation check costs: JWT with each kind of revocation against JWT without."""
+    pairs = _check_pairs(costs)
+    if not pairs:
+        return ""
+    said = [f"JWT without one {_cost_text(base)}; {_check_label(r)} {_cost_text(r)} "
+            f"({r['server_cpu_us'] - base['server_cpu_us']:+.0f})" for r, base in pairs]
+    return (f"Cost of the check, CPU per request (target + store; median and range over "
+            f"{min(int(r['repeats']) for r, _ in pairs)} repeats): " + ". ".join(said))
+
+
+def _check_cited(costs: pd.DataFrame) -> str:
+    """The check's cost for a verdict: '+100 µs per request (300.5 (274.4 to 358.1) against
+    200.0 (189.0 to 221.8) µs)' per kind."""
+    return "; ".join(
+        f"{_check_label(r)} {r['server_cpu_us'] - base['server_cpu_us']:+.0f} µs per request "
+        f"({interval(r, 'server_cpu_us').text(1)} against "
+        f"{interval(base, 'server_cpu_us').text(1)} µs)" for r, base in _check_pairs(costs))
+
+
+def _revocation_from_probes(claim: str, probes: pd.DataFrame, costs: pd.DataFrame) -> Verdict:
     table = lag_table(probes)
-    measured = revocation_summary(probes)
-    costs = overhead_table(frame)
-    if not costs.empty:
-        priced = costs[costs["extra_us"].notna()
-                       & ~costs["strategy"].str.startswith("JWT, no blocklist")]
-        if len(priced):
-            measured += (". Cost of the check vs JWT without one (CPU per request, target + "
-                         "store): " + "; ".join(f"{r['strategy']} {r['extra_us']:+.0f} µs"
-                                                for _, r in priced.iterrows()))
+    measured = "Lag per strategy: " + revocation_summary(probes)
+    priced = check_cost_text(costs)
+    if priced:
+        measured += f". {priced}"
     is_session = table["series"].str.startswith("session")
     is_plain_jwt = table["series"].str.startswith("JWT, no blocklist")
     is_jwt_listed = table["series"].str.startswith("JWT +")
@@ -202,18 +286,26 @@ def _revocation_from_probes(claim: str, frame: pd.DataFrame, probes: pd.DataFram
         (table.loc[is_plain_jwt, "accepted_after_logout"] > 0).all())
     listed = table[is_jwt_listed]
     immediate = listed[(listed["accepted_after_logout"] == 0) & (listed["not_rejected"] == 0)]
+    sessions = table[is_session]
+    plain = table[is_plain_jwt]
+    cost = _check_cited(costs)
     parts = []
     if is_session.any():
-        parts.append("sessions: " + ("holds, nothing accepted after the delete" if sessions_ok
-                                     else "does not hold, see the replays accepted"))
+        parts.append("sessions: " + (
+            f"holds, nothing accepted after the delete (every node rejected the first replay, "
+            f"<= {number(float(sessions['max_ms'].max()), 1)} ms after the logout's answer)"
+            if sessions_ok else "does not hold, see the replays accepted"))
     if is_plain_jwt.any():
-        parts.append("JWT without revocation: " + ("holds, valid until exp" if plain_leaks
-                                                   else "not seen to leak in this run"))
+        parts.append("JWT without revocation: " + (
+            f"holds, valid until exp ({int(plain['accepted_after_logout'].sum()):,} replays "
+            f"accepted after logout; bound ~{number(float(plain['bound_s'].max()), 0)} s)"
+            if plain_leaks else "not seen to leak in this run"))
     if len(listed):
         late = listed[~listed.index.isin(immediate.index)]
         if late.empty:
-            parts.append("JWT with a blocklist: as immediate as a session delete, at the cost "
-                         "shown")
+            parts.append(f"JWT with a blocklist: as immediate as a session delete (<= "
+                         f"{number(float(listed['max_ms'].max()), 1)} ms)"
+                         + (f", at {cost}" if cost else ", at the cost shown"))
         elif late["series"].str.contains("each node its own").all():
             names = sorted({re.sub(r", (log out everywhere|\d+ nodes|\d+ s tokens)", "",
                                    strategy_of(v)).removeprefix("JWT + ")
@@ -227,48 +319,6 @@ def _revocation_from_probes(claim: str, frame: pd.DataFrame, probes: pd.DataFram
     if not parts:
         return Verdict("Revocation", claim, measured, NOT_MEASURED)
     return Verdict("Revocation", claim, measured, "depends on the strategy: " + "; ".join(parts))
-
-
-def state_storage(frame: pd.DataFrame) -> list[Verdict]:
-    """Server state grows with sessions; JWT keeps none (unless it keeps a blocklist)."""
-    claim_state = "Sessions are stateful; JWT is stateless."
-    claim_storage = "Sessions live in server memory/Redis/DB; JWTs live on the client."
-    hot = _hot(frame)
-    scaled = hot[hot["scale"] > 0]
-    if scaled.empty:
-        return [Verdict("State", claim_state, "no cell seeded live sessions", NOT_MEASURED),
-                Verdict("Storage", claim_storage, "no cell seeded live sessions", NOT_MEASURED)]
-    parts = []
-    for store, group in scaled.groupby("store"):
-        curve = group.groupby("scale")["p50_ms"].median().sort_index()
-        parts.append(f"{store}: p50 {curve.iloc[0]:.2f} ms at {curve.index[0]:,} sessions, "
-                     f"{curve.iloc[-1]:.2f} ms at {curve.index[-1]:,}")
-    measured = "; ".join(parts)
-    return [Verdict("State", claim_state, measured, "holds: session state grows with users"),
-            Verdict("Storage", claim_storage, measured,
-                    "holds: see latency and memory against live sessions")]
-
-
-def transport(frame: pd.DataFrame) -> list[Verdict]:
-    """Cookie vs header transport: bytes on the wire per request."""
-    cells = frame[(frame["status"] == "ok") & frame["credential_bytes"].notna()]
-    cells = cells[cells["mode"] != "none"]
-    claim_cross = "Sessions: cross-domain is difficult (cookies are domain-bound). JWT: easy."
-    claim_mobile = "Sessions: cookie handling varies by platform. JWT: works everywhere."
-    if cells.empty:
-        return [Verdict("Cross-Domain", claim_cross, "no credential measured", NOT_MEASURED),
-                Verdict("Mobile", claim_mobile, "no credential measured", NOT_MEASURED)]
-    sizes = {f"{m} ({a})" if m != "session" else "session cookie": int(g["credential_bytes"].max())
-             for (m, a), g in cells.groupby(["mode", "alg"])}
-    measured = "credential bytes per request: " + ", ".join(
-        f"{k} {v} B" for k, v in sorted(sizes.items(), key=lambda kv: kv[1]))
-    return [
-        Verdict("Cross-Domain", claim_cross, measured,
-                "depends on deployment, not measurable by load: a header token crosses "
-                "origins at the price of the bytes shown; cookies need same-site hosting"),
-        Verdict("Mobile", claim_mobile, measured,
-                "depends on the client: the load generator sent both without trouble"),
-    ]
 
 
 def security(frame: pd.DataFrame) -> Verdict:
@@ -287,7 +337,8 @@ def security(frame: pd.DataFrame) -> Verdict:
     if settings:
         measured += "; stores the targets ran on: " + "; ".join(settings)
     verdict = ("holds as a risk statement: each mode is safe only with its mitigation, "
-               "which every target here enforces" if passed == total
+               f"which every target here enforces ({passed} of {total} cells passed)"
+               if passed == total
                else "targets failed conformance: their numbers were not measured")
     evicting = [s for s in settings if "may evict" in s]
     if evicting:
@@ -300,11 +351,11 @@ def hybrid(frame: pd.DataFrame, costs: pd.DataFrame | None = None) -> Verdict:
     """Short-lived JWT + rotating refresh token: JWT's cost with revocation of the refresh."""
     claim = ("Hybrid (short-lived JWT + refresh token in an httpOnly cookie + blocklist) gives "
              "JWT's scalability with session-like revocation.")
-    table = cost_table(frame) if costs is None else costs
+    table = _serving(frame, cost_table(frame) if costs is None else costs)
     hybrids = table[table["mode"] == "hybrid"] if not table.empty else table
     if hybrids.empty:
         return Verdict("Hybrid", claim, "no measured hybrid cell", NOT_MEASURED)
-    parts, outcomes = [], []
+    parts, outcomes, cited = [], [], []
     for _, row in hybrids.iterrows():
         twins = table[(table["mode"] == "jwt") & (table["alg"] == row["alg"])
                       & (table["revocation"] == row["revocation"])
@@ -315,6 +366,8 @@ def hybrid(frame: pd.DataFrame, costs: pd.DataFrame | None = None) -> Verdict:
             text += f" vs JWT {_cost_text(twin)}"
             outcomes.append(_versus(interval(row, "server_cpu_us"),
                                     interval(twin, "server_cpu_us")))
+            cited.append(f"{interval(row, 'server_cpu_us').text(1)} against "
+                         f"{interval(twin, 'server_cpu_us').text(1)} µs per request")
         parts.append(text)
     measured = "CPU per request, target + store: " + "; ".join(parts)
     refresh = frame[(frame["status"] == "ok") & (frame["endpoint"] == REFRESH)]
@@ -329,63 +382,7 @@ def hybrid(frame: pd.DataFrame, costs: pd.DataFrame | None = None) -> Verdict:
         cost = "the hot path's cost against JWT varied: see the figures"
     else:
         cost = "no JWT twin to compare with"
+    figures = f": {'; '.join(cited)}" if cited else ""
     return Verdict("Hybrid", claim, measured,
-                   f"holds for the hot path ({cost}); revocation of the access token waits for "
-                   "its expiry unless a blocklist is on")
-
-
-def availability(faults: pd.DataFrame | None) -> Verdict:
-    """Sessions need their store on every request; stateless JWT does not. Decided from the
-    faults suite's cells (analysis.faults.fault_table): requests failed, time to recover,
-    and revoked credentials accepted again (which must be 0)."""
-    claim = ("Sessions depend on their store for every request; a JWT is verified without "
-             "one, so it keeps working when the store fails.")
-    if faults is None or faults.empty:
-        return Verdict("Availability when the store fails", claim, "no cell with a fault",
-                       NOT_MEASURED)
-    store = faults[faults["fault"] != "node-kill"]
-    parts = []
-    for label, group in store.groupby("label", sort=True):
-        recover = group["recover_s"].max()
-        parts.append(f"{label}: {int(group['failed'].sum()):,} failed over "
-                     f"{len(group)} fault(s), recovered in "
-                     + ("-" if math.isnan(recover) else f"≤ {recover:.1f} s"))
-    accepted = int(faults["wrongly_accepted"].sum())
-    parts.append(f"revoked credentials accepted again: {accepted}")
-    measured = "; ".join(parts)
-    if accepted:
-        return Verdict("Availability when the store fails", claim, measured,
-                       "does not hold safely: a store fault made a revoked credential valid")
-    stateless = store[store["label"].str.startswith("JWT, no blocklist")]
-    stateful = store[~store["label"].str.startswith("JWT, no blocklist")]
-    if stateless.empty or stateful.empty:
-        return Verdict("Availability when the store fails", claim, measured,
-                       "depends: needs JWT without revocation and a store-backed mode")
-    jwt_failed = int(stateless["failed"].sum())
-    stateful_failed = int(stateful["failed"].sum())
-    if jwt_failed <= 0.01 * max(1, stateful_failed):
-        stuck = sorted(set(stateful.loc[stateful["recover_s"].isna(), "label"]))
-        recovered = ("and recovered by itself" if not stuck else
-                     f"and recovered by itself except {', '.join(stuck)} (not within the window)")
-        other = stateful[stateful["other_failed"] > 0]
-        not_503 = "" if other.empty else (
-            f"; but {int(other['other_failed'].sum()):,} requests failed otherwise than with "
-            f"503 (e.g. a 500) in {', '.join(sorted(set(other['label'])))}")
-        return Verdict("Availability when the store fails", claim, measured,
-                       "holds: JWT without revocation kept serving; the modes that ask the "
-                       f"store failed closed (503) while it was down {recovered}; "
-                       f"no revoked credential came back{not_503}")
-    return Verdict("Availability when the store fails", claim, measured,
-                   "does not hold: JWT without revocation failed too")
-
-
-def article_table(frame: pd.DataFrame, probes: pd.DataFrame | None = None,
-                  faults: pd.DataFrame | None = None) -> list[Verdict]:
-    """Every row of the article's table, in its order, plus the hybrid approach and
-    availability when the store fails (faults: analysis.faults.fault_table)."""
-    state, storage = state_storage(frame)
-    cross, mobile = transport(frame)
-    costs = cost_table(frame)
-    return [state, storage, scalability(frame), revocation(frame, probes, costs),
-            performance(frame, costs), cross, security(frame), mobile, hybrid(frame, costs),
-            availability(faults)]
+                   f"holds for the hot path ({cost}{figures}); revocation of the access token "
+                   "waits for its expiry unless a blocklist is on")

@@ -10,13 +10,14 @@ import pytest
 from matplotlib.figure import Figure
 
 from analysis.faults import (
+    availability,
     baseline_p99,
     fault_lines,
     fault_table,
     plot_fault_timelines,
     recovery_seconds,
 )
-from analysis.verdicts import NOT_MEASURED, availability
+from analysis.verdicts import NOT_MEASURED
 
 
 def timeline(cell: str, mode: str, revocation: str, fault: str, bad: dict[int, dict[str, Any]],

@@ -12,6 +12,8 @@ def test_markdown_html_turns_tables_and_headings_into_html() -> None:
     assert "<p>Some &lt;text&gt;.</p>" in page
     assert "<thead><tr><th>a</th><th>b</th></tr></thead><tbody><tr><td>1</td><td>2</td>" in page
     assert "<li>point</li>" in page
+    assert markdown_html(["**DISTURBED RUN: a <b>**"]) == ("<p><strong>DISTURBED RUN: a "
+                                                         "&lt;b&gt;</strong></p>")
 
 
 def test_a_page_embeds_its_charts_and_fetches_nothing() -> None:

@@ -106,7 +106,21 @@ def test_the_scalability_row_is_predicted_when_no_nodes_were_measured(run: Path)
                                   "caps session (redis) at about 20 nodes (100,000 req/s))")
     assert row.verdict.endswith("not measured over nodes in this run")
     assert "JWT HS256 (no revocation) read no store per request" in row.measured
-    assert row.measured.startswith("Predicted from one node's CPU per request")
+    assert row.measured.startswith("Predicted (the scale-out model, not measured) from one "
+                                   "node's CPU per request")
+
+
+def test_a_measured_row_keeps_its_verdict_and_adds_the_prediction_labelled(run: Path) -> None:
+    measured = Verdict("Scalability", "claim", "Measured: JWT: 0.0 % failed on 2 nodes",
+                       "holds for what ran: no multi-node configuration failed")
+    two_nodes = pd.concat([frame(), pd.DataFrame([window("jwt", "memory", "none", 1, 250.0,
+                                                         0.001, nodes=2)])])
+    row = with_scaleout(measured, two_nodes, run)
+    assert row.verdict.startswith("holds for what ran: no multi-node configuration failed "
+                                  "(measured on up to 2 nodes); predicted beyond them: one "
+                                  "Redis caps session (redis) at about")
+    assert row.measured.startswith("Measured: JWT: 0.0 % failed on 2 nodes. Predicted (the "
+                                   "scale-out model, not measured)")
 
 
 def test_a_run_without_a_shared_store_or_nodes_keeps_its_row(run: Path) -> None:
