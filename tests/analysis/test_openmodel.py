@@ -11,11 +11,13 @@ from hdrh.histogram import HdrHistogram
 from analysis.answer import latency_lines
 from analysis.costs import cost_table
 from analysis.endpoints import ME
-from analysis.hdr import LAG
+from analysis.hdr import LAG, merge
 from analysis.openmodel import (
+    DISTURBED_NOTE,
     equal_load_table,
     generator_note,
     generator_warnings,
+    merged_percentile,
     open_columns,
     sum_open_counts,
 )
@@ -177,3 +179,76 @@ def test_the_terminal_answer_keeps_long_names_whole() -> None:
     assert any(line.startswith(long_b + " ") for line in lines)
     column = lines[0].index("limited by")  # every row's bottleneck under its heading
     assert [line[column:] for line in lines[1:3]] == ["target", "target"]
+
+
+def window(values_us: list[int]) -> HdrHistogram:
+    histogram = HdrHistogram(1, 60_000_000, 3)
+    for value in values_us:
+        histogram.record_value(value)
+    return histogram
+
+
+def test_a_merged_percentile_is_hdrs_own_over_every_window() -> None:
+    windows = [window(list(range(1000, 3000, 7))), window(list(range(500, 9000, 13))),
+               window([40_000] * 30 + [1200] * 400)]
+    merged = merge(windows)
+    assert merged is not None
+    for percentile in (50.0, 90.0, 99.0, 99.9):
+        got = merged_percentile(windows, percentile)
+        assert got.value == merged.get_value_at_percentile(percentile) / 1000
+        assert got.low <= got.value <= got.high
+    assert merged_percentile(windows, 99.0).requests == merged.get_total_count()
+
+
+def test_the_interval_is_over_windows_seeded_and_as_wide_as_they_differ() -> None:
+    alike = [window([1000] * 500 + [5000] * 10) for _ in range(4)]
+    same = merged_percentile(alike, 99.0)
+    assert (same.low, same.value, same.high) == pytest.approx((5.0, 5.0, 5.0), rel=1e-3)
+    # One window of four paused: its requests waited 40 ms.
+    paused = [*alike[:3], window([1000] * 460 + [40_000] * 50)]
+    wide = merged_percentile(paused, 99.0)
+    assert wide.low == pytest.approx(5.0, rel=1e-3) and wide.high == pytest.approx(40, rel=1e-3)
+    assert merged_percentile(paused, 99.0) == wide  # a fixed seed: the same report twice
+    one = merged_percentile(paused[:1], 99.0)
+    assert one.windows == 1 and one.low == one.value == one.high
+    assert math.isnan(merged_percentile([], 99.0).value)
+
+
+def test_equal_load_latency_is_read_off_the_kept_windows_merged() -> None:
+    frame = pd.DataFrame(rows("jwt-x", "jwt", 200, 1000, [2.0, 50.0, 2.2, 2.1],
+                              short=[False, True, False, False]))
+    cells = [c for c in frame["cell"] if "at50pct" in c]
+    fast = [window([1000] * 990 + [3000] * 10), window([1000] * 985 + [4000] * 15),
+            window([1000] * 980 + [2000] * 20)]
+    histograms = dict(zip(cells, [fast[0], window([50_000] * 1000), *fast[1:]], strict=True))
+    (jwt,) = equal_load_table(frame, histograms).to_dict("records")
+    merged = merge(fast)  # the short window's 50 ms left out
+    assert merged is not None
+    assert jwt["p99_ms"] == merged.get_value_at_percentile(99) / 1000
+    assert jwt["p50_ms"] == pytest.approx(1.0, rel=1e-3)
+    assert jwt["p99_ms_low"] <= jwt["p99_ms"] <= jwt["p99_ms_high"] < 50
+    assert jwt["latency_requests"] == 3000 and jwt["repeats"] == 3
+    assert jwt["latency_basis"].startswith("of the 3 windows' histograms merged; in brackets a "
+                                           "95% bootstrap interval")
+    # Without every kept window's histogram: the median of the windows' own p99 and range.
+    (median,) = equal_load_table(frame, dict(list(histograms.items())[:2])).to_dict("records")
+    assert median["p99_ms"] == pytest.approx(2.1) and median["p99_ms_high"] == pytest.approx(2.2)
+    assert median["latency_basis"] == "median over the 3 windows; in brackets their range"
+
+
+def test_a_window_another_program_disturbed_is_left_out_of_equal_load_latency() -> None:
+    frame = pd.DataFrame(rows("jwt-x", "jwt", 200, 1000, [2.0, 12.0, 2.2]))
+    busy = frame["cell"] == "jwt-x-at50pct-r2"
+    frame.loc[busy, "foreign_cpu_share"] = 0.35  # requests on time: not a short generator
+    cells = list(frame.loc[frame["rate_spec"] == "50%", "cell"])
+    histograms = {cells[0]: window([1000] * 970 + [2000] * 30),
+                  cells[1]: window([1000] * 900 + [12_000] * 100),
+                  cells[2]: window([1000] * 970 + [2200] * 30)}
+    (jwt,) = equal_load_table(frame, histograms).to_dict("records")
+    assert (jwt["repeats"], jwt["short"], jwt["disturbed"]) == (2, 1, 1)
+    assert jwt["notes"] == [DISTURBED_NOTE] and "more than 15%" in DISTURBED_NOTE
+    assert jwt["p99_ms"] == pytest.approx(2.2, rel=1e-3)  # 12 ms had it been kept
+    assert generator_warnings(frame) == []  # the generator delivered: no such warning
+    every = frame.assign(foreign_cpu_share=0.5)
+    (none_left,) = equal_load_table(every, histograms).to_dict("records")
+    assert none_left["repeats"] == 0 and math.isnan(none_left["p99_ms"])
