@@ -209,6 +209,11 @@ def plot_fault_timelines(timelines: pd.DataFrame, caption: str) -> Figure:
     return figure
 
 
+def _span(low: float, high: float, form: str) -> str:
+    """'2.0 to 5.0', or '2.0' when both ends agree."""
+    return form.format(low) if low == high else f"{form.format(low)} to {form.format(high)}"
+
+
 def _outage(group: pd.DataFrame) -> str:
     """'19,490 of 33,168 requests failed, recovered 2.0 s after the store was back' (the
     slowest recovery over the group's faults)."""
@@ -250,8 +255,11 @@ def availability(faults: pd.DataFrame | None) -> Verdict:
         stuck = sorted(set(stateful.loc[stateful["recover_s"].isna(), "label"]))
         recovered = ("and recovered by itself" if not stuck else
                      f"and recovered by itself except {', '.join(stuck)} (not within the window)")
-        recovered += " (" + "; ".join(f"{label}: {_outage(group)}" for label, group in
-                                      stateful.groupby("label", sort=True)) + ")"
+        failed = stateful.groupby("label")["failed"].sum()
+        recover = stateful["recover_s"].dropna()
+        back = "" if recover.empty else (
+            f", back {_span(recover.min(), recover.max(), '{:.1f}')} s after the store")
+        recovered += f" ({_span(failed.min(), failed.max(), '{:,.0f}')} requests failed{back})"
         other = stateful[stateful["other_failed"] > 0]
         not_503 = "" if other.empty else (
             f"; but {int(other['other_failed'].sum()):,} requests failed otherwise than with "

@@ -14,7 +14,8 @@ body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;max-width:1100px;ma
 padding:0 1em;color:#222;line-height:1.45}
 table{border-collapse:collapse;margin:1em 0;font-size:0.9em}
 th,td{border:1px solid #ccc;padding:4px 8px;vertical-align:top;text-align:left}
-th{background:#f0f3f7} .verdict{font-weight:600} .purpose{font-size:1.05em} .failed{color:#a00}
+th{background:#f0f3f7} .verdict strong{font-weight:700} .failed{color:#a00}
+.purpose{font-size:1.05em}
 img{max-width:100%;border:1px solid #eee;margin:0.5em 0} .caption{color:#666;font-size:0.85em}
 """
 
@@ -76,6 +77,20 @@ def _sections(sections: list[HtmlSection], pngs: Pngs) -> list[str]:
     return parts
 
 
+def _verdict_table(report: Report) -> str:
+    """The article's table, each verdict's outcome ('holds', 'depends on the store') bold."""
+    rows = []
+    for v in report.verdicts:
+        outcome, colon, rest = v.verdict.partition(":")
+        verdict = (f"<strong>{html.escape(outcome)}</strong>{colon}{html.escape(rest)}"
+                   if colon else html.escape(v.verdict))
+        rows.append(f"<tr><td>{html.escape(v.row)}</td><td>{html.escape(v.claim)}</td>"
+                    f"<td>{html.escape(v.measured)}</td><td class=verdict>{verdict}</td></tr>")
+    head = "".join(f"<th>{name}</th>" for name in
+                   ("row", "the article's claim", "measured here", "verdict"))
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+
+
 def _top(report: Report) -> list[str]:
     """The sections the report opens with (report_sections.top_sections), the article's
     table as a table of its own so its verdicts stand out."""
@@ -85,8 +100,7 @@ def _top(report: Report) -> list[str]:
         if name != "article":
             parts.append(markdown_html(lines))
             continue
-        parts.append(_table(["row", "the article's claim", "measured here", "verdict"],
-                            [[v.row, v.claim, v.measured, v.verdict] for v in report.verdicts]))
+        parts.append(_verdict_table(report))
         parts.append(markdown_html([line for line in lines if not line.startswith("|")]))
     return parts
 

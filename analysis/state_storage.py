@@ -160,12 +160,10 @@ def storage_figures(run: Path | None, frame: pd.DataFrame) -> StorageFigures:
 
 
 def _sessions_text(items: list[PerItem]) -> str:
-    counts = {item.counts for item in items}
-    between = (f"between {number(next(iter(counts))[0], 0)} and "
-               f"{number(next(iter(counts))[1], 0)} seeded sessions" if len(counts) == 1
-               else "between the seeded counts")
-    return (f"bytes per live session, {between} (median and range over the windows that "
-            "read the store): " + "; ".join(f"{i.text()} ({i.method})" for i in items))
+    return ("bytes per live session, from the store's own figure at two seeded counts (median "
+            "and range over the windows that read it): " + "; ".join(
+                f"{i.text()} ({number(i.counts[0], 0)} against {number(i.counts[1], 0)} "
+                f"sessions; {i.method})" for i in items))
 
 
 def _blocklist_text(items: list[PerItem]) -> str:

@@ -9,6 +9,10 @@ product of its lists, over the defaults. A block may name services it `requires`
 Each value is checked by the Cell itself (a pydantic dataclass: types, choices, bounds,
 no unknown keys); an error names the file, the block and the key.
 
+`interleave = "windows"` brings every configuration up once and rotates short windows
+over them; its revocation and faults cells (which cannot wait between windows) run once
+each after the windows, on rigs of their own (authbench.run.runner.plan).
+
 `rate` turns a cell into open-model load: requests per second offered whatever the
 answers take (a number), or a share of the floor's capacity measured at the start of
 the run ("50%"). A list of rates sweeps them, as any list does.
@@ -45,7 +49,8 @@ CELL_KEYS = tuple(f.name for f in fields(Cell))
 # "cells": a rig per cell; "windows": every configuration up at once, windows interleaved.
 INTERLEAVES = ("cells", "windows")
 # Scenarios whose users can wait at the gate between windows without changing what is
-# measured (a revocation probe's trials run across window boundaries).
+# measured (a revocation probe's trials run across window boundaries). In a windows suite
+# a cell of another scenario runs once, on a rig of its own, after the windows.
 WINDOWED_SCENARIOS = ("read", "floor", "login", "lifecycle")
 # Measurements a suite may add after its cells, each writing its own file in the run.
 EXTRAS = ("revocation-storage", "store-ceiling")
@@ -208,16 +213,21 @@ def parse_suite(text: str, source: str, available: Iterable[str] = SERVICES) -> 
     extras, interleave = top.extras, top.interleave
     if interleave == "windows":
         for cell in cells:
-            if cell.scenario not in WINDOWED_SCENARIOS:
-                raise SuiteError(f"{source}: interleave = \"windows\" keeps users waiting "
-                                 f"between windows; scenario {cell.scenario!r} of {cell.key} "
-                                 "needs interleave = \"cells\"")
-            if cell.fault != "none":
-                raise SuiteError(f"{source}: interleave = \"windows\" shares a rig between "
-                                 f"windows; fault {cell.fault!r} of {cell.key} needs "
-                                 "interleave = \"cells\" (a rig of its own)")
+            _check_windowed(source, cell)
     return Suite(name, top.description, repeats, tuple(cells),
                  tuple(skipped), text, tuple(extras), interleave, top.api)
+
+
+def _check_windowed(source: str, cell: Cell) -> None:
+    """In a windows suite, a cell of a scenario that cannot wait between windows (revocation
+    probes, faults) runs once, on a rig of its own, after the windows; what would share a
+    rig must not break it."""
+    if cell.scenario not in WINDOWED_SCENARIOS:
+        return
+    if cell.fault != "none":
+        raise SuiteError(f"{source}: interleave = \"windows\" shares a rig between windows; "
+                         f"fault {cell.fault!r} of {cell.key} needs scenario = \"faults\" "
+                         "(a rig of its own, after the windows) or interleave = \"cells\"")
 
 
 def _check_unique_keys(source: str, cells: list[Cell]) -> None:

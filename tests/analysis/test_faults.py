@@ -80,6 +80,14 @@ def test_the_verdict_holds_when_jwt_kept_serving_and_nothing_came_back() -> None
     table = fault_table(pd.concat([SESSION, JWT]))
     verdict = availability(table)
     assert verdict.verdict.startswith("holds") and "accepted again: 0" in verdict.measured
+    # The figures it rests on: JWT's 1,800 requests all served; the session's 480 failures
+    # (6 seconds of 80, of 1,680 requests) and its recovery 2.8 s after the store was back.
+    assert verdict.verdict.startswith("holds: JWT without revocation kept serving (0 of 1,800 "
+                                      "requests failed); the modes that ask the store failed "
+                                      "closed (503) while it was down and recovered by itself "
+                                      "(480 requests failed, back 2.8 s after the store)")
+    assert ("session in redis, 2 nodes: 480 of 1,680 requests failed over 1 fault(s), "
+            "recovered 2.8 s after the store was back") in verdict.measured
     assert "otherwise than with 503" not in verdict.verdict
     errors = availability(table.assign(other_failed=[55, 0]))
     assert "but 55 requests failed otherwise than with 503 (e.g. a 500) in session in redis" \

@@ -10,7 +10,9 @@ from typing import Any
 
 import pandas as pd
 import pytest
+from matplotlib.figure import Figure
 
+from analysis import plots
 from analysis.faults import fault_table
 from analysis.load import load_probes
 from analysis.report_data import (
@@ -27,6 +29,7 @@ from analysis.report_sections import (
     FAULTS,
     REVOCATION,
     article_lines,
+    charts_for,
     faults_section,
     markdown_lines,
     purpose,
@@ -61,7 +64,7 @@ def test_a_cost_run_leads_with_the_answer_and_names_what_it_left_out(tiny: Repor
     assert state.verdict == f"{NOT_MEASURED}: `authbench run article` measures it"
     lines = article_lines(tiny)
     assert ("This run leaves out State, Storage, Hybrid, Availability when the store fails: "
-            "`authbench run article` measures every row (about 11 minutes on 2 cores).") in lines
+            "`authbench run article` measures every row (about 9 minutes on 2 cores).") in lines
     assert lines[0] == "| row | the article's claim | measured here | verdict |"
 
 
@@ -82,6 +85,9 @@ def test_an_article_run_leads_with_the_verdict_table(tiny: Report) -> None:
         "<h2 id=charts>")
     assert "<p class=purpose>What this run is for (suite article)" in page
     assert "<td>Performance</td>" in page and "| Performance |" not in page
+    # Each verdict's outcome stands out: the words before its first colon.
+    assert ("<td class=verdict><strong>not measured in this run</strong>: `authbench run "
+            "article` measures it</td>") in page
 
 
 def test_a_revocation_run_leads_with_the_lag_per_strategy(tiny: Report, tmp_path: Path) -> None:
@@ -156,3 +162,31 @@ def test_the_performance_verdict_cites_what_the_round_trip_added_at_equal_load()
     left_out = Verdict("Performance", "c", "m", NOT_MEASURED)
     assert with_equal_load(left_out, rtt_frame()) == left_out
     assert with_equal_load(measured, rtt_frame().assign(store_rtt_ms=0.0)) == measured
+
+
+def test_charts_leave_out_fault_windows_and_compare_nodes_on_plain_reads(
+        tiny: Report, monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: dict[str, pd.DataFrame] = {}
+
+    def recorder(name: str) -> Any:
+        def plot(frame: pd.DataFrame, caption: str) -> Figure:
+            seen[name] = frame
+            return Figure()
+        return plot
+
+    for name in ("plot_throughput_by_config", "plot_scaling", "plot_where_time_goes",
+                 "plot_credential_bytes", "plot_latency_percentiles",
+                 "plot_latency_vs_sessions"):
+        monkeypatch.setattr(plots, name, recorder(name))
+    cells = sorted(set(tiny.frame["cell"]))
+    faulted, probing = cells[0], cells[4]  # the floor, and a 2-node JWT cell
+    frame = tiny.frame.assign(
+        fault=["redis-restart" if c == faulted else "none" for c in tiny.frame["cell"]],
+        scenario=["revocation" if c == probing else s
+                  for c, s in zip(tiny.frame["cell"], tiny.frame["scenario"], strict=True)])
+    names = [name for name, _, _ in charts_for(replace(tiny, frame=frame))]
+    assert "scaling" in names and "throughput" in names
+    assert faulted not in set(seen["plot_throughput_by_config"]["cell"])
+    assert probing in set(seen["plot_throughput_by_config"]["cell"])
+    assert probing not in set(seen["plot_scaling"]["cell"])
+    assert set(seen["plot_scaling"]["scenario"]) == {"read"}

@@ -124,10 +124,11 @@ CREDENTIALS = {"session cookie": 49, "JWT HS256": 320}
 
 def test_state_holds_with_bytes_per_session_and_per_revoked_token() -> None:
     verdict = state(StorageFigures(SESSIONS, BLOCKLIST, CREDENTIALS))
-    assert verdict.measured.startswith("bytes per live session, between 100,000 and 1,000,000 "
-                                       "seeded sessions (median and range over the windows that "
-                                       "read the store): memory 300 (298 to 302) B (RSS); "
-                                       "redis 400 B (INFO)")
+    assert verdict.measured.startswith("bytes per live session, from the store's own figure at "
+                                       "two seeded counts (median and range over the windows "
+                                       "that read it): memory 300 (298 to 302) B (100,000 "
+                                       "against 1,000,000 sessions; RSS); redis 400 B (100,000 "
+                                       "against 1,000,000 sessions; INFO)")
     assert "bytes per blocklist entry (a revoked JWT, kept until its exp; 1,000,000 entries" \
         in verdict.measured
     assert verdict.verdict == ("holds: every live session holds state in its store (memory 300 "

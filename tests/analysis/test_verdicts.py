@@ -4,21 +4,23 @@ the rest from the checked-in fixture run and small frames."""
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from analysis.load import load_run
+from analysis.load import load_probes, load_run
 from analysis.report_data import article_table
 from analysis.verdicts import (
     NOT_MEASURED,
     check_cost_text,
     hybrid,
     performance,
+    revocation,
     scalability,
     security,
 )
-from tests.analysis.fixtures import ROOT
+from tests.analysis.fixtures import ROOT, build_probes, trial, watch, write_probe_cell
 
 NAN = math.nan
 NO_FRAME = pd.DataFrame()
@@ -228,3 +230,29 @@ def test_the_check_cost_is_each_revoking_jwt_against_jwt_without_with_ranges() -
                     "to 20.0)) (+90)")
     assert check_cost_text(pd.DataFrame([JWT])) == ""  # nothing to compare it with
     assert check_cost_text(pd.DataFrame()) == ""
+
+
+def test_seeded_configurations_are_state_figures_not_the_performance_comparison() -> None:
+    seeded = {**config("session", "memory", (500.0, 480.0, 520.0)), "key": "seeded",
+              "scale": 300_000}
+    plain = {**config("session", "memory", (50.0, 45.0, 60.0)), "scale": 0}
+    measured, verdict = verdict_of(plain, seeded, {**JWT, "scale": 0})
+    assert "500.0" not in measured and "500.0" not in verdict
+    assert "memory 50.0 (45.0 to 60.0) against 100.0 (95.0 to 120.0) µs" in verdict
+
+
+def test_the_revocation_verdict_cites_the_lag_and_what_the_check_costs(tmp_path: Path) -> None:
+    run = build_probes(tmp_path)
+    shared = {"mode": "jwt", "store": "redis", "revocation": "blocklist", "nodes": 2}
+    write_probe_cell(run, "005-jwt-redis-revocation-u4-n2-r1", shared,
+                     [trial(i, [watch(0, 0.001), watch(1, 0.003)]) for i in range(3)])
+    listed = config("jwt", "redis", (190.0, 180.0, 230.0), revocation="blocklist")
+    verdict = revocation(NO_FRAME, load_probes(run), pd.DataFrame([JWT, listed])).verdict
+    assert verdict.startswith("depends on the strategy: sessions: holds, nothing accepted after "
+                              "the delete (every node rejected the first replay, <= 2.0 ms "
+                              "after the logout's answer); JWT without revocation: holds, valid "
+                              "until exp (500 replays accepted after logout; bound ~892 s)")
+    assert ("JWT with a blocklist in redis: as immediate as a session delete, at +90 µs per "
+            "request for the blocklist in redis (190.0 (180.0 to 230.0) against 100.0 (95.0 to "
+            "120.0) µs); a blocklist in one node's memory does not reach the other nodes") \
+        in verdict

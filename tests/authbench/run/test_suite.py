@@ -41,10 +41,11 @@ def only_values(suite: Suite, name: str) -> set[object]:
 
 # --- the shipped suites ---------------------------------------------------------------
 
-SHIPPED = ["curve", "faults", "nodes", "offbox", "quick", "revocation", "scale", "standard"]
+SHIPPED = ["article", "curve", "faults", "nodes", "offbox", "quick", "revocation", "scale",
+           "standard"]
 
 
-def test_the_shipped_suites_are_the_eight_documented_ones() -> None:
+def test_the_shipped_suites_are_the_nine_documented_ones() -> None:
     assert builtin_suites() == SHIPPED
 
 
@@ -441,18 +442,57 @@ def test_windows_interleave_is_checked() -> None:
     text = """name = "w"
 interleave = "windows"
 [defaults]
-scenario = "revocation"
+scenario = "read"
 [[matrix]]
 mode = "jwt"
 """
-    with pytest.raises(SuiteError, match=r"scenario .revocation.*needs interleave"):
-        parse_suite(text, "w.toml")
     with pytest.raises(SuiteError, match=r"interleave = 'sideways'"):
         parse_suite(text.replace('"windows"', '"sideways"'), "w.toml")
-    suite = parse_suite(text.replace('"revocation"', '"read"'), "w.toml")
+    suite = parse_suite(text, "w.toml")
     assert suite.interleave == "windows"
     assert parse_suite(text.replace('interleave = "windows"\n', ""), "w.toml").interleave == \
         "cells"
+
+
+def test_a_windows_suite_runs_its_probe_and_fault_cells_after_the_windows() -> None:
+    text = """name = "w"
+interleave = "windows"
+repeats = 3
+[[matrix]]
+mode = "jwt"
+[[matrix]]
+scenario = "revocation"
+mode = "session"
+nodes = 2
+[[matrix]]
+scenario = "faults"
+mode = "session"
+store = "redis"
+nodes = 2
+fault = ["redis-restart", "node-kill"]
+"""
+    suite = parse_suite(text, "w.toml")
+    order = [(cell.scenario, repeat) for _, cell, repeat in plan(suite)]
+    # The read cell's three windows, then each probe and fault cell once, on a rig of its own.
+    assert order == [("read", 1), ("read", 2), ("read", 3), ("revocation", 1), ("faults", 1),
+                     ("faults", 1)]
+    assert [c.fault for c in suite.cells if c.scenario == "faults"] == ["redis-restart",
+                                                                       "node-kill"]
+
+
+def test_a_windows_suite_refuses_a_fault_on_a_rig_its_windows_share() -> None:
+    text = """name = "w"
+interleave = "windows"
+[[matrix]]
+mode = "session"
+store = "redis"
+fault = "redis-slow"
+"""
+    with pytest.raises(SuiteError, match=r"fault 'redis-slow' of session-redis-read-u10-n1-"
+                                         r"redis-slow needs scenario = \"faults\""):
+        parse_suite(text, "w.toml")
+    assert parse_suite(text.replace('"windows"', '"cells"'), "w.toml").cells[0].fault == \
+        "redis-slow"
 
 
 # --- open-model rates -----------------------------------------------------------------
