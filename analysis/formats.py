@@ -59,8 +59,9 @@ MICRO = FileFormat("micro", (1, 2), legacy=1)  # micro.json
 OVERLOAD = FileFormat("overload", (1,))  # bench-overload.json
 TARGETS = FileFormat("targets", (1,))  # bench-targets.json
 STORE_CEILING = FileFormat("store-ceiling", (1,))  # store-ceiling.json (bench-store)
+SPEED = FileFormat("speed", (1,))  # speed.json, from authbench/run/speedprobe.py
 FORMATS = (RUN, CELL, HDR, PROBE, TIMELINE, REVOCATION_STORAGE, MICRO, OVERLOAD, TARGETS,
-           STORE_CEILING)
+           STORE_CEILING, SPEED)
 
 
 def _found(data: Any) -> str:
