@@ -15,6 +15,17 @@ regression only when it is worse by more than its threshold, the two runs' inter
 (the range over repeats) do not overlap, and, where both runs have enough repeats, a
 permutation test says it is unlikely to be noise. With one repeat in either run there
 is no interval, and a change is reported but not called.
+
+Two more things decide what is judged. Where both runs have open-model windows of a
+configuration at the same rate spec (the same offered load, or the same share of the
+floor's capacity), its latency is judged there (metric p99_load: equal_load_table's p99
+and interval over the windows whose generator delivered the load undisturbed: of their
+histograms merged with a bootstrap interval, or their median and range), and its
+closed-loop p99 is shown, not judged: closed-loop latency follows the load the loop
+happened to offer.
+And where both runs probed the machine's speed (analysis.speed) and the speeds differ by
+more than the probe's noise, absolute cost, req/s and latency are shown, not judged:
+only what is relative to each run's own floor (vs_floor) is.
 """
 
 from __future__ import annotations
@@ -23,12 +34,18 @@ import itertools
 import math
 import random
 import statistics
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import pandas as pd
+from hdrh.histogram import HdrHistogram
 
 from analysis.costs import DISTURBED, Interval, hot_rows, with_floor_ratio
+from analysis.load import load_run
+from analysis.openmodel import equal_load_table, window_histograms
+from analysis.speed import SPEED_NOISE, is_different_speed, speed_ratio, summarize
 
 ALPHA = 0.05
 LATENCY_FAIL_OVER = 0.30  # p99's threshold: beyond what A/A pairs of quick runs moved it
@@ -130,8 +147,11 @@ class Change:
 METRICS = (("vs_floor", "floor_ratio"), ("cost_us", "server_cpu_us"), ("rps", "rps"),
            ("p99_ms", "p99_ms"))
 HIGHER_IS_BETTER = ("rps", "vs_floor")
-LATENCY = ("p99_ms",)
+LATENCY = ("p99_ms", "p99_load")  # p99_load: open-model windows at equal offered load
 ABSOLUTE = ("cost_us", "rps")  # shown only where both runs have a floor
+SHOWN_FLOOR = "shown only: judged relative to the floor (vs_floor)"
+SHOWN_SPEED = "shown only: the machines ran at different speeds"
+SHOWN_EQUAL_LOAD = "shown only: latency judged at equal offered load (p99_load)"
 
 
 def _has_floor(left: pd.DataFrame, right: pd.DataFrame) -> bool:
@@ -139,14 +159,21 @@ def _has_floor(left: pd.DataFrame, right: pd.DataFrame) -> bool:
     return bool(left["floor_ratio"].notna().all() and right["floor_ratio"].notna().all())
 
 
-def _not_comparable(left: pd.DataFrame, right: pd.DataFrame) -> str:
-    """Why latency of these windows cannot be compared ('' when it can): other work on the
-    machine, or a different bottleneck (latency under closed-loop load follows whatever
-    limited the window)."""
+def _disturbed(left: pd.DataFrame, right: pd.DataFrame) -> str:
+    """Which run other work on the machine disturbed ('' when neither)."""
     for name, rows in (("A", left), ("B", right)):
         share = rows.get("foreign_cpu_share", pd.Series(dtype=float))
         if (share > DISTURBED).any():
             return f"run {name} was disturbed by other work ({100 * share.max():.0f} % CPU)"
+    return ""
+
+
+def _not_comparable(left: pd.DataFrame, right: pd.DataFrame) -> str:
+    """Why latency of these windows cannot be compared ('' when it can): other work on the
+    machine, or a different bottleneck (latency under closed-loop load follows whatever
+    limited the window)."""
+    if why := _disturbed(left, right):
+        return why
     limits_a, limits_b = set(left["bottleneck"]), set(right["bottleneck"])
     if limits_a == limits_b:
         return ""
@@ -154,14 +181,76 @@ def _not_comparable(left: pd.DataFrame, right: pd.DataFrame) -> str:
             f"{'/'.join(sorted(limits_b))})")
 
 
-def compare_frames(before: pd.DataFrame, after: pd.DataFrame) -> list[Change]:
-    """Changes of the median cost, req/s (target-bound only) and p99 per configuration."""
+def _change(key: str, metric: str, xs: list[float], ys: list[float], why_not: str,
+            intervals: tuple[Interval, Interval] | None = None) -> Change:
+    """A change judged over the repeats xs (run A) and ys (run B)."""
+    testable = min_p_value(len(xs), len(ys)) < ALPHA
+    a, b = intervals or (Interval.of(xs), Interval.of(ys))
+    return Change(key=key, metric=metric, before=a.median, after=b.median,
+                  p_value=permutation_p_value(xs, ys) if testable else math.nan,
+                  is_testable=testable, is_separated=not a.overlaps(b),
+                  repeats=(len(xs), len(ys)), not_comparable=why_not)
+
+
+Histograms = Mapping[str, HdrHistogram] | None  # openmodel.window_histograms, by cell
+
+
+def _open_windows(frame: pd.DataFrame) -> dict[tuple[str, str], pd.DataFrame]:
+    """The open-model windows equal_load_table keeps, by (config, rate_spec): their
+    generator delivered the load and no other program took the CPU."""
+    hot = hot_rows(frame, is_open=True)
+    if hot.empty or "rate_spec" not in hot:
+        return {}
+    disturbed = hot.get("foreign_cpu_share", pd.Series(0.0, index=hot.index)).fillna(0)
+    kept = hot[~hot["is_generator_short"].astype(bool) & (disturbed <= DISTURBED)]
+    return {(str(config), str(spec)): group
+            for (config, spec), group in kept.groupby(["config", "rate_spec"])}
+
+
+def _table_interval(row: dict[str, Any]) -> Interval:
+    """equal_load_table's p99 for one configuration and rate with its interval: of the
+    windows merged and a bootstrap interval, or their median and range."""
+    return Interval(float(row["p99_ms"]), float(row.get("p99_ms_low", row["p99_ms"])),
+                    float(row.get("p99_ms_high", row["p99_ms"])), int(row["repeats"]))
+
+
+def equal_load_changes(before: pd.DataFrame, after: pd.DataFrame, speed: float | None = None,
+                       histograms: tuple[Histograms, Histograms] = (None, None)
+                       ) -> list[Change]:
+    """p99 at equal offered load: per configuration and rate spec both runs offered, from
+    equal_load_table (windows whose generator fell short or that another program disturbed
+    left out). The permutation test runs over the kept windows' own p99s."""
+    tables = [equal_load_table(frame, windows)
+              for frame, windows in zip((before, after), histograms, strict=True)]
+    if any(table.empty for table in tables):
+        return []
+    rows_a, rows_b = ({(str(r["config"]), str(r["rate_spec"])): r
+                       for r in table.to_dict("records") if r["repeats"]} for table in tables)
+    windows_a, windows_b = _open_windows(before), _open_windows(after)
+    changes = []
+    for config, spec in sorted(set(rows_a) & set(rows_b) & set(windows_a) & set(windows_b)):
+        left, right = windows_a[config, spec], windows_b[config, spec]
+        why_not = SHOWN_SPEED if is_different_speed(speed) else ""
+        changes.append(_change(f"{config} at {spec}", "p99_load",
+                               left["p99_ms"].dropna().tolist(), right["p99_ms"].dropna().tolist(),
+                               why_not, (_table_interval(rows_a[config, spec]),
+                                         _table_interval(rows_b[config, spec]))))
+    return changes
+
+
+def compare_frames(before: pd.DataFrame, after: pd.DataFrame, speed: float | None = None,
+                   histograms: tuple[Histograms, Histograms] = (None, None)) -> list[Change]:
+    """Changes of the median cost, req/s (target-bound only) and p99 per configuration,
+    and of p99 at equal offered load. speed: B's machine speed over A's (speed_ratio),
+    None when not measured; histograms: each run's open-model windows' (equal_load_table
+    merges them), None for the median of the windows' own p99s."""
     a, b = with_floor_ratio(hot_rows(before)), with_floor_ratio(hot_rows(after))
+    at_load = equal_load_changes(before, after, speed, histograms)
+    judged_at_load = {c.key.rpartition(" at ")[0] for c in at_load}
     changes: list[Change] = []
-    if a.empty or b.empty:
-        return changes
-    for key in sorted(set(a["key"]) & set(b["key"])):
+    for key in sorted(set(a["key"]) & set(b["key"])) if not (a.empty or b.empty) else []:
         left, right = a[a["key"] == key], b[b["key"] == key]
+        config = str(left["config"].iloc[0]) if "config" in left else key
         for metric, column in METRICS:
             if column not in left or column not in right:
                 continue
@@ -173,22 +262,45 @@ def compare_frames(before: pd.DataFrame, after: pd.DataFrame) -> list[Change]:
             # Cost holds up under other work and other bottlenecks; the rest does not.
             why_not = "" if metric in ("vs_floor", "cost_us") else _not_comparable(left, right)
             if metric in ABSOLUTE and not why_not and _has_floor(left, right):
-                # Absolute figures follow the machine's speed that hour (the floor's too).
-                why_not = "shown only: judged relative to the floor (vs_floor)"
+                why_not = SHOWN_FLOOR  # the machine's speed that hour (the floor's too)
+            if metric in (*ABSOLUTE, *LATENCY) and not why_not and is_different_speed(speed):
+                why_not = SHOWN_SPEED
+            if metric in LATENCY and not why_not and config in judged_at_load:
+                why_not = SHOWN_EQUAL_LOAD
             xs = left[column].dropna().tolist()
             ys = right[column].dropna().tolist()
-            if not xs or not ys:
-                continue
-            testable = min_p_value(len(xs), len(ys)) < ALPHA
-            changes.append(Change(
-                key=key, metric=metric, before=statistics.median(xs), after=statistics.median(ys),
-                p_value=permutation_p_value(xs, ys) if testable else math.nan,
-                is_testable=testable,
-                is_separated=not Interval.of(xs).overlaps(Interval.of(ys)),
-                repeats=(len(xs), len(ys)),
-                not_comparable=why_not,
-            ))
-    return changes
+            if xs and ys:
+                changes.append(_change(key, metric, xs, ys, why_not))
+    return changes + at_load
+
+
+def speed_note(run_a: Path | str, run_b: Path | str) -> tuple[float | None, list[str]]:
+    """B's speed over A's (None unless both runs probed it) and what compare says of it."""
+    ratio = speed_ratio(run_a, run_b)
+    if ratio is not None and is_different_speed(ratio):
+        return ratio, [f"the machines ran at different speeds: B ran {ratio:.2f}x as fast as A "
+                       "(speed probe); absolute cost, req/s and latency are shown, not judged"]
+    if ratio is not None:
+        return ratio, [f"machine speed: B ran {ratio:.2f}x as fast as A (speed probe), within "
+                       f"the probe's noise ({100 * SPEED_NOISE:.0f} %)"]
+    measured = [name for name, run in (("A", run_a), ("B", run_b)) if summarize(run)]
+    if measured:
+        return None, [f"machine speed: probed in run {measured[0]} only; not compared"]
+    return None, []
+
+
+def run_compare(run_a: Path | str, run_b: Path | str, threshold: float,
+                latency_threshold: float = LATENCY_FAIL_OVER) -> tuple[list[str], int]:
+    """`authbench compare` on two run folders: its lines and exit code (1 on a called
+    regression, 2 when no configuration was measured in both, 0 otherwise)."""
+    speed, notes = speed_note(run_a, run_b)
+    before, after = load_run(run_a), load_run(run_b)
+    changes = compare_frames(before, after, speed, (window_histograms(Path(run_a), before),
+                                                    window_histograms(Path(run_b), after)))
+    if not changes:
+        return [*notes, "no configuration was measured in both runs"], 2
+    regressed = any(c.is_regression(threshold, latency_threshold) for c in changes)
+    return [*notes, *format_changes(changes, threshold, latency_threshold)], int(regressed)
 
 
 def format_changes(changes: list[Change], threshold: float,

@@ -8,14 +8,18 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from hdrh.histogram import HdrHistogram
 
 from analysis.compare import (
     LATENCY_FAIL_OVER,
+    SHOWN_EQUAL_LOAD,
+    SHOWN_SPEED,
     Change,
     compare_frames,
     format_changes,
     min_p_value,
     permutation_p_value,
+    run_compare,
 )
 from analysis.load import load_run
 from authbench.cli import main
@@ -304,3 +308,176 @@ def test_latency_added_by_the_auth_step_is_a_regression() -> None:
     p99 = changes[("jwt-memory-HS256-read-u20-n1", "p99_ms")]
     assert p99.is_worse and p99.is_separated and p99.is_regression(0.10)
     assert not p99.is_regression(0.10, latency_threshold=1.5)  # +122 %: under a 150 % bar
+
+
+# --- the machine's speed (analysis.speed) and latency at equal offered load -----------
+
+SPEED_FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "speed"
+DIFFERENT_SPEEDS = ("the machines ran at different speeds: B ran 0.66x as fast as A (speed "
+                    "probe); absolute cost, req/s and latency are shown, not judged")
+
+
+def _floor_and_jwt_runs(root: Path, jwt_factor: float = 1.5) -> tuple[Path, Path]:
+    """The issue's pair: the same code, B on a machine 1.5x slower. The floor costs 108 µs
+    in A and 162 in B, JWT 200 and 300 (x jwt_factor / 1.5), p99 +75 %, nothing saturated."""
+    def run(name: str, floor_factor: float, factor: float, latency: float) -> Path:
+        counts = (1000,) * 4
+        return write_run(root / name, [
+            Config("none-read-u10-n1", {"mode": "none"}, counts=counts,
+                   target_us=tuple(us * floor_factor for us in (108.0, 110.0, 106.0, 109.0)),
+                   latency_us=round(2000 * latency)),
+            Config(PAIR_KEY, {"mode": "jwt"}, counts=counts,
+                   target_us=tuple(us * factor for us in (200.0, 204.0, 196.0, 202.0)),
+                   latency_us=round(4000 * latency))])
+    return run("a", 1.0, 1.0, 1.0), run("b", 1.5, jwt_factor, 1.75)
+
+
+def _with_speed(run: Path, fixture: str) -> Path:
+    shutil.copy(SPEED_FIXTURES / fixture / "speed.json", run / "speed.json")
+    return run
+
+
+def test_runs_at_different_speeds_with_the_same_ratios_are_no_regression(
+        tmp_path: Path) -> None:
+    a, b = _floor_and_jwt_runs(tmp_path)
+    # Without a speed probe, p99 is judged as before: +75 % on the floor and on JWT.
+    lines, code = run_compare(a, b, 0.10)
+    assert code == 1 and sum(line.endswith("REGRESSION") for line in lines) == 2
+    # With one, B ran 0.66x as fast (6,745 against 10,150 ns): shown, not judged.
+    lines, code = run_compare(_with_speed(a, "steady"), _with_speed(b, "slower"), 0.10)
+    assert code == 0 and lines[0] == DIFFERENT_SPEEDS
+    p99 = [line for line in lines if " p99_ms " in line]
+    assert len(p99) == 2 and all("+75.0%" in line and line.endswith(SHOWN_SPEED) for line in p99)
+    cost = [line for line in lines if " cost_us " in line]
+    assert len(cost) == 2 and all("+50.0%" in line for line in cost)
+    (vs_floor,) = [line for line in lines if " vs_floor " in line]
+    assert vs_floor.endswith("no change beyond the threshold")
+    assert not any("REGRESSION" in line for line in lines)
+
+
+def test_at_different_speeds_a_change_relative_to_the_floor_is_still_called(
+        tmp_path: Path) -> None:
+    a, b = _floor_and_jwt_runs(tmp_path, jwt_factor=1.5 * 1.3)  # JWT 30 % dearer beyond
+    lines, code = run_compare(_with_speed(a, "steady"), _with_speed(b, "slower"), 0.10)
+    assert code == 1 and lines[0] == DIFFERENT_SPEEDS
+    (vs_floor,) = [line for line in lines if " vs_floor " in line]
+    assert vs_floor.endswith("REGRESSION")
+
+
+def test_runs_at_the_same_speed_are_judged_as_before(tmp_path: Path) -> None:
+    a, b = _floor_and_jwt_runs(tmp_path)
+    lines, code = run_compare(_with_speed(a, "steady"), _with_speed(b, "steady"), 0.10)
+    assert lines[0] == "machine speed: B ran 1.00x as fast as A (speed probe), within the " \
+                       "probe's noise (10 %)"
+    assert code == 1 and sum(line.endswith("REGRESSION") for line in lines) == 2
+    (tmp_path / "a" / "speed.json").unlink()
+    lines, code = run_compare(a, b, 0.10)
+    assert lines[0] == "machine speed: probed in run B only; not compared" and code == 1
+
+
+def _open_rows(config: str, closed_p99: list[float], open_p99: list[float],
+               spec: str = "50%", short: tuple[int, ...] = (),
+               disturbed: tuple[int, ...] = ()) -> list[dict[str, object]]:
+    """A configuration's closed-loop windows and its open-model windows at spec, one of
+    each per repeat; open windows whose index is in short fell short of the offered load,
+    in disturbed another program took 40 % of the CPU."""
+    rows: list[dict[str, object]] = []
+    for repeat, (closed, offered) in enumerate(zip(closed_p99, open_p99, strict=True), 1):
+        base = {"status": "ok", "endpoint": "GET /api/me", "config": config, "key": config,
+                "mode": "jwt", "users": 20, "nodes": 1, "scenario": "read", "repeat": repeat,
+                "server_cpu_us": 200.0, "rps": 2000.0, "foreign_cpu_share": 0.01,
+                "bottleneck": "target", "p50_ms": 1.0, "service_p99_ms": 1.0,
+                "schedule_lag_p99_ms": 0.5, "generator_note": ""}
+        rows.append({**base, "cell": f"{repeat:03d}-{config}", "rate_spec": "",
+                     "rate_offered": math.nan, "p99_ms": closed, "is_generator_short": False})
+        rows.append({**base, "cell": f"{repeat:03d}-{config}-at", "key": f"{config}-at",
+                     "rate_spec": spec, "rate_offered": 1000.0, "rate_achieved": 1000.0,
+                     "p99_ms": offered, "is_generator_short": repeat - 1 in short,
+                     "bottleneck": "none",
+                     "foreign_cpu_share": 0.4 if repeat - 1 in disturbed else 0.01})
+    return rows
+
+
+def _changes(before: list[dict[str, object]], after: list[dict[str, object]],
+             speed: float | None = None,
+             histograms: tuple[dict[str, HdrHistogram] | None, ...] = (None, None)
+             ) -> dict[str, Change]:
+    return {c.metric: c for c in compare_frames(pd.DataFrame(before), pd.DataFrame(after),
+                                                speed, (histograms[0], histograms[1]))}
+
+
+def test_latency_is_judged_at_equal_offered_load_where_both_runs_have_it() -> None:
+    closed = [8.0, 8.4, 8.8, 8.2]
+    before = _open_rows("jwt-x", closed, [2.0, 2.1, 2.2, 2.05])
+    # The closed loop's p99 went up 80 %; at the same offered load p99 did not move.
+    changes = _changes(before, _open_rows("jwt-x", [x * 1.8 for x in closed],
+                                          [2.0, 2.1, 2.2, 2.05]))
+    assert changes["p99_ms"].relative == pytest.approx(0.8) and changes["p99_ms"].is_separated
+    assert changes["p99_ms"].not_comparable == SHOWN_EQUAL_LOAD
+    at_load = changes["p99_load"]
+    assert at_load.key == "jwt-x at 50%" and at_load.relative == 0
+    assert not any(c.is_regression(0.10) for c in changes.values())
+    # At equal offered load, p99 50 % worse in every window: a regression.
+    worse = _changes(before, _open_rows("jwt-x", closed, [3.0, 3.15, 3.3, 3.075]))["p99_load"]
+    assert worse.relative == pytest.approx(0.5) and worse.p_value == pytest.approx(2 / 70)
+    assert worse.is_regression(0.10)
+    (line,) = [x for x in format_changes([worse], 0.10) if "p99_load" in x]
+    assert line.startswith("jwt-x at 50%") and line.endswith("REGRESSION")
+
+
+def test_windows_whose_generator_fell_short_are_left_out_of_equal_load() -> None:
+    before = _open_rows("jwt-x", [8.0] * 4, [2.0, 2.1, 2.2, 2.05])
+    # B's first window fell short (the generator's queue, 40 ms): left out, as in the report.
+    after = _open_rows("jwt-x", [8.0] * 4, [40.0, 2.1, 2.2, 2.05], short=(0,))
+    at_load = _changes(before, after)["p99_load"]
+    assert at_load.repeats == (4, 3) and at_load.after == pytest.approx(2.1)
+    assert not at_load.is_regression(0.10)
+    # So is a window in which another program took 40 % of the CPU (its work, 30 ms).
+    after = _open_rows("jwt-x", [8.0] * 4, [2.0, 30.0, 2.2, 2.05], disturbed=(1,))
+    at_load = _changes(before, after)["p99_load"]
+    assert at_load.repeats == (4, 3) and at_load.after == pytest.approx(2.05)
+    assert not at_load.is_regression(0.10)
+
+
+def _histograms(config: str, latencies_us: list[int]) -> dict[str, HdrHistogram]:
+    """An open window's histogram per repeat: 1,000 requests at each latency."""
+    found = {}
+    for repeat, latency in enumerate(latencies_us, 1):
+        histogram = HdrHistogram(1, 60_000_000, 3)
+        histogram.record_value(latency, 1000)
+        found[f"{repeat:03d}-{config}-at"] = histogram
+    return found
+
+
+def test_equal_load_with_histograms_judges_the_merged_p99_and_its_interval() -> None:
+    before = _open_rows("jwt-x", [8.0] * 4, [2.0, 2.1, 2.2, 2.05])
+    after = _open_rows("jwt-x", [8.0] * 4, [3.0, 3.15, 3.3, 3.075])
+    # The histograms say otherwise than the windows' own p99s: 2 ms in every window of A,
+    # 2 ms in three of B's and 9 ms in one. Merged, B's p99 is 9 ms, but its bootstrap
+    # interval reaches down to A's 2 ms: not separated, no regression.
+    at_load = _changes(before, after, histograms=(
+        _histograms("jwt-x", [2000] * 4), _histograms("jwt-x", [2000, 2000, 9000, 2000]))
+    )["p99_load"]
+    assert at_load.before == pytest.approx(2.0, rel=1e-3)
+    assert at_load.after == pytest.approx(9.0, rel=1e-3)
+    assert not at_load.is_separated and not at_load.is_regression(0.10)
+    # Every window of B at 3 ms: the intervals [2, 2] and [3, 3] are apart.
+    at_load = _changes(before, after, histograms=(
+        _histograms("jwt-x", [2000] * 4), _histograms("jwt-x", [3000] * 4)))["p99_load"]
+    assert at_load.after == pytest.approx(3.0, rel=1e-3) and at_load.is_regression(0.10)
+
+
+def test_closed_loop_latency_is_judged_without_a_common_rate() -> None:
+    before = _open_rows("jwt-x", [8.0, 8.4, 8.8, 8.2], [2.0] * 4, spec="50%")
+    after = _open_rows("jwt-x", [14.4, 15.1, 15.8, 14.8], [2.0] * 4, spec="80%")
+    changes = _changes(before, after)
+    assert "p99_load" not in changes
+    assert changes["p99_ms"].not_comparable == "" and changes["p99_ms"].is_regression(0.10)
+
+
+def test_latency_at_equal_load_is_shown_only_across_machine_speeds() -> None:
+    before = _open_rows("jwt-x", [8.0] * 4, [2.0, 2.1, 2.2, 2.05])
+    after = _open_rows("jwt-x", [8.0] * 4, [3.0, 3.15, 3.3, 3.075])
+    at_load = _changes(before, after, speed=0.66)["p99_load"]
+    assert at_load.not_comparable == SHOWN_SPEED and not at_load.is_regression(0.10)
+    assert _changes(before, after, speed=1.02)["p99_load"].is_regression(0.10)
