@@ -15,6 +15,7 @@ from analysis.faults import availability, fault_table
 from analysis.load import load_metadata, load_probes, load_run, load_timelines
 from analysis.openmodel import equal_load_table, generator_warnings
 from analysis.scaleout_section import with_scaleout
+from analysis.speed import speed_lines
 from analysis.state_storage import StorageFigures, state, storage, storage_figures, transport
 from analysis.store_distance import rtt_effects, rtt_table, with_store_rtt
 from analysis.summaries import config_table, spread
@@ -50,6 +51,7 @@ class Report:
     timelines: pd.DataFrame = field(default_factory=pd.DataFrame)  # load_timelines
     faults: pd.DataFrame = field(default_factory=pd.DataFrame)  # analysis.faults.fault_table
     equal_load: pd.DataFrame = field(default_factory=pd.DataFrame)  # openmodel.equal_load_table
+    speed: list[str] = field(default_factory=list)  # analysis.speed.speed_lines
 
 
 def article_table(frame: pd.DataFrame, probes: pd.DataFrame | None = None,
@@ -176,5 +178,5 @@ def build_report(run: Path) -> Report:
             f"`{EXTRA_COMMANDS.get(extra, 'authbench run --resume {run}').format(run=run)}`)"
             for extra, why in metadata.get("extras_failed", {}).items()],
         caption=_caption(metadata, frame), timelines=timelines, faults=faults,
-        equal_load=equal_load_table(frame),
+        equal_load=equal_load_table(frame), speed=speed_lines(run),
     )

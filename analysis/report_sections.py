@@ -115,7 +115,9 @@ def answer_section(report: Report) -> list[str]:
         lines = ["The store across a network, at equal offered load (every round trip in the "
                  "section of that name below):", "", *(f"- {line}" for line in distance), "",
                  *lines]
-    return api_lines(report.metadata, report.frame) + lines
+    # How far the machine's own speed moved: what absolute figures and latency rest on.
+    speed = ["", *report.speed, ""] if report.speed else []
+    return api_lines(report.metadata, report.frame) + lines + speed
 
 
 def charts_for(report: Report) -> list[tuple[str, str, Figure]]:

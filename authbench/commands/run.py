@@ -178,21 +178,16 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 def cmd_compare(args: argparse.Namespace) -> int:
     """Compare two runs cell by cell; exit 1 on a regression past --fail-over percent."""
-    from analysis.compare import compare_frames, format_changes  # see the module's docstring
-    from analysis.load import load_run
+    from analysis.compare import run_compare  # see the module's docstring
 
     for path in (args.run_a, args.run_b):
         if not (Path(path) / "metadata.json").is_file():
             print(f"authbench compare: {path}: not an authbench run", file=sys.stderr)
             return 2
-    changes = compare_frames(load_run(args.run_a), load_run(args.run_b))
-    if not changes:
-        print("no configuration was measured in both runs")
-        return 2
-    threshold, latency = args.fail_over / 100, args.latency_fail_over / 100
-    print("\n".join(format_changes(changes, threshold, latency)))
-    regressions = [c for c in changes if c.is_regression(threshold, latency)]
-    return 1 if regressions else 0
+    lines, code = run_compare(args.run_a, args.run_b, args.fail_over / 100,
+                              args.latency_fail_over / 100)
+    print("\n".join(lines))
+    return code
 
 
 def cmd_recommend(args: argparse.Namespace) -> int:

@@ -41,6 +41,7 @@ from authbench.run.placement import Placement, plan_placement
 from authbench.run.progress import Progress
 from authbench.run.rig import CellFailed, Rig
 from authbench.run.rundir import RunDir, cell_folder_name, now_iso
+from authbench.run.speedprobe import SpeedLog
 from authbench.run.suite import WINDOWED_SCENARIOS, Suite
 from targets.settings import DEFAULT_STORE_URLS
 
@@ -241,7 +242,7 @@ LOAD_PHASE_RIGS = 6  # configurations brought up at once in a windows suite (qui
 
 def run_windows(run: RunDir, todo: list[tuple[int, tuple[str, Cell, int]]],
                 options: RunOptions, placement: Placement, progress: Progress,
-                dearest: DearestRate) -> None:
+                dearest: DearestRate, speed: SpeedLog) -> None:
     """Every configuration up at once, logged in once; their windows interleaved."""
     first_index: dict[Cell, int] = {}  # a rig per configuration, whatever its rates
     for index, (_, cell, _) in todo:
@@ -268,7 +269,8 @@ def run_windows(run: RunDir, todo: list[tuple[int, tuple[str, Cell, int]]],
             os.sched_setaffinity(0, placement.generator_cpus)
         floor = calibrate(run, [c for _, (_, c, _) in todo], options, placement, progress,
                           rigs.values())
-        for _index, (name, cell, _repeat) in todo:
+        for _index, (name, cell, repeat) in todo:
+            speed.at_round(repeat)  # a new round: probe the machine's speed, rigs idle
             basis = dearest.of(cell, progress)
             progress.start_cell(name, cell_seconds(cell, "windows"))
             folder = run.start_cell(name)
@@ -353,17 +355,20 @@ def run_suite(suite: Suite, options: RunOptions, resume: RunDir | None = None) -
                         options.out)
     progress.note(f"run folder: {run.path}")
     dearest = DearestRate(run, dearest_windows(order))
+    speed = SpeedLog(run.path, placement.target_cpus + placement.generator_cpus)
+    speed.probe("start" if resume is None else "resumed")
     try:
         own_rig = todo
         if suite.interleave == "windows":
             windowed = [item for item in todo if item[1][1].scenario in WINDOWED_SCENARIOS]
             own_rig = [item for item in todo if item not in windowed]
             if windowed:
-                run_windows(run, windowed, options, placement, progress, dearest)
+                run_windows(run, windowed, options, placement, progress, dearest, speed)
         if own_rig:
             floor = calibrate(run, [c for _, (_, c, _) in own_rig], options, placement,
                               progress)
-            for index, (name, cell, _repeat) in own_rig:
+            for index, (name, cell, repeat) in own_rig:
+                speed.at_round(repeat)
                 basis = dearest.of(cell, progress)
                 progress.start_cell(name, cell_seconds(cell))
                 record = run_cell(run, index, name, cell, options, placement, progress, floor,
@@ -371,6 +376,7 @@ def run_suite(suite: Suite, options: RunOptions, resume: RunDir | None = None) -
                 progress.end_cell(record["status"], record.get("reason", ""))
         for extra in suite.extras:
             run_extra(run, extra, options, progress)
+        speed.probe("end")
     except KeyboardInterrupt:
         run.drop_partials()
         run.update_metadata(status="interrupted", ended=now_iso())

@@ -481,3 +481,10 @@ def test_latency_at_equal_load_is_shown_only_across_machine_speeds() -> None:
     at_load = _changes(before, after, speed=0.66)["p99_load"]
     assert at_load.not_comparable == SHOWN_SPEED and not at_load.is_regression(0.10)
     assert _changes(before, after, speed=1.02)["p99_load"].is_regression(0.10)
+def test_the_command_prints_the_speed_line_and_exits_0(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    a, b = _floor_and_jwt_runs(tmp_path)
+    assert main(["compare", str(a), str(b)]) == 1  # no speed probe: p99 +75 % is called
+    capsys.readouterr()
+    assert main(["compare", str(_with_speed(a, "steady")), str(_with_speed(b, "slower"))]) == 0
+    assert capsys.readouterr().out.splitlines()[0] == DIFFERENT_SPEEDS
