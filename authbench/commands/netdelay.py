@@ -26,9 +26,10 @@ def cmd_netdelay(args: argparse.Namespace) -> int:
         print("authbench netdelay: the process that started it has exited", file=sys.stderr)
         return 1
     with Relay(args.listen, args.to, args.rtt_ms, args.jitter_ms) as relay:
-        # A parent reads this line to learn the port (--listen HOST:0 picks a free one).
-        print(f"listening on {join_host_port(relay.host, relay.port)}", flush=True)
-        stats = run_until_signalled(relay)
+        # A parent reads this line to learn the port (--listen HOST:0 picks a free one), and
+        # may stop it at once: the line is printed only once the stop signals are handled.
+        line = f"listening on {join_host_port(relay.host, relay.port)}"
+        stats = run_until_signalled(relay, lambda: print(line, flush=True))
     print(f"authbench netdelay: stopped; {stats.line()}", file=sys.stderr, flush=True)
     return 0
 

@@ -14,6 +14,7 @@ import os
 import signal
 import socket
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from types import ModuleType, TracebackType
 
@@ -173,8 +174,9 @@ class Relay:
         self.close()
 
 
-def run_until_signalled(relay: Relay) -> RelayStats:
-    """relay.run() until SIGTERM, SIGINT or SIGHUP; from the main thread."""
+def run_until_signalled(relay: Relay, ready: Callable[[], None] = lambda: None) -> RelayStats:
+    """relay.run() until SIGTERM, SIGINT or SIGHUP; from the main thread. `ready` runs once
+    the handlers are in place (a parent told earlier could stop it before they were)."""
     if threading.current_thread() is not threading.main_thread():
         raise RuntimeError("run_until_signalled needs the main thread (signal handlers)")
     # The C loop holds no GIL, so a Python handler could not run until it returns: the
@@ -184,6 +186,7 @@ def run_until_signalled(relay: Relay) -> RelayStats:
                 if signal.getsignal(signum) is not signal.SIG_IGN}  # nohup stays nohup
     old_wakeup = signal.set_wakeup_fd(relay.stop_fd, warn_on_full_buffer=False)
     try:
+        ready()
         return relay.run()
     finally:
         signal.set_wakeup_fd(old_wakeup)

@@ -31,7 +31,8 @@ def test_a_probe_times_every_cpu_in_a_process_of_its_own() -> None:
         assert figures["ns_per_iteration"] == min(figures["passes_ns_per_iteration"])
         assert figures["cpu_ns_per_iteration"] == min(figures["passes_cpu_ns_per_iteration"])
         # A thread cannot run longer than the wall clock it ran in.
-        assert 0 < figures["cpu_ns_per_iteration"] <= figures["ns_per_iteration"]
+        # CPU time never above wall time, but for the clocks' own granularity (0.1 %).
+        assert 0 < figures["cpu_ns_per_iteration"] <= 1.001 * figures["ns_per_iteration"]
         # Calibrated to ~20 ms a pass; a machine 4x faster or slower needs a new constant.
         assert 5e6 < figures["cpu_ns_per_iteration"] * ITERATIONS < 80e6
     with pytest.raises(ValueError):
