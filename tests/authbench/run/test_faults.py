@@ -66,7 +66,7 @@ def test_a_fault_needs_a_rig_of_its_own() -> None:
     text = ('name = "f"\ninterleave = "windows"\n[defaults]\nscenario = "read"\nnodes = 2\n'
             '[[matrix]]\nmode = "jwt"\nfault = "node-kill"\n')
     # A read cell with a fault cannot share a rig; the faults scenario gets one of its own.
-    with pytest.raises(SuiteError, match='needs scenario = "faults" .* or interleave = "cells"'):
+    with pytest.raises(SuiteError, match=r'needs scenario = "faults" .* or interleave = "cells"'):
         parse_suite(text, "f.toml")
 
 
