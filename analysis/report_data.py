@@ -144,7 +144,8 @@ def with_equal_load(verdict: Verdict, frame: pd.DataFrame) -> Verdict:
             rtt, added = list(effect.added_ms.items())[-1]
             text = added.text(2)
             said.append(f"a {effect.label} lookup {rtt:g} ms away added "
-                        f"{text if text.startswith('-') else '+' + text} ms of p50")
+                        f"{text if text.startswith('-') else '+' + text} ms of p50"
+                        + ("" if added.n > 1 else " (one window each, so no range)"))
     if not said:
         return verdict
     return replace(verdict, verdict=f"{verdict.verdict}; at equal offered load, {'; '.join(said)}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import html
+import re
 
 from analysis.formatting import number
 from analysis.report_data import Report
@@ -15,13 +16,20 @@ padding:0 1em;color:#222;line-height:1.45}
 table{border-collapse:collapse;margin:1em 0;font-size:0.9em}
 th,td{border:1px solid #ccc;padding:4px 8px;vertical-align:top;text-align:left}
 th{background:#f0f3f7} .verdict strong{font-weight:700} .failed{color:#a00}
-.purpose{font-size:1.05em}
+.purpose{font-size:1.05em} code{background:#f3f3f3;padding:0 3px}
 img{max-width:100%;border:1px solid #eee;margin:0.5em 0} .caption{color:#666;font-size:0.85em}
 """
 
+CODE = re.compile(r"`([^`]+)`")  # a command in backticks
+OUTCOME = re.compile(r"^([^:(]+?)(?=:| \()")  # a verdict's outcome: before its first : or (
 Pngs = dict[str, tuple[str, bytes]]  # chart name -> (title, PNG bytes)
 # A section: its Markdown lines and the names (in Pngs) of the charts drawn after them.
 HtmlSection = tuple[list[str], list[str]]
+
+
+def _inline(text: str) -> str:
+    """Escaped text, a command in backticks as code."""
+    return CODE.sub(r"<code>\1</code>", html.escape(text))
 
 
 def _table(headers: list[str], rows: list[list[str]], classes: list[str] | None = None) -> str:
@@ -29,7 +37,7 @@ def _table(headers: list[str], rows: list[list[str]], classes: list[str] | None 
     body = []
     for index, row in enumerate(rows):
         css = f' class="{classes[index]}"' if classes and classes[index] else ""
-        body.append(f"<tr{css}>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>")
+        body.append(f"<tr{css}>" + "".join(f"<td>{_inline(c)}</td>" for c in row) + "</tr>")
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
 
 
@@ -48,11 +56,11 @@ def markdown_html(lines: list[str]) -> str:
             level = min(6, len(line) - len(line.lstrip("#")))
             out.append(f"<h{level}>{html.escape(line.lstrip('#').strip())}</h{level}>")
         elif line.startswith("- "):
-            out.append(f"<ul><li>{html.escape(line[2:])}</li></ul>")
+            out.append(f"<ul><li>{_inline(line[2:])}</li></ul>")
         elif line.startswith("**") and line.endswith("**") and len(line) > 4:
-            out.append(f"<p><strong>{html.escape(line[2:-2])}</strong></p>")  # a warning
+            out.append(f"<p><strong>{_inline(line[2:-2])}</strong></p>")  # a warning
         elif line.strip():
-            out.append(f"<p>{html.escape(line)}</p>")
+            out.append(f"<p>{_inline(line)}</p>")
     return "\n".join(out)
 
 
@@ -78,14 +86,15 @@ def _sections(sections: list[HtmlSection], pngs: Pngs) -> list[str]:
 
 
 def _verdict_table(report: Report) -> str:
-    """The article's table, each verdict's outcome ('holds', 'depends on the store') bold."""
+    """The article's table, each verdict's outcome ('holds', 'depends on the store': the words
+    before its first colon or bracket) bold."""
     rows = []
     for v in report.verdicts:
-        outcome, colon, rest = v.verdict.partition(":")
-        verdict = (f"<strong>{html.escape(outcome)}</strong>{colon}{html.escape(rest)}"
-                   if colon else html.escape(v.verdict))
+        outcome = OUTCOME.match(v.verdict)
+        verdict = (f"<strong>{html.escape(outcome.group(1))}</strong>"
+                   f"{_inline(v.verdict[outcome.end():])}" if outcome else _inline(v.verdict))
         rows.append(f"<tr><td>{html.escape(v.row)}</td><td>{html.escape(v.claim)}</td>"
-                    f"<td>{html.escape(v.measured)}</td><td class=verdict>{verdict}</td></tr>")
+                    f"<td>{_inline(v.measured)}</td><td class=verdict>{verdict}</td></tr>")
     head = "".join(f"<th>{name}</th>" for name in
                    ("row", "the article's claim", "measured here", "verdict"))
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"

@@ -25,6 +25,7 @@ from analysis.verdicts import NOT_MEASURED, Verdict
 
 Section = tuple[list[str], list[tuple[str, str, Figure]]]
 TABLE_NODES = (1, 2, 4, 8, 16, 32, 64, 128)
+PREDICTED_ONLY = "not measured over nodes in this run"  # the model alone spoke
 
 
 def is_relevant(frame: pd.DataFrame) -> bool:
@@ -101,8 +102,8 @@ def with_scaleout(verdict: Verdict, frame: pd.DataFrame, run: Path | None) -> Ve
         holds = any(p.mode.label.startswith("session") for p in capped)
         return Verdict(verdict.row, verdict.claim, model,
                        ("holds, predicted: a shared store caps sessions" if holds else
-                        "depends on the store's ceiling") + f" ({said}){free_text}; not "
-                       "measured over nodes in this run")
+                        "depends on the store's ceiling") + f" ({said}){free_text}; "
+                       f"{PREDICTED_ONLY}")
     nodes = int(frame.loc[frame["status"] == "ok", "nodes"].max())
     return Verdict(verdict.row, verdict.claim, f"{verdict.measured}. {model}",
                    f"{verdict.verdict} (measured on up to {nodes} nodes); predicted beyond "

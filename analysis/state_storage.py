@@ -52,7 +52,8 @@ class PerItem:
     def text(self) -> str:
         """'redis 412 B', 'memory 337 (331 to 344) B'; one figure where every reading agreed."""
         value = self.bytes
-        shown = number(value.median, 0) if value.low == value.high else value.text(0)
+        agreed = number(value.low, 0) == number(value.high, 0)
+        shown = number(value.median, 0) if agreed else value.text(0)
         return f"{self.store} {shown} B"
 
 

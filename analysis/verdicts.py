@@ -227,8 +227,9 @@ def revocation(frame: pd.DataFrame, probes: pd.DataFrame | None = None,
                              f"in {r['store']} {_cost_text(r)}" for _, r in listed.iterrows()))
     measured = "; ".join(parts)
     has_blocklist = bool((cells["revocation"] != "none").any())
+    cost = _check_cited(table) if not table.empty else ""
     verdict = ("depends on a blocklist: JWT without one stays valid until exp; with one, "
-               "revocation is as immediate as deleting a session, at the cost shown"
+               f"revocation is as immediate as deleting a session, at {cost or 'the cost shown'}"
                if has_blocklist else "holds: JWT without a blocklist kept working after logout")
     return Verdict("Revocation", claim, measured, verdict)
 

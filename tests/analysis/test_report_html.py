@@ -14,6 +14,8 @@ def test_markdown_html_turns_tables_and_headings_into_html() -> None:
     assert "<li>point</li>" in page
     assert markdown_html(["**DISTURBED RUN: a <b>**"]) == ("<p><strong>DISTURBED RUN: a "
                                                          "&lt;b&gt;</strong></p>")
+    assert markdown_html(["run `authbench run <x>` now"]) == ("<p>run <code>authbench run "
+                                                             "&lt;x&gt;</code> now</p>")
 
 
 def test_a_page_embeds_its_charts_and_fetches_nothing() -> None:

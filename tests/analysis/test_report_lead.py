@@ -37,6 +37,7 @@ from analysis.report_sections import (
     revocation_section,
     top_sections,
 )
+from analysis.scaleout_section import PREDICTED_ONLY
 from analysis.verdicts import NOT_MEASURED, Verdict
 from tests.analysis.fixtures import ROOT, build_probes
 from tests.analysis.test_faults import JWT, SESSION
@@ -66,6 +67,12 @@ def test_a_cost_run_leads_with_the_answer_and_names_what_it_left_out(tiny: Repor
     assert ("This run leaves out State, Storage, Hybrid, Availability when the store fails: "
             "`authbench run article` measures every row (about 9 minutes on 2 cores).") in lines
     assert lines[0] == "| row | the article's claim | measured here | verdict |"
+    # quick with Redis: Scalability from the model alone, named beside the rows left out.
+    predicted = Verdict("Scalability", "c", "m", f"holds, predicted (...); {PREDICTED_ONLY}")
+    quick = replace(tiny, verdicts=[state, predicted])
+    assert article_lines(quick)[-2] == (
+        "This run leaves out State and answers Scalability by the scale-out model alone: "
+        "`authbench run article` measures every row (about 9 minutes on 2 cores).")
 
 
 def test_an_article_run_leads_with_the_verdict_table(tiny: Report) -> None:
@@ -86,8 +93,11 @@ def test_an_article_run_leads_with_the_verdict_table(tiny: Report) -> None:
     assert "<p class=purpose>What this run is for (suite article)" in page
     assert "<td>Performance</td>" in page and "| Performance |" not in page
     # Each verdict's outcome stands out: the words before its first colon.
-    assert ("<td class=verdict><strong>not measured in this run</strong>: `authbench run "
-            "article` measures it</td>") in page
+    assert ("<td class=verdict><strong>not measured in this run</strong>: <code>authbench run "
+            "article</code> measures it</td>") in page
+    # ... up to its first bracket when that comes first; the rest is not bold.
+    assert "<strong>holds for the hot path</strong> (" in render_html(replace(
+        article, verdicts=[Verdict("Hybrid", "c", "m", "holds for the hot path (a: b); c")]), {})
 
 
 def test_a_revocation_run_leads_with_the_lag_per_strategy(tiny: Report, tmp_path: Path) -> None:
@@ -159,6 +169,9 @@ def test_the_performance_verdict_cites_what_the_round_trip_added_at_equal_load()
     assert row.verdict == ("holds: more (CPU per request: ...); at equal offered load, a session "
                            "(redis) lookup 2 ms away added +2.00 (1.96 to 2.04) ms of p50")
     assert row.measured == "m"
+    one = rtt_frame()[lambda f: f["repeat"] == 1]  # one window per round trip: no range
+    assert with_equal_load(measured, one).verdict.endswith(
+        "added +2.00 ms of p50 (one window each, so no range)")
     left_out = Verdict("Performance", "c", "m", NOT_MEASURED)
     assert with_equal_load(left_out, rtt_frame()) == left_out
     assert with_equal_load(measured, rtt_frame().assign(store_rtt_ms=0.0)) == measured

@@ -59,6 +59,9 @@ def test_memory_sessions_take_the_rss_slope_between_the_seeded_counts() -> None:
     assert item.bytes.low == pytest.approx(300.0 - spread)
     assert item.bytes.high == pytest.approx(300.0 + spread)
     assert item.bytes.n == 3 and item.text() == "memory 300 (298 to 302) B"
+    # Readings that agree to the byte show one figure, however many windows read them.
+    same = PerItem("memory", Interval(326.2, 326.1, 326.3, 4), (0, 300_000), "RSS")
+    assert same.text() == "memory 326 B"
 
 
 def test_one_seeded_count_is_read_against_the_unseeded_configuration() -> None:
