@@ -84,16 +84,20 @@ def test_quick_is_every_mode_on_memory_plus_redis_cells() -> None:
         "session-redis-read-u20-n1",
         "jwt-redis-HS256-blocklist-read-u20-n1",
     ]
-    # Block by block: each configuration closed-loop, then each at half the floor.
+    # Block by block: each configuration closed-loop, then each at the one fixed rate.
+    open_rate = next(c.rate for c in suite.cells if c.rate)
+    assert open_rate in ("50%", "40%dearest", "50%dearest")
+    at = "-at" + open_rate.replace("%", "pct")
     memory, redis = configs[:4], configs[4:]
-    assert keys(suite) == (memory + [f"{key}-at50pct" for key in memory]
-                           + redis + [f"{key}-at50pct" for key in redis])
+    assert keys(suite) == (memory + [f"{key}{at}" for key in memory]
+                           + redis + [f"{key}{at}" for key in redis])
     for cell in suite.cells:
         assert (cell.scenario, cell.users, cell.alg, cell.nodes) == ("read", 20, "HS256", 1)
         assert isinstance(cell.users, int) and isinstance(cell.duration, float)
     # The block's revocation = "blocklist" means nothing for sessions: normalized away.
     session_redis = suite.cells[8]
-    assert [c.rate for c in suite.cells] == [""] * 4 + ["50%"] * 4 + [""] * 2 + ["50%"] * 2
+    assert [c.rate for c in suite.cells] == ([""] * 4 + [open_rate] * 4 + [""] * 2
+                                             + [open_rate] * 2)
     assert (session_redis.mode, session_redis.store, session_redis.revocation) == (
         "session", "redis", "none")
 
