@@ -38,7 +38,7 @@ def api_lines(metadata: dict[str, Any], frame: pd.DataFrame) -> list[str]:
     if api is None:
         return []
     variants = api.get("variants", [])
-    lines = [f"This run drove **{api.get('name', 'an API')}** (`{api.get('file', '?')}`), an "
+    lines = [f"This run drove {api.get('name', 'an API')} (`{api.get('file', '?')}`), an "
              f"API authbench did not write, not its twin targets: {len(variants)} variant(s), "
              "each a configuration below (`api-<variant>-...`).", "",
              "| variant | kind | started with | logout, as declared | after logout, as "

@@ -63,6 +63,11 @@ def purpose(report: Report) -> str:
 def purpose_line(report: Report) -> str:
     """One sentence: the suite, and what it is for (its description's first sentence)."""
     suite = report.metadata.get("suite", {})
+    api = report.metadata.get("api")
+    if isinstance(api, dict):  # the suite's description is of the twins: say what ran
+        return (f"What this run is for (suite {suite.get('name', '?')}, its load over an API): "
+                f"{api.get('name', 'the API')}'s variants compared, each measured as the "
+                "twins are.")
     words = " ".join(str(suite.get("description", "")).split())
     first = words.split(". ")[0].rstrip(".")
     return f"What this run is for (suite {suite.get('name', '?')}): " + (
