@@ -55,6 +55,21 @@ MODE = os.environ.get("AUTHBENCH_MODE", ADAPTER.variant.kind)
 _NODES = [url for url in os.environ.get("AUTHBENCH_NODES", "").split(",") if url]
 _next_node = itertools.count()
 _HOT_WEIGHTS = [hot.weight for hot in ADAPTER.hot]
+# The cookies that carry the credential: sent only as the adapter's [send] says.
+CREDENTIAL_COOKIES = {rule.removeprefix("cookie:") for rule in ADAPTER.capture.values()
+                      if rule.startswith("cookie:")}
+
+
+def with_cookies(headers: dict[str, str], jar: dict[str, str]) -> dict[str, str]:
+    """headers with the jar's cookies added to their Cookie header (theirs win)."""
+    if not jar:
+        return headers
+    given = headers.get("Cookie", "")
+    named = {part.split("=", 1)[0].strip() for part in given.split(";") if "=" in part}
+    extra = "; ".join(f"{k}={v}" for k, v in jar.items() if k not in named)
+    if not extra:
+        return headers
+    return {**headers, "Cookie": f"{given}; {extra}" if given else extra}
 
 
 
@@ -82,6 +97,9 @@ class AuthUser(FastHttpUser):
             self.client.base_url = _NODES[next(_next_node) % len(_NODES)]
         self.client.client.cookiejar = None  # credentials go out explicitly, to one node
         self.values: dict[str, str] = {}
+        # Cookies the adapter does not capture (a load balancer's sticky cookie), kept for
+        # this user's own node as a browser keeps them; never sent to another base.
+        self.jar: dict[str, str] = {}
         self.prepare()
         # The measured phase starts only when every user is ready: with a real password
         # KDF, a login storm must not run inside a measured window.
@@ -101,21 +119,25 @@ class AuthUser(FastHttpUser):
              ) -> Answer:
         """One request to `base` (default: this user's node); a status of 400 or more is a
         failure unless in `accept`. With `capture_into`, the answer's values go there."""
+        headers = request.headers if base else with_cookies(request.headers, self.jar)
         with self.client.request(request.method, f"{base}{request.path}",
                                  name=request.name + suffix,
                                  # bytes go out as they are (the stubs say str or dict)
                                  data=request.content,  # type: ignore[arg-type]
-                                 headers=request.headers, catch_response=True) as answer:
+                                 headers=headers, catch_response=True) as answer:
             status = int(answer.status_code or 0)
+            set_cookies = answer_cookies(list(answer.headers.getlist("set-cookie"))
+                                         if answer.headers is not None else [])
+            if not base:
+                self.jar.update({k: v for k, v in set_cookies.items()
+                                 if k not in CREDENTIAL_COOKIES})
             if status in accept:
                 answer.success()
             elif status >= 400 or status == 0:
                 answer.failure(f"HTTP {status}")
             values: dict[str, str] = {}
             if capture_into is not None and 200 <= status < 300:
-                cookies = answer_cookies(list(answer.headers.getlist("set-cookie"))
-                                         if answer.headers is not None else [])
-                values = capture(ADAPTER.capture, dict(answer.headers or {}), cookies,
+                values = capture(ADAPTER.capture, dict(answer.headers or {}), set_cookies,
                                  answer.content or b"")
                 capture_into.update(values)
         return Answer(status, values)
