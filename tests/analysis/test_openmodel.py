@@ -225,7 +225,9 @@ def test_equal_load_latency_is_read_off_the_kept_windows_merged() -> None:
     merged = merge(fast)  # the short window's 50 ms left out
     assert merged is not None
     assert jwt["p99_ms"] == merged.get_value_at_percentile(99) / 1000
+    assert jwt["p90_ms"] == merged.get_value_at_percentile(90) / 1000
     assert jwt["p50_ms"] == pytest.approx(1.0, rel=1e-3)
+    assert jwt["p90_ms_low"] <= jwt["p90_ms"] <= jwt["p90_ms_high"]
     assert jwt["p99_ms_low"] <= jwt["p99_ms"] <= jwt["p99_ms_high"] < 50
     assert jwt["latency_requests"] == 3000 and jwt["repeats"] == 3
     assert jwt["latency_basis"].startswith("of the 3 windows' histograms merged; in brackets a "
