@@ -25,9 +25,9 @@ FAULTS = ("none", "redis-restart", "redis-restart-empty", "redis-slow", "postgre
 SERVICES = ("redis", "postgres")
 # Scenarios whose every task sends one request: each arrival of a rate is one request.
 OPEN_SCENARIOS = ("read", "floor")
-# A rate "N%dearest" is a share of the lowest closed-loop req/s of the first round's
-# windows (the dearest configuration's): every configuration offered it runs well below
-# its own knee (authbench.run.calibration.Dearest).
+# A rate "N%dearest" is a share of the dearest configuration's capacity, read off the
+# first rounds' closed-loop windows: every configuration offered it runs below its own
+# knee (authbench.run.calibration).
 DEAREST = "dearest"
 
 

@@ -23,6 +23,7 @@ from authbench.infra.ports import LOOPBACK
 from authbench.run.apirig import ApiRig
 from authbench.run.apisuite import api_metadata, variant_adapter
 from authbench.run.calibration import (
+    BASIS_ROUNDS,
     MEASURED_SECONDS,
     WARMUP_SECONDS,
     Calibration,
@@ -91,13 +92,17 @@ def plan(suite: Suite) -> list[tuple[str, Cell, int]]:
     """(folder name, cell, repeat) in run order: repeats interleaved, cell by cell. In a
     windows suite, a cell that cannot wait between windows (an API's revocation probe)
     runs once, on a rig of its own, after the windows. A rate that is a share of the
-    dearest comes after its round's closed-loop windows (the first round's set it)."""
+    dearest runs a round late, after the closed-loop windows that set it
+    (calibration.BASIS_ROUNDS)."""
     order: list[tuple[str, Cell, int]] = []
     windowed = [c for c in suite.cells
                 if suite.interleave != "windows" or c.scenario in WINDOWED_SCENARIOS]
-    windowed.sort(key=lambda c: c.dearest_fraction is not None)  # stable: else suite order
-    for repeat in range(1, suite.repeats + 1):
-        for cell in windowed:
+    shared = [c for c in windowed if c.dearest_fraction is not None]
+    lag = min(BASIS_ROUNDS, suite.repeats) - 1 if shared else 0
+    for step in range(1, suite.repeats + lag + 1):
+        due = [(c, step) for c in windowed if c not in shared and step <= suite.repeats]
+        due += [(c, step - lag) for c in shared if step - lag >= 1]
+        for cell, repeat in due:
             order.append((cell_folder_name(len(order) + 1, cell, repeat), cell, repeat))
     for cell in suite.cells:
         if cell not in windowed:

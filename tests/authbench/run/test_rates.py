@@ -62,22 +62,31 @@ def test_a_share_of_the_dearest_is_its_own_rate_spec() -> None:
             Cell(rate=bad)
 
 
-def test_shares_of_the_dearest_wait_for_their_rounds_closed_loop_windows() -> None:
-    suite = parse_suite('name = "t"\nrepeats = 2\n[defaults]\nrate = ["50%dearest", ""]\n'
+def test_shares_of_the_dearest_run_a_round_late_after_the_windows_that_set_them() -> None:
+    suite = parse_suite('name = "t"\nrepeats = 3\n[defaults]\nrate = ["50%dearest", ""]\n'
                         '[[matrix]]\nmode = ["none", "jwt"]\n', "t.toml")
     order = [(name.split("-", 1)[0], cell.mode, cell.rate, repeat)
              for name, cell, repeat in plan(suite)]
     assert order == [("001", "none", "", 1), ("002", "jwt", "", 1),
-                     ("003", "none", "50%dearest", 1), ("004", "jwt", "50%dearest", 1),
-                     ("005", "none", "", 2), ("006", "jwt", "", 2),
-                     ("007", "none", "50%dearest", 2), ("008", "jwt", "50%dearest", 2)]
-    assert dearest_windows(plan(suite)) == {"001-none-read-u10-n1-r1": "none-read-u10-n1",
-                                            "002-jwt-memory-HS256-read-u10-n1-r1":
-                                            "jwt-memory-HS256-read-u10-n1"}
+                     ("003", "none", "", 2), ("004", "jwt", "", 2),
+                     ("005", "none", "50%dearest", 1), ("006", "jwt", "50%dearest", 1),
+                     ("007", "none", "", 3), ("008", "jwt", "", 3),
+                     ("009", "none", "50%dearest", 2), ("010", "jwt", "50%dearest", 2),
+                     ("011", "none", "50%dearest", 3), ("012", "jwt", "50%dearest", 3)]
+    assert dearest_windows(plan(suite)) == {
+        "001-none-read-u10-n1-r1": "none-read-u10-n1",
+        "002-jwt-memory-HS256-read-u10-n1-r1": "jwt-memory-HS256-read-u10-n1",
+        "003-none-read-u10-n1-r2": "none-read-u10-n1",
+        "004-jwt-memory-HS256-read-u10-n1-r2": "jwt-memory-HS256-read-u10-n1"}
+    # One repeat: the closed-loop windows first, then the shares.
+    once = parse_suite('name = "t"\n[defaults]\nrate = ["50%dearest", ""]\n[[matrix]]\n'
+                       'mode = "jwt"\n', "t.toml")
+    assert [(c.rate, r) for _, c, r in plan(once)] == [("", 1), ("50%dearest", 1)]
     # Without a share of the dearest the plan keeps the suite's order.
-    other = parse_suite('name = "t"\n[defaults]\nrate = ["50%", ""]\n[[matrix]]\n'
-                        'mode = "jwt"\n', "t.toml")
-    assert [c.rate for _, c, _ in plan(other)] == ["50%", ""]
+    other = parse_suite('name = "t"\nrepeats = 2\n[defaults]\nrate = ["50%", ""]\n'
+                        '[[matrix]]\nmode = "jwt"\n', "t.toml")
+    assert [(c.rate, r) for _, c, r in plan(other)] == [("50%", 1), ("", 1), ("50%", 2),
+                                                         ("", 2)]
     assert dearest_windows(plan(other)) == {}
 
 
@@ -111,6 +120,12 @@ def test_the_dearest_is_the_highest_cpu_per_request_of_windows_that_held(
     served = measure_dearest(tmp_path, {**keys, "006-f-r1": "f"})
     assert (served.key, served.rps) == ("f", pytest.approx(300))
     assert served.basis == f"{SERVED_BASIS}; {CPU_BASIS}"
+    # A configuration's capacity is the median of its windows: b's second round at 100 µs.
+    closed_window(tmp_path, "007-b-r2", 10_000, (1.0,))
+    closed_window(tmp_path, "008-a-r2", 2000, (1.0,))  # a: 10,000 and 2,000: 6,000
+    two = measure_dearest(tmp_path, {**keys, "007-b-r2": "b", "008-a-r2": "a"})
+    assert (two.key, two.rps) == ("a", pytest.approx(6000))
+    assert two.windows["007-b-r2"] == pytest.approx(10_000)
     with pytest.raises(CalibrationFailed, match="no closed-loop window"):
         measure_dearest(tmp_path, {"003-c-r1": "c"})
 
