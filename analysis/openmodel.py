@@ -23,11 +23,10 @@ CPU, requests on time or not: that program's work is in their latency (in a meas
 run, p99 2.5-6 ms in the quiet windows, 9-18 ms in those where others took 30-40 %; one
 such window of four doubled the merged p99).
 
-p90 is the figure two runs agree on. In two pairs of back-to-back quick runs on a shared
-2-core machine at 40 % of the dearest's capacity (one run of each disturbed), each
-configuration's merged p90 moved 1-29 % between the runs, its p99 10-43 % (a p99 of
-four 1.5 s windows is the slowest few dozen requests: one pause or two); in a pair with
-both runs disturbed, 16-45 % and 12-109 %.
+p90 is the figure two runs agree on. In two undisturbed pairs of back-to-back quick runs
+on a 2-core machine at 40 % of the dearest's capacity, each configuration's merged p90
+moved at most 16 % and 29 % between the runs, its p99 at most 38 % and 47 % (a p99 of
+four 1.5 s windows is the slowest few dozen requests: one pause or two).
 """
 
 from __future__ import annotations
