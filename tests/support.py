@@ -195,3 +195,18 @@ def is_gone(process: psutil.Process) -> bool:
         return not process.is_running() or process.status() == psutil.STATUS_ZOMBIE
     except psutil.NoSuchProcess:
         return True
+
+
+def require_netns() -> None:
+    """Skip unless network namespaces can be made here (root, `ip`, a working kernel),
+    saying why; in CI, where tests run as root, fail instead."""
+    import os
+
+    from authbench.infra.netns import netns_unavailable
+
+    why = netns_unavailable()
+    if why is None:
+        return
+    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+        pytest.fail(f"CI needs network namespaces: {why}")
+    pytest.skip(f"network namespaces: {why}")
