@@ -6,15 +6,15 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from analysis.hdr import load_cell_histograms, merge, percentiles
-    from analysis.load import load_run
-    from analysis.summary import summarize_run
+    from analysis.data.hdr import load_cell_histograms, merge, percentiles
+    from analysis.data.load import load_run
+    from analysis.report.summary import summarize_run
 
-# Loaded when first used: the harness imports analysis.formats on every command,
+# Loaded when first used: the harness imports analysis.data.formats on every command,
 # `authbench serve` included, and pandas and matplotlib take about a second.
-_EXPORTS = {"load_cell_histograms": "analysis.hdr", "merge": "analysis.hdr",
-            "percentiles": "analysis.hdr", "load_run": "analysis.load",
-            "summarize_run": "analysis.summary"}
+_EXPORTS = {"load_cell_histograms": "analysis.data.hdr", "merge": "analysis.data.hdr",
+            "percentiles": "analysis.data.hdr", "load_run": "analysis.data.load",
+            "summarize_run": "analysis.report.summary"}
 __all__ = ["load_cell_histograms", "load_run", "merge", "percentiles", "summarize_run"]
 
 

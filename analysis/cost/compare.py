@@ -23,7 +23,7 @@ and interval over the windows whose generator delivered the load undisturbed: of
 histograms merged with a bootstrap interval, or their median and range), and its
 closed-loop p99 is shown, not judged: closed-loop latency follows the load the loop
 happened to offer.
-And where both runs probed the machine's speed (analysis.speed) and the speeds differ by
+And where both runs probed the machine's speed (analysis.cost.speed) and the speeds differ by
 more than the probe's noise, absolute cost, req/s and latency are shown, not judged:
 only what is relative to each run's own floor (vs_floor) is.
 """
@@ -42,10 +42,10 @@ from typing import Any
 import pandas as pd
 from hdrh.histogram import HdrHistogram
 
-from analysis.costs import DISTURBED, Interval, hot_rows, with_floor_ratio
-from analysis.load import load_run
-from analysis.openmodel import equal_load_table, window_histograms
-from analysis.speed import SPEED_NOISE, is_different_speed, speed_ratio, summarize
+from analysis.cost.speed import SPEED_NOISE, is_different_speed, speed_ratio, summarize
+from analysis.cost.table import DISTURBED, Interval, hot_rows, with_floor_ratio
+from analysis.data.load import load_run
+from analysis.latency.equal_load import equal_load_table, window_histograms
 
 ALPHA = 0.05
 LATENCY_FAIL_OVER = 0.30  # p99's threshold: beyond what A/A pairs of quick runs moved it

@@ -4,7 +4,7 @@ Percentiles are never averaged: the histograms of every repeat (and every Locust
 process) of a configuration are added, and the percentiles are read off the sum.
 Throughput is the median over repeats, with its spread (coefficient of variation).
 
-A configuration's cost is the answer's (analysis.costs.cost_table: closed-loop windows):
+A configuration's cost is the answer's (analysis.cost.table.cost_table: closed-loop windows):
 a row of closed-loop windows carries it, a row of fixed-rate windows carries none (its
 CPU per request under a schedule is another measurement) and leaves out the windows
 whose load generator fell short, as the answer's latency at equal load does. Rows come
@@ -18,9 +18,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from analysis.costs import CLOSED_LOOP, answer_order, cost_table
-from analysis.endpoints import ME
-from analysis.hdr import load_cell_histograms, merge, percentiles, timing
+from analysis.cost.table import CLOSED_LOOP, answer_order, cost_table
+from analysis.data.endpoints import ME
+from analysis.data.hdr import load_cell_histograms, merge, percentiles, timing
 
 
 def spread(values: pd.Series) -> float:
@@ -67,7 +67,7 @@ def config_table(run: Path, frame: pd.DataFrame, endpoint: str = ME) -> pd.DataF
         first = every.iloc[0]
         window = window_of(first["rate_spec"])
         cells = [load_cell_histograms(run / "cells" / cell)[0] for cell in group["cell"]]
-        # The files keep an API's own request names (analysis.apis).
+        # The files keep an API's own request names (analysis.data.apis).
         source = str(first.get("api_endpoint") or endpoint)
         auth_name = timing("auth", source)
         latency = merge(c[source] for c in cells if source in c)

@@ -13,8 +13,8 @@ import matplotlib.pyplot as plt
 import pandas as pd
 from matplotlib.figure import Figure
 
-from analysis.formats import MICRO, load_json
-from analysis.plots import finish
+from analysis.data.formats import MICRO, load_json
+from analysis.report.plots import finish
 
 # The reference figures authbench is held to (2-core x86-64, PyJWT 2.15, cryptography 50), µs.
 REFERENCE_VERIFY_US = {"HS256": 24, "HS512": 28, "RS256-2048": 45, "RS256-3072": 67,

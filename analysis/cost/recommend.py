@@ -9,13 +9,13 @@ cannot tell apart from it (overlapping ranges over repeats) is named beside it.
 The floor (mode none) is no auth at all, so it is never recommended.
 
 Where the run has a configuration's latency-throughput curve (open-model windows at
-three rates or more, analysis.curve), its capacity is the highest offered rate up to
+three rates or more, analysis.latency.curve), its capacity is the highest offered rate up to
 which p99 stayed under the target and the achieved rate kept up: measured at the
 target's own pace, not estimated. A run of curves alone (no closed-loop windows, so no
 cost per request) ranks the configurations by that rate.
 
 Costs rank only configurations that ran the same scenario, users and nodes
-(analysis.costs.COMPARABLE): a run of several such groups gets a recommendation per group,
+(analysis.cost.table.COMPARABLE): a run of several such groups gets a recommendation per group,
 named, and ties are looked for within a group only.
 """
 
@@ -26,9 +26,9 @@ from dataclasses import dataclass, replace
 
 import pandas as pd
 
-from analysis.costs import COMPARABLE, cost_table, group_name, interval
-from analysis.curve import MIN_RATES, Point, curve_points, generator_limits, max_rate_under
-from analysis.endpoints import HOT_PATHS, ME
+from analysis.cost.table import COMPARABLE, cost_table, group_name, interval
+from analysis.data.endpoints import HOT_PATHS, ME
+from analysis.latency.curve import MIN_RATES, Point, curve_points, generator_limits, max_rate_under
 
 MAX_ERROR_RATE = 0.01
 
@@ -48,7 +48,7 @@ class Candidate:
     headroom: float  # min(p99 target / p99, rps / rps target): > 1 meets with room to spare
     reasons: tuple[str, ...]  # why it misses (empty when it meets)
     is_from_curve: bool = False  # capacity: the curve's highest rate with p99 under target
-    group: str = ""  # its comparable group (analysis.costs.group_name): costs rank within it
+    group: str = ""  # its comparable group (analysis.cost.table.group_name): costs rank within it
 
     @property
     def is_meeting(self) -> bool:

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from analysis.formats import SPEED, load_json
+from analysis.data.formats import SPEED, load_json
 
 SPEED_FILE = "speed.json"
 FLAG_OVER = 0.10  # a probe this far from the start marks the round it opened

@@ -15,7 +15,7 @@ windows only (a fixed-rate window's CPU per request is another measurement). Cos
 only configurations that ran the same scenario, users and nodes (COMPARABLE): ordered
 gives the answer's order, which every table and chart of a report follows.
 
-Pure functions of analysis.load.load_run's tidy frame.
+Pure functions of analysis.data.load.load_run's tidy frame.
 """
 
 from __future__ import annotations
@@ -27,8 +27,8 @@ from typing import Any
 
 import pandas as pd
 
-from analysis.endpoints import HOT_PATHS
-from analysis.formatting import number
+from analysis.data.endpoints import HOT_PATHS
+from analysis.report.formatting import number
 
 COMPARABLE = ("scenario", "users", "nodes")  # what configurations ranked by cost share
 CLOSED_LOOP = "closed loop"  # the windows cost, req/s and closed-loop latency come from

@@ -2,7 +2,7 @@
 names the report reads, and the costs it may claim.
 
 The report reads the hot path, the floor, login and refresh by the twins' names
-(analysis.endpoints). An API's own requests stand in for them as the run's metadata
+(analysis.data.endpoints). An API's own requests stand in for them as the run's metadata
 says (its adapter's hot request and floor for GET /api/me, its login for POST
 /auth/login, ...); `api_endpoint` keeps what the API calls them. Its server CPU is
 claimed only where the adapter named the service's processes.
@@ -15,7 +15,7 @@ from typing import Any
 
 import pandas as pd
 
-from analysis.endpoints import LOGIN, ME, REFRESH
+from analysis.data.endpoints import LOGIN, ME, REFRESH
 
 ROLES = {"hot": ME, "floor": ME, "login": LOGIN, "refresh": REFRESH}
 COST_COLUMNS = ("cpu_ms_per_request", "target_cpu_us", "server_cpu_us", "target_util",

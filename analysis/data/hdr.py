@@ -14,7 +14,7 @@ from typing import Any
 
 from hdrh.histogram import HdrHistogram
 
-from analysis.formats import HDR, load_json
+from analysis.data.formats import HDR, load_json
 
 MISMATCH = ("{where}: histograms with other parameters ({found} against {wanted}) cannot be "
             "added exactly")

@@ -30,13 +30,13 @@
     schedule_lag_p50_ms, schedule_lag_p99_ms, schedule_lag_max_ms, arrivals_scheduled,
     arrivals_sent, in_flight_limit, in_flight_max, is_generator_short, generator_note,
     service_p50_ms, service_p99_ms   (from the actual send; p*_ms count from the intended)
-    api, api_endpoint, cpu_claimed   (an API's variant, its own request name, analysis.apis)
+    api, api_endpoint, cpu_claimed   (an API's variant, its own request name, analysis.data.apis)
 
 Failed cells keep one row with endpoint "" and NaN figures, so a report can say
 why they were not measured. `load_timelines` and `load_probes` read the faults and
 revocation scenarios' files. Nothing else in the project reads a run's raw files but
-analysis.hdr, which this module uses for the HDR histograms; every JSON file is refused
-unless analysis.formats says its "format" is one this analysis reads.
+analysis.data.hdr, which this module uses for the HDR histograms; every JSON file is refused
+unless analysis.data.formats says its "format" is one this analysis reads.
 """
 
 from __future__ import annotations
@@ -52,11 +52,11 @@ import numpy as np
 import pandas as pd
 from hdrh.histogram import HdrHistogram
 
-from analysis.apis import name_api_endpoints
-from analysis.conformance import verify_columns
-from analysis.costs import bottleneck
-from analysis.formats import CELL, PROBE, RUN, TIMELINE, load_json
-from analysis.hdr import (
+from analysis.cost.table import bottleneck
+from analysis.data.apis import name_api_endpoints
+from analysis.data.conformance import verify_columns
+from analysis.data.formats import CELL, PROBE, RUN, TIMELINE, load_json
+from analysis.data.hdr import (
     cell_files,
     is_timing,
     load_cell_histograms,
@@ -65,9 +65,9 @@ from analysis.hdr import (
     percentiles,
     timing,
 )
-from analysis.openmodel import OPEN_COLUMNS, open_columns, sum_open_counts
-from analysis.revocation import series_label, strategy_label
-from analysis.store_ops import ops_per_request
+from analysis.data.store_ops import ops_per_request
+from analysis.latency.equal_load import OPEN_COLUMNS, open_columns, sum_open_counts
+from analysis.revocation.lag import series_label, strategy_label
 
 CELL_COLUMNS = ("mode", "store", "alg", "revocation", "verify_cache", "scenario", "users",
                 "nodes", "workers", "scale", "duration", "warmup", "balance")
@@ -356,7 +356,7 @@ def load_timelines(path: str | Path) -> pd.DataFrame:
 def load_probes(path: str | Path) -> pd.DataFrame:
     """One row per trial, node and credential of every finished cell's revocation probes
     (loadtests/revocation.py's probe-*.json), columns PROBE_COLUMNS; strategy and series
-    are analysis.revocation's labels."""
+    are analysis.revocation.lag's labels."""
     rows: list[dict[str, Any]] = []
     for folder, record in cell_folders(Path(path)):
         if record.get("status") != "ok":

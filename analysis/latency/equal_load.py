@@ -41,8 +41,8 @@ import numpy as np
 import pandas as pd
 from hdrh.histogram import HdrHistogram
 
-from analysis.costs import DISTURBED, Interval, hot_rows, median_of
-from analysis.hdr import LAG, load_cell_histograms, percentiles
+from analysis.cost.table import DISTURBED, Interval, hot_rows, median_of
+from analysis.data.hdr import LAG, load_cell_histograms, percentiles
 
 GENERATOR_BUSY = 0.90  # share of its CPU above which the generator is the bottleneck
 LATE_MS = 10.0  # schedule lag p99 that counts as "could not keep its schedule"

@@ -1,6 +1,6 @@
 """The answer a report opens with, as Markdown lines: cost first, then what the run varied.
 
-1. cost per request (target + store CPU, closed-loop windows: analysis.costs.cost_table)
+1. cost per request (target + store CPU, closed-loop windows: analysis.cost.table.cost_table)
    per configuration, its interval, and its ratio to the floor; the order within each
    group of configurations that ran the same scenario, users and nodes, with
    configurations this run cannot tell apart joined;
@@ -9,7 +9,7 @@
 3. req/s, only where the target was what limited it;
 then a choice table for each thing the run varied: algorithm, store, users, nodes,
 live sessions. Every table lists configurations in the answer's order
-(analysis.costs.ordered) and says which windows each figure comes from.
+(analysis.cost.table.ordered) and says which windows each figure comes from.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import math
 
 import pandas as pd
 
-from analysis.costs import (
+from analysis.cost.table import (
     coverage,
     interval,
     limited_text,
@@ -27,8 +27,8 @@ from analysis.costs import (
     rps_text,
     sanity_warnings,
 )
-from analysis.formatting import number
-from analysis.openmodel import is_one_rate
+from analysis.latency.equal_load import is_one_rate
+from analysis.report.formatting import number
 
 ASYMMETRIC_NEEDS = "a public key (JWKS): any service verifies, only the issuer signs"
 SHARED_NEEDS = "a shared secret: every service that verifies can also sign"

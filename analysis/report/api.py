@@ -13,7 +13,7 @@ from typing import Any
 
 import pandas as pd
 
-from analysis.apis import ROLES, api_facts
+from analysis.data.apis import ROLES, api_facts
 
 ROLE_WORDS = {"hot": "the hot path", "floor": "the floor, sent without a credential",
               "login": "login", "refresh": "refresh"}

@@ -1,6 +1,6 @@
 """The report's section "When the answer changes": each break-even point with its figures.
 
-One table per question (analysis.breakeven's QUESTIONS): between what, the break-even,
+One table per question (analysis.verdict.breakeven's QUESTIONS): between what, the break-even,
 its basis, the figures it rests on; then what this run could not give, and the command
 that measures it. Shown when the run gives at least one point; no chart (a break-even
 is one figure, and its inputs are drawn in the sections they come from).
@@ -13,7 +13,7 @@ from pathlib import Path
 import pandas as pd
 from matplotlib.figure import Figure
 
-from analysis.breakeven import (
+from analysis.verdict.breakeven import (
     ALGORITHM,
     BLOCKLIST,
     DISTANCE,
@@ -23,7 +23,7 @@ from analysis.breakeven import (
     algorithm,
     distance,
 )
-from analysis.breakeven_store import blocklist_rate, nodes_to_cap
+from analysis.verdict.breakeven_store import blocklist_rate, nodes_to_cap
 
 Section = tuple[list[str], list[tuple[str, str, Figure]]]
 TITLE = "## When the answer changes"

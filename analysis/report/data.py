@@ -9,18 +9,18 @@ from typing import Any
 
 import pandas as pd
 
-from analysis.costs import cost_table, sanity_warnings
-from analysis.endpoints import ME
-from analysis.faults import availability, fault_table
-from analysis.load import load_metadata, load_probes, load_run, load_timelines
-from analysis.openmodel import equal_load_table, generator_warnings
-from analysis.scaleout_section import with_scaleout
-from analysis.speed import speed_lines
-from analysis.state_storage import StorageFigures, state, storage, storage_figures, transport
-from analysis.store_distance import rtt_effects, rtt_table, with_store_rtt
-from analysis.summaries import config_table, spread
-from analysis.summary import cell_rows
-from analysis.verdicts import (
+from analysis.cost.configs import config_table, spread
+from analysis.cost.speed import speed_lines
+from analysis.cost.table import cost_table, sanity_warnings
+from analysis.data.endpoints import ME
+from analysis.data.load import load_metadata, load_probes, load_run, load_timelines
+from analysis.latency.equal_load import equal_load_table, generator_warnings
+from analysis.report.scaleout import with_scaleout
+from analysis.report.summary import cell_rows
+from analysis.store.distance import rtt_effects, rtt_table, with_store_rtt
+from analysis.store.state import StorageFigures, state, storage, storage_figures, transport
+from analysis.verdict.availability import availability, fault_table
+from analysis.verdict.table import (
     NOT_MEASURED,
     Verdict,
     hybrid,
@@ -41,25 +41,25 @@ class Report:
     run_id: str
     metadata: dict[str, Any]
     frame: pd.DataFrame
-    probes: pd.DataFrame  # revocation probe watches (analysis.load.load_probes)
+    probes: pd.DataFrame  # revocation probe watches (analysis.data.load.load_probes)
     configs: pd.DataFrame
-    costs: pd.DataFrame  # analysis.costs.cost_table: the answer's figures
+    costs: pd.DataFrame  # analysis.cost.table.cost_table: the answer's figures
     verdicts: list[Verdict]
     cells: list[dict[str, Any]]
     warnings: list[str]
     caption: str
     timelines: pd.DataFrame = field(default_factory=pd.DataFrame)  # load_timelines
-    faults: pd.DataFrame = field(default_factory=pd.DataFrame)  # analysis.faults.fault_table
+    faults: pd.DataFrame = field(default_factory=pd.DataFrame)  # availability.fault_table
     equal_load: pd.DataFrame = field(default_factory=pd.DataFrame)  # openmodel.equal_load_table
-    speed: list[str] = field(default_factory=list)  # analysis.speed.speed_lines
+    speed: list[str] = field(default_factory=list)  # analysis.cost.speed.speed_lines
 
 
 def article_table(frame: pd.DataFrame, probes: pd.DataFrame | None = None,
                   faults: pd.DataFrame | None = None,
                   figures: StorageFigures | None = None) -> list[Verdict]:
     """Every row of the article's table, in its order, plus the hybrid approach and
-    availability when the store fails (faults: analysis.faults.fault_table; figures:
-    analysis.state_storage.storage_figures)."""
+    availability when the store fails (faults: analysis.verdict.availability.fault_table; figures:
+    analysis.store.state.storage_figures)."""
     figures = figures or StorageFigures()
     cross, mobile = transport(frame)
     costs = cost_table(frame)
@@ -134,7 +134,7 @@ def named_left_out(verdicts: list[Verdict], suite: str) -> list[Verdict]:
 
 def with_equal_load(verdict: Verdict, frame: pd.DataFrame) -> Verdict:
     """The Performance verdict, with the latency a session store's round trip added at equal
-    offered load (analysis.store_distance), where the run moved its store away."""
+    offered load (analysis.store.distance), where the run moved its store away."""
     table = rtt_table(frame)
     if verdict.verdict.startswith(NOT_MEASURED) or table.empty:
         return verdict

@@ -6,9 +6,9 @@ import base64
 import html
 import re
 
-from analysis.formatting import number
-from analysis.report_data import Report
-from analysis.report_sections import TITLES, method_lines, purpose_line, top_sections
+from analysis.report.data import Report
+from analysis.report.formatting import number
+from analysis.report.sections import TITLES, method_lines, purpose_line, top_sections
 
 _CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;max-width:1100px;margin:2em auto;

@@ -1,6 +1,6 @@
 """Charts: each takes the tidy DataFrame (and a caption) and returns a Figure.
 
-Charts that list configurations list them in the answer's order (analysis.costs.ordered),
+Charts that list configurations list them in the answer's order (analysis.cost.table.ordered),
 top to bottom, and chart the answer's figures: cost and capacity from the closed-loop
 windows (cost_table), never a req/s that the load generator bounded. Charts of req/s
 or latency draw closed-loop windows only and say so; a point whose windows the target
@@ -23,8 +23,8 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from analysis.costs import comparable_groups, cost_table, ordered
-from analysis.endpoints import ME, NOAUTH
+from analysis.cost.table import comparable_groups, cost_table, ordered
+from analysis.data.endpoints import ME, NOAUTH
 
 PERCENTILE_COLUMNS = {"p50": "p50_ms", "p90": "p90_ms", "p99": "p99_ms", "p99.9": "p99_9_ms"}
 

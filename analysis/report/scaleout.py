@@ -11,17 +11,17 @@ from pathlib import Path
 import pandas as pd
 from matplotlib.figure import Figure
 
-from analysis.formatting import number
-from analysis.scaleout import STORE, STORE_NAMES
-from analysis.scaleout_data import (
+from analysis.report.formatting import number
+from analysis.store.scaleout import STORE, STORE_NAMES
+from analysis.store.scaleout_data import (
     SHARED_STORES,
     ScaleoutInputs,
     predictions,
     scaleout_inputs,
     term_checks,
 )
-from analysis.scaleout_report import plot_scaleout, scalability_summary
-from analysis.verdicts import NOT_MEASURED, Verdict
+from analysis.store.scaleout_report import plot_scaleout, scalability_summary
+from analysis.verdict.table import NOT_MEASURED, Verdict
 
 Section = tuple[list[str], list[tuple[str, str, Figure]]]
 TABLE_NODES = (1, 2, 4, 8, 16, 32, 64, 128)

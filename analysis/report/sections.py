@@ -18,20 +18,20 @@ from typing import Any
 import pandas as pd
 from matplotlib.figure import Figure
 
-from analysis import plots
-from analysis.answer import answer_lines
-from analysis.api_section import api_lines
-from analysis.endpoints import ME
-from analysis.faults import fault_lines, plot_fault_timelines
-from analysis.formatting import number
-from analysis.micro import load_micro, micro_lines, plot_crypto_floor
-from analysis.report_data import ARTICLE_COMMAND, Report, without_faults
-from analysis.revocation import lag_lines, plot_lag_cdf
-from analysis.revocation_cost import overhead_lines
-from analysis.revocation_storage import revocation_storage_section
-from analysis.scaleout_section import PREDICTED_ONLY
-from analysis.store_distance import rtt_sentences, rtt_table
-from analysis.verdicts import NOT_MEASURED
+from analysis.cost.micro import load_micro, micro_lines, plot_crypto_floor
+from analysis.data.endpoints import ME
+from analysis.report import plots
+from analysis.report.answer import answer_lines
+from analysis.report.api import api_lines
+from analysis.report.data import ARTICLE_COMMAND, Report, without_faults
+from analysis.report.formatting import number
+from analysis.report.scaleout import PREDICTED_ONLY
+from analysis.revocation.cost import overhead_lines
+from analysis.revocation.lag import lag_lines, plot_lag_cdf
+from analysis.revocation.storage import revocation_storage_section
+from analysis.store.distance import rtt_sentences, rtt_table
+from analysis.verdict.availability import fault_lines, plot_fault_timelines
+from analysis.verdict.table import NOT_MEASURED
 
 Chart = Callable[[pd.DataFrame, str], Figure]
 # Markdown lines, and (file name, title, figure) for each of their charts.

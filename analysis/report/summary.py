@@ -8,11 +8,11 @@ from typing import Any
 
 import pandas as pd
 
-from analysis.costs import cost_table, interval, order_lines, ordered, sanity_warnings
-from analysis.endpoints import HOT_PATHS, LOGIN
-from analysis.formatting import number
-from analysis.load import load_run
-from analysis.openmodel import equal_load_table, is_one_rate
+from analysis.cost.table import cost_table, interval, order_lines, ordered, sanity_warnings
+from analysis.data.endpoints import HOT_PATHS, LOGIN
+from analysis.data.load import load_run
+from analysis.latency.equal_load import equal_load_table, is_one_rate
+from analysis.report.formatting import number
 
 # A login scenario's cell is about its logins.
 CELL_ENDPOINTS = (*HOT_PATHS, LOGIN)

@@ -8,14 +8,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from analysis import plots
-from analysis.breakeven_section import breakeven_section
-from analysis.curve import curve_section
-from analysis.endpoints import ME
-from analysis.formats import MICRO, REVOCATION_STORAGE, load_json
-from analysis.report_data import build_report
-from analysis.report_html import HtmlSection, Pngs, render_html, standalone_html
-from analysis.report_sections import (
+from analysis.data.endpoints import ME
+from analysis.data.formats import MICRO, REVOCATION_STORAGE, load_json
+from analysis.latency.curve import curve_section
+from analysis.report import plots
+from analysis.report.breakeven import breakeven_section
+from analysis.report.data import build_report
+from analysis.report.html import HtmlSection, Pngs, render_html, standalone_html
+from analysis.report.scaleout import scaleout_section
+from analysis.report.sections import (
     Section,
     charts_for,
     faults_section,
@@ -23,9 +24,8 @@ from analysis.report_sections import (
     micro_section,
     revocation_section,
 )
-from analysis.revocation_storage import revocation_storage_section
-from analysis.scaleout_section import scaleout_section
-from analysis.store_distance import store_rtt_section
+from analysis.revocation.storage import revocation_storage_section
+from analysis.store.distance import store_rtt_section
 
 Saved = list[tuple[str, str, str]]  # (chart name, title, SVG path relative to the run)
 STANDALONE = {"micro.json": MICRO, "revocation.json": REVOCATION_STORAGE}

@@ -1,10 +1,10 @@
 """What being able to revoke costs per request: each configuration against JWT without
 revocation that ran the same scenario, users and nodes.
 
-Pure functions of analysis.load.load_run's tidy frame. The figures are the answer's:
-analysis.costs.cost_table (closed-loop windows, the median over repeats with its range),
+Pure functions of analysis.data.load.load_run's tidy frame. The figures are the answer's:
+analysis.cost.table.cost_table (closed-loop windows, the median over repeats with its range),
 so a configuration costs the same here as in the answer. Latency is at equal offered
-load (analysis.openmodel.equal_load_table) when every configuration ran at one rate,
+load (analysis.latency.equal_load.equal_load_table) when every configuration ran at one rate,
 else at the closed-loop load, and the column says which.
 """
 
@@ -14,7 +14,7 @@ import math
 
 import pandas as pd
 
-from analysis.costs import (
+from analysis.cost.table import (
     COMPARABLE,
     cost_table,
     interval,
@@ -22,9 +22,9 @@ from analysis.costs import (
     ordered,
     rps_text,
 )
-from analysis.formatting import number
-from analysis.openmodel import equal_load_table, is_one_rate
-from analysis.revocation import strategy_label
+from analysis.latency.equal_load import equal_load_table, is_one_rate
+from analysis.report.formatting import number
+from analysis.revocation.lag import strategy_label
 
 # The baseline for a configuration: JWT without revocation with the same algorithm and
 # library, where the run has one (a session has an algorithm too: the suite's default).

@@ -1,10 +1,10 @@
-"""Revocation lag, from the probe watches of a run (analysis.load.load_probes).
+"""Revocation lag, from the probe watches of a run (analysis.data.load.load_probes).
 
 loadtests/revocation.py writes probe-<host>-<pid>.json per Locust process: trials,
 each a logout followed by replays of the old credential on every node. The loader
 makes them one row per (trial, node, credential); here they become summaries per
 strategy and a CDF of the time to reject. What the check costs per request is in
-analysis.revocation_cost.
+analysis.revocation.cost.
 
 A node that never accepted the credential (a per-node memory store on another node)
 says nothing about revocation and is left out. A watch that ended without a
@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from analysis.formatting import number
+from analysis.report.formatting import number
 
 EXPIRY_MARGIN_S = 0.1  # a rejection this close to exp (or later) is the token expiring
 LOGIN_NODE, OTHER_NODES = "node that logged out", "other nodes"  # where a watch ran

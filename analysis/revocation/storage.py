@@ -19,9 +19,9 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, NullFormatter
 
-from analysis.formats import REVOCATION_STORAGE, load_json
-from analysis.formatting import number
-from analysis.plots import finish
+from analysis.data.formats import REVOCATION_STORAGE, load_json
+from analysis.report.formatting import number
+from analysis.report.plots import finish
 
 RESULT_FILE = "revocation.json"
 # What a token lives by default in the targets (ACCESS_TTL): the model's extrapolation.

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from analysis.formats import STORE_CEILING, check_format, load_json
+from analysis.data.formats import STORE_CEILING, check_format, load_json
 
 RESULT_FILE = "store-ceiling.json"
 

@@ -9,9 +9,9 @@ it is fitted by least squares (slope: ms of latency per ms of round trip, about 
 store calls a request waits for in turn). A configuration that never waits for its
 store (JWT without revocation, the pub/sub blocklist) is the flat control.
 
-Each figure is the median over repeats with the range over them (analysis.costs.Interval).
+Each figure is the median over repeats with the range over them (analysis.cost.table.Interval).
 Cost is CPU per request, target plus store; the delay line's own CPU is apart. It is the
-answer's figure (analysis.costs.cost_table, closed-loop windows) where the run measured
+answer's figure (analysis.cost.table.cost_table, closed-loop windows) where the run measured
 the configuration in a closed loop, else the fixed-rate windows' own, and the table
 says which.
 """
@@ -32,11 +32,11 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from analysis.costs import CLOSED_LOOP, Interval, cost_table, interval
-from analysis.endpoints import ME
-from analysis.formatting import number
-from analysis.plots import finish
-from analysis.verdicts import NOT_MEASURED, Verdict
+from analysis.cost.table import CLOSED_LOOP, Interval, cost_table, interval
+from analysis.data.endpoints import ME
+from analysis.report.formatting import number
+from analysis.report.plots import finish
+from analysis.verdict.table import NOT_MEASURED, Verdict
 
 RTT_PART = re.compile(r"-rtt[0-9.]+ms")
 Section = tuple[list[str], list[tuple[str, str, Figure]]]

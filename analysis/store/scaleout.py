@@ -11,7 +11,7 @@ is fitted only to measured points at 4 or more node counts on separate cores. sc
 installed, so the fit is a linear least squares (numpy) on the law's reciprocal form, see
 fit_usl.
 
-Pure functions; the report's sentences and chart are in analysis.scaleout_report.
+Pure functions; the report's sentences and chart are in analysis.store.scaleout_report.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from analysis.formatting import number
+from analysis.report.formatting import number
 
 NODES = "nodes"  # the binding term at N: the nodes' own CPU
 STORE = "store"  # the binding term at N: the shared store's ceiling

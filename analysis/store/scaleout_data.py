@@ -1,11 +1,11 @@
-"""The scale-out model's inputs, taken from a run: what analysis.scaleout predicts from.
+"""The scale-out model's inputs, taken from a run: what analysis.store.scaleout predicts from.
 
 - A node's cost: the target's CPU per request (µs) over the run's windows, median and
   range, closed-loop windows where the run has them (else those under a rate), one node,
   no delay line (a delay adds waiting, not CPU). A node of the deployment serves
   10^6 / that many requests per second per core.
 - Store operations per request: the store's own per-command counts over the same windows
-  (analysis.store_ops); under 0.05 is background work only (the revocation marker's
+  (analysis.data.store_ops); under 0.05 is background work only (the revocation marker's
   heartbeat), and counts as a hot path that never calls the store. PostgreSQL counts no
   calls: there, the calls the ceiling file declares for the mode's hot path.
 - The store's ceiling: store-ceiling.json (the dedicated step, the store alone on a core
@@ -22,8 +22,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from analysis.costs import hot_rows
-from analysis.scaleout import (
+from analysis.cost.table import hot_rows
+from analysis.store.ceiling import StoreCeilingRun, load_store_ceiling, mode_ceiling, mode_key
+from analysis.store.distance import label_of
+from analysis.store.scaleout import (
     STORE,
     ModeCosts,
     NodePoint,
@@ -34,8 +36,6 @@ from analysis.scaleout import (
     node_capacity_rps,
     predict,
 )
-from analysis.store_ceiling import StoreCeilingRun, load_store_ceiling, mode_ceiling, mode_key
-from analysis.store_distance import label_of
 
 BACKGROUND_OPS = 0.05  # store calls per request below this are the targets' heartbeat
 NODES_SUFFIX = "-n"

@@ -21,9 +21,9 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter, NullFormatter
 
-from analysis.formatting import number
-from analysis.plots import finish
-from analysis.scaleout import (
+from analysis.report.formatting import number
+from analysis.report.plots import finish
+from analysis.store.scaleout import (
     PER_NODE_STORES,
     STORE_NAMES,
     NodePoint,

@@ -26,12 +26,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from analysis.costs import Interval
-from analysis.endpoints import ME
-from analysis.formatting import number
-from analysis.load import cell_folders
-from analysis.revocation_storage import RESULT_FILE, growth_table, load_revocation
-from analysis.verdicts import NOT_MEASURED, Verdict
+from analysis.cost.table import Interval
+from analysis.data.endpoints import ME
+from analysis.data.load import cell_folders
+from analysis.report.formatting import number
+from analysis.revocation.storage import RESULT_FILE, growth_table, load_revocation
+from analysis.verdict.table import NOT_MEASURED, Verdict
 
 METHODS = {"memory": "RSS of the target process holding them",
            "redis": "Redis INFO used_memory, whole server",

@@ -1,6 +1,6 @@
 """Availability when the store fails: per-second timelines into figures per mode and fault.
 
-Pure functions over analysis.load.load_timelines. Per cell:
+Pure functions over analysis.data.load.load_timelines. Per cell:
 
 - requests failed: 503 answers plus every other failure (401s for valid credentials
   are counted apart, as wrongly rejected); other_failed: those that were not a 503
@@ -29,10 +29,10 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from analysis.endpoints import ME
-from analysis.formatting import number
-from analysis.revocation import strategy_label
-from analysis.verdicts import NOT_MEASURED, Verdict
+from analysis.data.endpoints import ME
+from analysis.report.formatting import number
+from analysis.revocation.lag import strategy_label
+from analysis.verdict.table import NOT_MEASURED, Verdict
 
 RECOVERED_ERRORS = 0.01  # share of requests not served that still counts as recovered
 LATENCY_FACTOR = 3.0  # p99 within this multiple of the pre-fault p99 counts as recovered
@@ -100,7 +100,7 @@ def recovery_seconds(seconds: pd.DataFrame, ended_s: float, baseline_ms: float) 
 
 def revoked_replays(frame: pd.DataFrame | None) -> dict[str, int]:
     """Per cell, the replays of revoked credentials measured (answered or failed), from
-    the tidy frame of analysis.load.load_run."""
+    the tidy frame of analysis.data.load.load_run."""
     if frame is None or frame.empty or "endpoint" not in frame:
         return {}
     rows = frame[frame["endpoint"] == REVOKED_REPLAY]
@@ -226,8 +226,8 @@ def _outage(group: pd.DataFrame) -> str:
 
 def availability(faults: pd.DataFrame | None) -> Verdict:
     """Sessions need their store on every request; stateless JWT does not. Decided from the
-    faults suite's cells (analysis.faults.fault_table): requests failed, time to recover,
-    and revoked credentials accepted again (which must be 0)."""
+    faults suite's cells (fault_table): requests failed, time to recover, and revoked
+    credentials accepted again (which must be 0)."""
     claim = ("Sessions depend on their store for every request; a JWT is verified without "
              "one, so it keeps working when the store fails.")
     if faults is None or faults.empty:

@@ -2,7 +2,7 @@
 
 Each point comes with its basis and the figures it rests on; where the run did not
 measure what a point needs, it names the run that would. Here the two that rest on
-latency and CPU (the store's ceiling's two are in analysis.breakeven_store):
+latency and CPU (the store's ceiling's two are in analysis.verdict.breakeven_store):
 
 - distance: the store round trip from which a session's lookup adds more latency than a
   JWT verify; measured (p50 at equal offered load against the round trip), or computed
@@ -20,12 +20,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from analysis.costs import Interval, hot_rows
-from analysis.endpoints import ME
-from analysis.formatting import number
-from analysis.micro import load_micro
-from analysis.scaleout_data import SHARED_STORES
-from analysis.store_distance import break_even_rtt, family_of, label_of
+from analysis.cost.micro import load_micro
+from analysis.cost.table import Interval, hot_rows
+from analysis.data.endpoints import ME
+from analysis.report.formatting import number
+from analysis.store.distance import break_even_rtt, family_of, label_of
+from analysis.store.scaleout_data import SHARED_STORES
 
 DISTANCE = "a session's lookup adds more latency than a JWT verify"
 NODES = "one store caps sessions"

@@ -2,11 +2,11 @@
 
 - nodes: how many nodes one store serves before it caps sessions: the store's req/s (its
   ceiling for the session's command / store calls per request) over one node's (10^6 /
-  the target's CPU µs per request), as analysis.scaleout bounds a cluster.
+  the target's CPU µs per request), as analysis.store.scaleout bounds a cluster.
 - blocklist rate: the request rate from which a blocklist's store is the bottleneck: the
   store's ceiling for the check's command / store calls per request.
 
-Pure functions of the tidy frame and store-ceiling.json (analysis.store_ceiling).
+Pure functions of the tidy frame and store-ceiling.json (analysis.store.ceiling).
 """
 
 from __future__ import annotations
@@ -16,7 +16,13 @@ from pathlib import Path
 
 import pandas as pd
 
-from analysis.breakeven import (
+from analysis.cost.table import Interval
+from analysis.report.formatting import number
+from analysis.store.ceiling import StoreCeilingRun, load_store_ceiling, mode_ceiling, mode_key
+from analysis.store.distance import label_of
+from analysis.store.scaleout import STORE_NAMES
+from analysis.store.scaleout_data import BACKGROUND_OPS, SHARED_STORES, predictions, scaleout_inputs
+from analysis.verdict.breakeven import (
     BLOCKLIST,
     NODES,
     REDIS_RUN,
@@ -24,12 +30,6 @@ from analysis.breakeven import (
     cost_windows,
     missing,
 )
-from analysis.costs import Interval
-from analysis.formatting import number
-from analysis.scaleout import STORE_NAMES
-from analysis.scaleout_data import BACKGROUND_OPS, SHARED_STORES, predictions, scaleout_inputs
-from analysis.store_ceiling import StoreCeilingRun, load_store_ceiling, mode_ceiling, mode_key
-from analysis.store_distance import label_of
 
 CEILING = ("`authbench bench-store --into <run>` (or the suite extra `store-ceiling`) "
            "measures the store's ceiling")
@@ -60,7 +60,7 @@ def _by_config(rows: pd.DataFrame) -> dict[str, tuple[str, pd.DataFrame]]:
 def nodes_to_cap(frame: pd.DataFrame, run: Path | None) -> list[BreakEven]:
     """Nodes from which one store caps sessions: the store's req/s (its ceiling / its calls
     per request) over one node's (10^6 / the target's CPU µs per request), as
-    analysis.scaleout bounds a cluster."""
+    analysis.store.scaleout bounds a cluster."""
     hot, _ = cost_windows(frame)
     configs = _by_config(hot[(hot["mode"] == "session") & hot["store"].isin(SHARED_STORES)]
                          if len(hot) else hot)

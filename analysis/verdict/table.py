@@ -3,9 +3,9 @@
 Pure functions of the tidy DataFrame. A verdict is "holds", "does not hold",
 "depends on ..." or "not measured in this run"; the measured text always carries
 the numbers it rests on, each with its range over repeats where it has repeats.
-The State, Storage, Cross-Domain and Mobile rows are analysis.state_storage's (what is
-stored, and what each request carries), Availability is analysis.faults', and
-analysis.report_data.article_table puts the table together.
+The State, Storage, Cross-Domain and Mobile rows are analysis.store.state's (what is
+stored, and what each request carries), Availability is analysis.verdict.availability', and
+analysis.report.data.article_table puts the table together.
 """
 
 from __future__ import annotations
@@ -16,10 +16,10 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from analysis.costs import Interval, cost_table, interval, median_of
-from analysis.endpoints import ME, REFRESH
-from analysis.formatting import number
-from analysis.revocation import lag_table, revocation_summary, strategy_label, strategy_of
+from analysis.cost.table import Interval, cost_table, interval, median_of
+from analysis.data.endpoints import ME, REFRESH
+from analysis.report.formatting import number
+from analysis.revocation.lag import lag_table, revocation_summary, strategy_label, strategy_of
 
 NOT_MEASURED = "not measured in this run"
 FAILING = 0.01  # share of failed requests above which a configuration did not serve
@@ -201,7 +201,7 @@ def revocation(frame: pd.DataFrame, probes: pd.DataFrame | None = None,
                costs: pd.DataFrame | None = None) -> Verdict:
     """Sessions revoke by deleting; JWT needs a blocklist or short expiry.
 
-    With probe watches (analysis.revocation), the lag per strategy decides; without,
+    With probe watches (analysis.revocation.lag), the lag per strategy decides; without,
     the conformance check's "revoked after logout" and the auth step's cost do.
     """
     claim = "Sessions: easy, delete from the store. JWT: hard, needs a blocklist or short expiry."

@@ -19,9 +19,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from analysis.costs import answer_order, cost_table
-from analysis.load import load_run
-from analysis.plots import capacity_table, plot_throughput_by_config
+from analysis.cost.table import answer_order, cost_table
+from analysis.data.load import load_run
+from analysis.report.plots import capacity_table, plot_throughput_by_config
 
 ROOT = Path(__file__).resolve().parents[2]
 RUN_TIMEOUT_S = 240
@@ -164,7 +164,7 @@ def test_no_chart_or_line_orders_configurations_against_the_answer(run: Path) ->
 
 def window(key: str, repeat: int, cost: float, rps: float, *, label: str = "load generator",
            users: int = 20, rate_spec: str = "") -> dict[str, object]:
-    """One window's GET /api/me row, as analysis.load.load_run gives it."""
+    """One window's GET /api/me row, as analysis.data.load.load_run gives it."""
     return {"cell": f"{key}-{rate_spec}-r{repeat}", "key": f"{key}{'-at' if rate_spec else ''}",
             "config": key, "repeat": repeat, "status": "ok", "endpoint": "GET /api/me",
             "mode": key.split("-")[0], "store": "memory", "alg": "HS256", "lib": "pyjwt",

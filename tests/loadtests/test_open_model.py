@@ -18,8 +18,8 @@ from typing import Any
 import httpx
 import pytest
 
-from analysis.curve import knee
-from analysis.hdr import load_cell_histograms
+from analysis.data.hdr import load_cell_histograms
+from analysis.latency.curve import knee
 from authbench.infra.launcher import stop_process
 from authbench.infra.ports import LOOPBACK, free_port
 from authbench.run.cell import Cell

@@ -13,8 +13,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from analysis.hdr import load_cell_histograms
-from analysis.load import locust_row
+from analysis.data.hdr import load_cell_histograms
+from analysis.data.load import locust_row
 from authbench.infra.ports import free_port
 from authbench.run.cell import Cell
 from authbench.run.locustrun import LOADTESTS, STOP_SECONDS, run_locust

@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from analysis.load import locust_row
+from analysis.data.load import locust_row
 from authbench.infra.ports import free_port
 from tests.conftest import StartTarget
 

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from hdrh.histogram import HdrHistogram
 
-from analysis.compare import (
+from analysis.cost.compare import (
     LATENCY_FAIL_OVER,
     SHOWN_EQUAL_LOAD,
     SHOWN_SPEED,
@@ -21,7 +21,7 @@ from analysis.compare import (
     permutation_p_value,
     run_compare,
 )
-from analysis.load import load_run
+from analysis.data.load import load_run
 from authbench.cli import main
 from tests.analysis.fixtures import PAIR_KEY, ROOT, Config, build_pair, write_run
 
@@ -207,7 +207,7 @@ def test_a_regression_over_many_repeats_is_caught() -> None:
 
 
 def _windows(p99: list[float], foreign: list[float], limits: list[str]) -> pd.DataFrame:
-    """Per-window rows of one configuration, as analysis.costs.hot_rows returns them."""
+    """Per-window rows of one configuration, as analysis.cost.table.hot_rows returns them."""
     return pd.DataFrame({
         "status": "ok", "endpoint": "GET /api/me", "key": "jwt-memory-HS256-read-u20-n1",
         "mode": "jwt", "users": 20, "nodes": 1, "scenario": "read",
@@ -310,9 +310,9 @@ def test_latency_added_by_the_auth_step_is_a_regression() -> None:
     assert not p99.is_regression(0.10, latency_threshold=1.5)  # +122 %: under a 150 % bar
 
 
-# --- the machine's speed (analysis.speed) and latency at equal offered load -----------
+# --- the machine's speed (analysis.cost.speed) and latency at equal offered load -----------
 
-SPEED_FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "speed"
+SPEED_FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "speed"
 DIFFERENT_SPEEDS = ("the machines ran at different speeds: B ran 0.66x as fast as A (speed "
                     "probe); absolute cost, req/s and latency are shown, not judged")
 

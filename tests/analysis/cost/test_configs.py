@@ -5,10 +5,10 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from analysis.costs import answer_order, cost_table
-from analysis.load import load_run
-from analysis.summaries import config_table
-from analysis.summary import cell_rows
+from analysis.cost.configs import config_table
+from analysis.cost.table import answer_order, cost_table
+from analysis.data.load import load_run
+from analysis.report.summary import cell_rows
 from tests.analysis.fixtures import ROOT
 
 

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from analysis.formats import UnknownFormat
-from analysis.micro import jwt_table, load_micro
+from analysis.cost.micro import jwt_table, load_micro
+from analysis.data.formats import UnknownFormat
 
 RESULT = {"group": "jwt", "name": "HS256 pyjwt verify", "median_us": 20.0, "stdev_us": 1.0,
           "samples": 4, "loops": 100, "extra": {"token_bytes": 150}}

@@ -7,8 +7,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from analysis.load import load_run
-from analysis.recommend import format_recommendation, recommend
+from analysis.cost.recommend import format_recommendation, recommend
+from analysis.data.load import load_run
 from authbench.cli import main
 from tests.analysis.fixtures import ROOT, Config, write_run
 

@@ -1,4 +1,4 @@
-"""analysis.speed: the machine's speed over a run and between runs, from speed.json.
+"""analysis.cost.speed: the machine's speed over a run and between runs, from speed.json.
 
 The fixtures under tests/fixtures/speed/ are written by hand so every figure can be
 worked out: each probe's machine figure is the median of its two CPUs' CPU ns per
@@ -12,8 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from analysis.formats import UnknownFormat
-from analysis.speed import (
+from analysis.cost.speed import (
     FLAG_OVER,
     NOT_MEASURED,
     SpeedSummary,
@@ -23,8 +22,9 @@ from analysis.speed import (
     speed_ratio,
     summarize,
 )
+from analysis.data.formats import UnknownFormat
 
-SPEED = Path(__file__).resolve().parents[1] / "fixtures" / "speed"
+SPEED = Path(__file__).resolve().parents[2] / "fixtures" / "speed"
 STEADY, SLOWER, DRIFTING = SPEED / "steady", SPEED / "slower", SPEED / "drifting"
 
 

@@ -9,7 +9,7 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from analysis.costs import (
+from analysis.cost.table import (
     NOTHING_SATURATED,
     SHARED_CORE,
     Interval,
@@ -104,7 +104,7 @@ def hot(key: str, repeat: int, server: float, *, mode: str = "jwt", store: str =
         target: float | None = None, store_cpu: float = NAN, rps: float = 100.0,
         p99: float = 5.0, label: str = "target", users: int = 10, nodes: int = 1,
         endpoint: str = "GET /api/me", status: str = "ok") -> dict[str, Any]:
-    """One window's hot row, as analysis.load.load_run gives it."""
+    """One window's hot row, as analysis.data.load.load_run gives it."""
     return {"cell": f"{key}-r{repeat}", "key": key, "repeat": repeat, "status": status,
             "endpoint": endpoint, "mode": mode, "store": store, "alg": "HS256",
             "lib": "pyjwt", "revocation": "none", "scenario": "read", "users": users,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from analysis.conformance import store_settings_text, verify_columns
+from analysis.data.conformance import store_settings_text, verify_columns
 
 
 def test_store_settings_in_words() -> None:

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from analysis.formats import (
+from analysis.data.formats import (
     CELL,
     FORMATS,
     HDR,
@@ -21,7 +21,7 @@ from analysis.formats import (
     load_json,
 )
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def test_each_kind_names_its_versions_and_writes_the_newest() -> None:

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from hdrh.histogram import HdrHistogram
 
-from analysis.formats import HDR, UnknownFormat
-from analysis.hdr import (
+from analysis.data.formats import HDR, UnknownFormat
+from analysis.data.hdr import (
     is_timing,
     load_cell_histograms,
     measured_bounds,

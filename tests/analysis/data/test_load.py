@@ -13,11 +13,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from analysis.costs import NOTHING_SATURATED, SHARED_CORE
-from analysis.formats import CELL as CELL_FORMAT
-from analysis.formats import RUN, UnknownFormat
-from analysis.hdr import load_cell_histograms, measured_bounds
-from analysis.load import (
+from analysis.cost.table import NOTHING_SATURATED, SHARED_CORE
+from analysis.data.formats import CELL as CELL_FORMAT
+from analysis.data.formats import RUN, UnknownFormat
+from analysis.data.hdr import load_cell_histograms, measured_bounds
+from analysis.data.load import (
     cpu_between,
     key_and_repeat,
     load_probes,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from analysis.store_ops import ops_per_request, request_commands
+from analysis.data.store_ops import ops_per_request, request_commands
 
 
 def test_the_harness_own_reads_are_not_request_work() -> None:

@@ -8,7 +8,8 @@ import pandas as pd
 import pytest
 from matplotlib.figure import Figure
 
-from analysis.curve import (
+from analysis.data.endpoints import ME
+from analysis.latency.curve import (
     curve_lines,
     curve_points,
     curve_section,
@@ -17,7 +18,6 @@ from analysis.curve import (
     knee_table,
     max_rate_under,
 )
-from analysis.endpoints import ME
 
 # A target that holds 2 ms p99 up to 400 req/s, then queues; it completes ~450 req/s at most.
 BENDING: list[tuple[float, float, float]] = [

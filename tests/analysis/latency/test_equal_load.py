@@ -8,11 +8,11 @@ import pandas as pd
 import pytest
 from hdrh.histogram import HdrHistogram
 
-from analysis.answer import latency_lines
-from analysis.costs import cost_table
-from analysis.endpoints import ME
-from analysis.hdr import LAG, merge
-from analysis.openmodel import (
+from analysis.cost.recommend import format_recommendation, recommend
+from analysis.cost.table import cost_table
+from analysis.data.endpoints import ME
+from analysis.data.hdr import LAG, merge
+from analysis.latency.equal_load import (
     DISTURBED_NOTE,
     equal_load_table,
     generator_note,
@@ -21,8 +21,8 @@ from analysis.openmodel import (
     open_columns,
     sum_open_counts,
 )
-from analysis.recommend import format_recommendation, recommend
-from analysis.summary import format_answer
+from analysis.report.answer import latency_lines
+from analysis.report.summary import format_answer
 
 COUNTS = {"scheduled": 1000.0, "sent": 1000.0, "in_flight_limit": 20.0, "in_flight_max": 5.0,
           "rate": 500.0}

@@ -7,9 +7,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from analysis.answer import ASYMMETRIC_NEEDS, SHARED_NEEDS, answer_lines
-from analysis.costs import cost_table
-from analysis.load import load_run
+from analysis.cost.table import cost_table
+from analysis.data.load import load_run
+from analysis.report.answer import ASYMMETRIC_NEEDS, SHARED_NEEDS, answer_lines
 from tests.analysis.fixtures import Config, write_run
 
 NONE = Config("none-read-u10-n1", {"mode": "none"}, counts=(1000, 1000),

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from analysis.costs import interval, sanity_warnings
-from analysis.report_data import Report, build_report, method_warnings
+from analysis.cost.table import interval, sanity_warnings
+from analysis.report.data import Report, build_report, method_warnings
 from tests.analysis.fixtures import ROOT
 
 

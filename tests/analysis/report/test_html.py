@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from analysis.report_html import markdown_html, standalone_html
+from analysis.report.html import markdown_html, standalone_html
 
 
 def test_markdown_html_turns_tables_and_headings_into_html() -> None:

@@ -12,18 +12,18 @@ import pandas as pd
 import pytest
 from matplotlib.figure import Figure
 
-from analysis import plots
-from analysis.faults import fault_table
-from analysis.load import load_probes
-from analysis.report_data import (
+from analysis.data.load import load_probes
+from analysis.report import plots
+from analysis.report.data import (
     Report,
     build_report,
     named_left_out,
     with_equal_load,
     without_faults,
 )
-from analysis.report_html import render_html
-from analysis.report_sections import (
+from analysis.report.html import render_html
+from analysis.report.scaleout import PREDICTED_ONLY
+from analysis.report.sections import (
     ARTICLE,
     COST,
     FAULTS,
@@ -37,11 +37,11 @@ from analysis.report_sections import (
     revocation_section,
     top_sections,
 )
-from analysis.scaleout_section import PREDICTED_ONLY
-from analysis.verdicts import NOT_MEASURED, Verdict
+from analysis.verdict.availability import fault_table
+from analysis.verdict.table import NOT_MEASURED, Verdict
 from tests.analysis.fixtures import ROOT, build_probes
-from tests.analysis.test_faults import JWT, SESSION
-from tests.analysis.test_store_distance import frame as rtt_frame
+from tests.analysis.store.test_distance import frame as rtt_frame
+from tests.analysis.verdict.test_availability import JWT, SESSION
 
 
 @pytest.fixture(scope="module")

@@ -9,12 +9,12 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from analysis.endpoints import ME
-from analysis.scaleout_data import predictions, scaleout_inputs, term_checks
-from analysis.scaleout_section import is_relevant, scaleout_section, with_scaleout
-from analysis.verdicts import NOT_MEASURED, Verdict
+from analysis.data.endpoints import ME
+from analysis.report.scaleout import is_relevant, scaleout_section, with_scaleout
+from analysis.store.scaleout_data import predictions, scaleout_inputs, term_checks
+from analysis.verdict.table import NOT_MEASURED, Verdict
 
-CEILING = Path(__file__).resolve().parents[1] / "fixtures" / "store-ceiling" / \
+CEILING = Path(__file__).resolve().parents[2] / "fixtures" / "store-ceiling" / \
     "store-ceiling.json"  # redis: session-get 100,000 ops/s, revocation-check 80,000
 
 

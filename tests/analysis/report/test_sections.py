@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from analysis.report_data import Report, build_report
-from analysis.report_sections import answer_section, method_lines
+from analysis.report.data import Report, build_report
+from analysis.report.sections import answer_section, method_lines
 from tests.analysis.fixtures import ROOT
 
 

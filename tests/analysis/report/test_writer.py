@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from analysis.report import write_report
+from analysis.report.writer import write_report
 from tests.analysis.fixtures import ROOT, add_probes, build_tiny
 
 TINY = ROOT / "tiny"

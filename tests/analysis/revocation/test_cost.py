@@ -9,14 +9,14 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from analysis.costs import cost_table, interval
-from analysis.revocation_cost import overhead_lines, overhead_table
+from analysis.cost.table import cost_table, interval
+from analysis.revocation.cost import overhead_lines, overhead_table
 
 
 def window(key: str, repeat: int, cost: float, *, mode: str = "jwt", revocation: str = "none",
            store: str = "memory", rps: float = 1000.0, users: int = 20,
            rate_spec: str = "") -> dict[str, Any]:
-    """One window's GET /api/me row, as analysis.load.load_run gives it."""
+    """One window's GET /api/me row, as analysis.data.load.load_run gives it."""
     name = key if not rate_spec else f"{key}-at50pct"
     return {"cell": f"{repeat:03d}-{name}-r{repeat}", "key": name, "config": key,
             "repeat": repeat, "status": "ok", "endpoint": "GET /api/me", "scenario": "read",

@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from analysis.load import load_probes
-from analysis.revocation import (
+from analysis.data.load import load_probes
+from analysis.revocation.lag import (
     dead_everywhere,
     lag_lines,
     lag_table,

@@ -11,8 +11,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 
-from analysis.formats import UnknownFormat
-from analysis.revocation_storage import (
+from analysis.data.formats import UnknownFormat
+from analysis.revocation.storage import (
     growth_table,
     load_revocation,
     logout_all_table,

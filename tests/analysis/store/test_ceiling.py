@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from analysis.formats import UnknownFormat
-from analysis.store_ceiling import (
+from analysis.data.formats import UnknownFormat
+from analysis.store.ceiling import (
     cluster_bound_rps,
     load_store_ceiling,
     mode_ceiling,
@@ -21,7 +21,7 @@ from analysis.store_ceiling import (
     store_cpu_us_per_request,
 )
 
-FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "store-ceiling"
+FIXTURE = Path(__file__).resolve().parents[2] / "fixtures" / "store-ceiling"
 
 
 def _data() -> dict[str, Any]:

@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 from matplotlib.figure import Figure
 
-from analysis.endpoints import ME
-from analysis.store_distance import (
+from analysis.data.endpoints import ME
+from analysis.store.distance import (
     break_even_rtt,
     family_of,
     rtt_effects,
@@ -18,7 +18,7 @@ from analysis.store_distance import (
     store_rtt_section,
     with_store_rtt,
 )
-from analysis.verdicts import NOT_MEASURED, Verdict
+from analysis.verdict.table import NOT_MEASURED, Verdict
 
 RTTS = (0.0, 0.5, 1.0, 2.0)
 

@@ -10,7 +10,7 @@ import pytest
 from matplotlib.collections import PathCollection
 from matplotlib.figure import Figure
 
-from analysis.scaleout import (
+from analysis.store.scaleout import (
     NODES,
     STORE,
     ModeCosts,
@@ -24,7 +24,7 @@ from analysis.scaleout import (
     store_capacity_rps,
     usl_refusal,
 )
-from analysis.scaleout_report import plot_scaleout, scalability_summary
+from analysis.store.scaleout_report import plot_scaleout, scalability_summary
 
 REDIS = StoreCeiling("redis", 100_000.0, 10.0)
 SESSION = ModeCosts("session-redis", "session redis", 100.0, None, 2.0, "redis")

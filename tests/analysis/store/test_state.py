@@ -10,9 +10,9 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from analysis.costs import Interval
-from analysis.endpoints import ME
-from analysis.state_storage import (
+from analysis.cost.table import Interval
+from analysis.data.endpoints import ME
+from analysis.store.state import (
     PerItem,
     StorageFigures,
     blocklist_bytes,
@@ -22,7 +22,7 @@ from analysis.state_storage import (
     storage,
     storage_figures,
 )
-from analysis.verdicts import NOT_MEASURED
+from analysis.verdict.table import NOT_MEASURED
 
 MB = 2**20
 

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from matplotlib.figure import Figure
 
-from analysis.faults import (
+from analysis.verdict.availability import (
     availability,
     baseline_p99,
     fault_lines,
@@ -17,7 +17,7 @@ from analysis.faults import (
     plot_fault_timelines,
     recovery_seconds,
 )
-from analysis.verdicts import NOT_MEASURED
+from analysis.verdict.table import NOT_MEASURED
 
 
 def timeline(cell: str, mode: str, revocation: str, fault: str, bad: dict[int, dict[str, Any]],

@@ -17,7 +17,11 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from analysis.breakeven import (
+from analysis.data.endpoints import ME
+from analysis.data.load import load_run
+from analysis.report.breakeven import TITLE, break_evens, breakeven_section
+from analysis.report.writer import write_report
+from analysis.verdict.breakeven import (
     ALGORITHM,
     DISTANCE,
     MICRO,
@@ -30,11 +34,7 @@ from analysis.breakeven import (
     distance_idle,
     distance_measured,
 )
-from analysis.breakeven_section import TITLE, break_evens, breakeven_section
-from analysis.breakeven_store import CEILING, blocklist_rate, nodes_to_cap
-from analysis.endpoints import ME
-from analysis.load import load_run
-from analysis.report import write_report
+from analysis.verdict.breakeven_store import CEILING, blocklist_rate, nodes_to_cap
 from tests.analysis.fixtures import ROOT
 
 QUICK = ROOT / "quick-redis"

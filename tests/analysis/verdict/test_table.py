@@ -9,9 +9,9 @@ from typing import Any
 
 import pandas as pd
 
-from analysis.load import load_probes, load_run
-from analysis.report_data import article_table
-from analysis.verdicts import (
+from analysis.data.load import load_probes, load_run
+from analysis.report.data import article_table
+from analysis.verdict.table import (
     NOT_MEASURED,
     check_cost_text,
     hybrid,

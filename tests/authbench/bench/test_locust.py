@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from analysis.hdr import load_cell_histograms
+from analysis.data.hdr import load_cell_histograms
 from authbench.bench.locust import locust_rps
 from authbench.run.cell import Cell
 from authbench.run.locustrun import run_locust

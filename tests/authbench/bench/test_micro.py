@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from cryptography.exceptions import InvalidSignature
 
-from analysis.micro import jwt_table, load_micro
+from analysis.cost.micro import jwt_table, load_micro
 from authbench.bench.micro import ALGORITHMS, Result, worker, write_micro_json
 from authbench.bench.microcrypto import raw_verifier
 from authbench.cli import main

@@ -14,7 +14,7 @@ import asyncpg
 import psutil
 import pytest
 
-from analysis.store_ceiling import mode_ceiling, parse_store_ceiling, store_capacity_rps
+from analysis.store.ceiling import mode_ceiling, parse_store_ceiling, store_capacity_rps
 from authbench.bench.storeceiling.measure import store_ceiling_extra
 from authbench.bench.storeceiling.operations import (
     NAMESPACE,

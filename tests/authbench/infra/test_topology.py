@@ -11,8 +11,8 @@ import httpx
 import psutil
 import pytest
 
-from analysis.load import locust_row
-from analysis.summary import summarize_run
+from analysis.data.load import locust_row
+from analysis.report.summary import summarize_run
 from authbench.infra.haproxy import haproxy_path
 from authbench.infra.topology import Topology, balancer_maxconn
 from authbench.run.runner import RunOptions, run_suite

@@ -17,9 +17,9 @@ import asyncpg
 import pytest
 import redis
 
-from analysis.faults import fault_table
-from analysis.load import load_timelines
-from analysis.report import write_report
+from analysis.data.load import load_timelines
+from analysis.report.writer import write_report
+from analysis.verdict.availability import fault_table
 from authbench.infra.launcher import TargetProcess
 from authbench.run import faults
 from authbench.run.cell import Cell

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from analysis.load import load_run
+from analysis.data.load import load_run
 from authbench.run.calibration import (
     CPU_BASIS,
     SERVED_BASIS,

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from analysis.formats import UnknownFormat
+from analysis.data.formats import UnknownFormat
 from authbench.run.rundir import RunDir, list_runs
 from authbench.run.suite import parse_suite
 

@@ -19,8 +19,8 @@ from typing import Any
 import psutil
 import pytest
 
-from analysis.report import write_report
-from analysis.summary import summarize_run
+from analysis.report.summary import summarize_run
+from analysis.report.writer import write_report
 from authbench.bench.revocation import measure as revocation_measure
 from authbench.bench.revocation.measure import storage_extra
 from authbench.bench.revocation.result import RevocationBenchConfig

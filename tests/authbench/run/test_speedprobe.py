@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from analysis.speed import NOT_MEASURED, load_speed, speed_lines
+from analysis.cost.speed import NOT_MEASURED, load_speed, speed_lines
 from authbench.run.speedprobe import ITERATIONS, SpeedLog, probe_cpu, probe_speed
 
 CPUS = sorted(os.sched_getaffinity(0))

@@ -8,8 +8,8 @@ from pathlib import Path
 import psutil
 import pytest
 
-from analysis.load import load_run
-from analysis.report import write_report
+from analysis.data.load import load_run
+from analysis.report.writer import write_report
 from authbench.run.runner import RunOptions, run_suite
 from authbench.run.suite import SERVICES, load_suite
 from tests.support import read_json

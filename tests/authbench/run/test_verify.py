@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from analysis.conformance import store_settings_text
+from analysis.data.conformance import store_settings_text
 from authbench.run.verify import verify_target
 from tests.conftest import StartTarget
 from tests.support import FAST_KDF

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from analysis.costs import BOTTLENECKS, cost_table
-from analysis.load import load_run
-from analysis.report import write_report
+from analysis.cost.table import BOTTLENECKS, cost_table
+from analysis.data.load import load_run
+from analysis.report.writer import write_report
 from authbench.run.rundir import RunDir
 from authbench.run.runner import RunOptions, run_suite
 from authbench.run.suite import SERVICES, load_suite

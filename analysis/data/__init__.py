@@ -1,0 +1,2 @@
+"""Run folders read into frames: cells, histograms, formats, conformance, store counters
+and API names."""

@@ -1,0 +1,1 @@
+"""Latency at equal offered load and along a load curve."""

@@ -1,0 +1,1 @@
+"""Reports: the writer, its data and sections, the answer, charts, HTML."""

@@ -1,0 +1,1 @@
+"""Revocation: the lag per strategy, what the check costs, what it stores."""

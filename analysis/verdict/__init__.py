@@ -1,0 +1,1 @@
+"""Verdicts on the article's rows: the table, availability under faults, break-even points."""
