@@ -10,7 +10,7 @@ import signal
 import sys
 from collections.abc import Callable, Sequence
 
-from analysis.formats import UnknownFormat
+from analysis.data.formats import UnknownFormat
 from authbench.bench.h2load import H2loadMissing
 from authbench.bench.wrk import WrkMissing
 from authbench.commands import bench, inspect, netdelay, run, target

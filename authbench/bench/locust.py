@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from analysis.load import locust_row
+from analysis.data.load import locust_row
 from authbench.bench.wrk import run_wrk
 from authbench.infra.launcher import TargetProcess
 from authbench.run.cell import Cell

@@ -27,7 +27,7 @@ from joserfc import jwt as jose_jwt
 from joserfc.errors import SecurityWarning
 from joserfc.jwk import ECKey, OctKey, OKPKey, RSAKey
 
-from analysis.formats import MICRO
+from analysis.data.formats import MICRO
 from authbench.bench.microcrypto import raw_verifier
 from authbench.run.rundir import collect_metadata, write_json
 from targets.keys import KeySet, SigningKey, generate_key

@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import psutil
 
-from analysis.formats import TARGETS
+from analysis.data.formats import TARGETS
 from authbench.bench.wrk import WrkResult, run_wrk
 from authbench.infra.launcher import TargetProcess
 from authbench.run.placement import plan_placement

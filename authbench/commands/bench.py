@@ -56,7 +56,7 @@ def _output_folder(args: argparse.Namespace, suffix: str) -> Path | None:
 
 
 def _write_report(folder: Path) -> Path:
-    from analysis.report import write_report  # pandas and matplotlib: see the docstring
+    from analysis.report.writer import write_report  # pandas and matplotlib: see the docstring
 
     return write_report(folder)["html"]
 
@@ -109,7 +109,7 @@ def cmd_micro(args: argparse.Namespace) -> int:
 
 def cmd_bench_locust(args: argparse.Namespace) -> int:
     """Compare Locust's and wrk's maximum req/s on /noauth at the same connections."""
-    # Reads Locust's CSV with analysis.load (pandas): see the docstring.
+    # Reads Locust's CSV with analysis.data.load (pandas): see the docstring.
     from authbench.bench.locust import compare_with_wrk, format_ratios
 
     require_wrk()  # before any process starts

@@ -2,7 +2,7 @@
 
 analysis (pandas, matplotlib), and the runner that uses it, are imported inside the
 handlers: loading them takes about a second, and `authbench serve`, which shares this
-command line, is started once per target. analysis.formats, which loads neither, comes
+command line, is started once per target. analysis.data.formats, which loads neither, comes
 in at the top through authbench.run.rundir.
 """
 
@@ -39,9 +39,9 @@ def planned_suite(run: RunDir) -> Suite:
 
 def cmd_run(args: argparse.Namespace) -> int:
     """Run a suite (quick, standard, scale, nodes, or a .toml file) into results/."""
-    from analysis.load import load_run  # these three: see the module's docstring
-    from analysis.report import write_report
-    from analysis.summary import format_answer, format_summary, summarize_run
+    from analysis.data.load import load_run  # these three: see the module's docstring
+    from analysis.report.summary import format_answer, format_summary, summarize_run
+    from analysis.report.writer import write_report
     from authbench.run.runner import RunInterrupted, RunOptions, restore_options, run_suite
 
     options = RunOptions(results=Path(args.results), redis_url=args.redis_url,
@@ -168,7 +168,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         print(f"authbench report: {folder}: not an authbench run (no metadata.json, "
               "micro.json or revocation.json)", file=sys.stderr)
         return 2
-    from analysis.report import write_report  # see the module's docstring
+    from analysis.report.writer import write_report  # see the module's docstring
 
     written = write_report(folder)
     print(f"report: {written['html']}")
@@ -178,7 +178,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 def cmd_compare(args: argparse.Namespace) -> int:
     """Compare two runs cell by cell; exit 1 on a regression past --fail-over percent."""
-    from analysis.compare import run_compare  # see the module's docstring
+    from analysis.cost.compare import run_compare  # see the module's docstring
 
     for path in (args.run_a, args.run_b):
         if not (Path(path) / "metadata.json").is_file():
@@ -192,8 +192,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 def cmd_recommend(args: argparse.Namespace) -> int:
     """Which configuration meets a p99 and req/s target on a run's data, and why."""
-    from analysis.load import load_run  # see the module's docstring
-    from analysis.recommend import format_recommendation, recommend
+    from analysis.cost.recommend import format_recommendation, recommend
+    from analysis.data.load import load_run  # see the module's docstring
 
     if not (Path(args.run) / "metadata.json").is_file():
         print(f"authbench recommend: {args.run}: not an authbench run", file=sys.stderr)

@@ -29,9 +29,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from analysis.costs import hot_rows
-from analysis.hdr import is_timing, load_cell_histograms
-from analysis.load import load_run
+from analysis.cost.table import hot_rows
+from analysis.data.hdr import is_timing, load_cell_histograms
+from analysis.data.load import load_run
 from authbench.run.cell import DEAREST, Cell
 from authbench.run.progress import Progress
 from authbench.run.rig import CellFailed, Rig

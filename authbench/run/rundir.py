@@ -8,7 +8,7 @@ Layout:
                              environment, topology, verify checks, node and store metrics
         locust_*.csv, locust.html, locust.log, hdr-*.json, node-*.log, haproxy.cfg
 Unfinished cells live in cells/.<name>.partial/ and are removed on resume.
-metadata.json and cell.json carry "format" (analysis.formats RUN, CELL) and are checked
+metadata.json and cell.json carry "format" (analysis.data.formats RUN, CELL) and are checked
 whenever this module reads them.
 """
 
@@ -30,7 +30,7 @@ from typing import Any
 import psutil
 from cryptography.hazmat.backends.openssl import backend as openssl_backend
 
-from analysis.formats import CELL, RUN, UnknownFormat, load_json
+from analysis.data.formats import CELL, RUN, UnknownFormat, load_json
 from authbench.run.cell import Cell
 from authbench.run.suite import Suite
 

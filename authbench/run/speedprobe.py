@@ -17,7 +17,7 @@ The probe runs in a process of its own (`python -m authbench.run.speedprobe`), s
 for each probe: inside the runner it would wait for the GIL behind the runner's own
 threads (between rounds of a quick run, 1 % of a core and 10-17 s per probe instead of
 0.3 s). `SpeedLog` appends labelled probes ("start", "round 2", "end") to
-<run>/speed.json; analysis.speed reads it.
+<run>/speed.json; analysis.cost.speed reads it.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from analysis.formats import SPEED, load_json
+from analysis.data.formats import SPEED, load_json
 
 # Calibrated once (not per run, or the probe would measure nothing): 3,000 iterations took
 # 19.4-20.5 ms of CPU per pass on the 2-core KVM Xeon this project was developed on.

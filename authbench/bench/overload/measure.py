@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 import psutil
 
-from analysis.formats import OVERLOAD
+from analysis.data.formats import OVERLOAD
 from authbench.bench.h2load import run_h2load
 from authbench.bench.overload.result import (
     RECOVERED_RUN,

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from analysis.formats import REVOCATION_STORAGE
+from analysis.data.formats import REVOCATION_STORAGE
 from authbench.run.rundir import write_json
 from targets.settings import DEFAULT_STORE_URLS, STORE_KINDS
 

@@ -12,5 +12,5 @@ data, loaded through the targets' own bulk paths; redis_ceiling.py and
 postgres_ceiling.py: one store each; tools.py: the tools, pinned, their CPU;
 result.py: the config and store-ceiling.json (its keys documented there); measure.py:
 the whole run and the suites' store-ceiling extra; render.py: the terminal table. The
-command is authbench/commands/bench.py; the reader analysis/store_ceiling.py.
+command is authbench/commands/bench.py; the reader analysis/store/ceiling.py.
 """

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from analysis.store_ceiling import parse_store_ceiling, store_capacity_rps
+from analysis.store.ceiling import parse_store_ceiling, store_capacity_rps
 
 
 def _share(value: float | None) -> str:
@@ -53,5 +53,5 @@ def format_result(result: dict[str, Any]) -> list[str]:
             lines.append(f"{mode:<28}{rps:>28,.0f}")
     lines.append(f"no store call per request (no store bound): {', '.join(unbounded)}")
     lines.append("sessions: each active session's touch (once per interval) comes first; "
-                 "see analysis.store_ceiling.store_capacity_rps(active_sessions=...)")
+                 "see analysis.store.ceiling.store_capacity_rps(active_sessions=...)")
     return lines

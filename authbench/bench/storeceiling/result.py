@@ -49,7 +49,7 @@ store-ceiling.json, `"format": "authbench-store-ceiling/1"`:
         hot_path                what the request does, in words
 
 A store's capacity for a mode is then 1 / sum(per_request / ops_per_s_median) requests/s
-(analysis/store_ceiling.py), the store term of min(N x node capacity, store capacity).
+(analysis/store/ceiling.py), the store term of min(N x node capacity, store capacity).
 """
 
 from __future__ import annotations
@@ -59,7 +59,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from analysis.formats import STORE_CEILING
+from analysis.data.formats import STORE_CEILING
 from authbench.run.rundir import write_json
 from targets.settings import DEFAULT_STORE_URLS
 
