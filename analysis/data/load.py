@@ -82,7 +82,7 @@ PROBE_COLUMNS = ["cell", "trial", "key", "repeat", "mode", "store", "revocation"
                  "interval_ms", "before_status"]
 DEFAULT_LEEWAY_S = 2.0  # the targets' JWT_LEEWAY default: a token lives until exp + leeway
 _REPEAT = re.compile(r"-r(\d+)$")
-_RATE = re.compile(r"-at[0-9.e+]+(?:pct)?$")
+_RATE = re.compile(r"-at[0-9.e+]+(?:pct(?:dearest)?)?$")
 
 
 def cell_folders(run: Path) -> Iterator[tuple[Path, dict[str, Any]]]:

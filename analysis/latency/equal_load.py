@@ -185,6 +185,12 @@ def window_histograms(run: Path, frame: pd.DataFrame) -> dict[str, HdrHistogram]
     return found
 
 
+def equal_load_of(run: Path, frame: pd.DataFrame) -> pd.DataFrame:
+    """equal_load_table from the run folder's histograms merged: the one equal-load table
+    every report, summary and comparison of a run shows."""
+    return equal_load_table(frame, window_histograms(run, frame))
+
+
 EQUAL_LOAD_PERCENTILES = (("p50_ms", 50.0), ("p90_ms", 90.0), ("p99_ms", 99.0))
 MERGED_BASIS = ("of the {n} windows' histograms merged; in brackets a "
                 f"{INTERVAL_LEVEL:.0%} bootstrap interval over the windows "

@@ -14,7 +14,7 @@ from analysis.cost.speed import speed_lines
 from analysis.cost.table import cost_table, sanity_warnings
 from analysis.data.endpoints import ME
 from analysis.data.load import load_metadata, load_probes, load_run, load_timelines
-from analysis.latency.equal_load import equal_load_table, generator_warnings
+from analysis.latency.equal_load import equal_load_of, generator_warnings
 from analysis.report.scaleout import with_scaleout
 from analysis.report.summary import cell_rows
 from analysis.store.distance import rtt_effects, rtt_table, with_store_rtt
@@ -179,5 +179,5 @@ def build_report(run: Path) -> Report:
             f"`{EXTRA_COMMANDS.get(extra, 'authbench run --resume {run}').format(run=run)}`)"
             for extra, why in metadata.get("extras_failed", {}).items()],
         caption=_caption(metadata, frame), timelines=timelines, faults=faults,
-        equal_load=equal_load_table(frame), speed=speed_lines(run),
+        equal_load=equal_load_of(run, frame), speed=speed_lines(run),
     )

@@ -10,8 +10,8 @@ import pandas as pd
 
 from analysis.cost.table import cost_table, interval, order_lines, ordered, sanity_warnings
 from analysis.data.endpoints import HOT_PATHS, LOGIN
-from analysis.data.load import load_run
-from analysis.latency.equal_load import equal_load_table, is_one_rate
+from analysis.data.load import load_metadata, load_run
+from analysis.latency.equal_load import equal_load_of, equal_load_table, is_one_rate
 from analysis.report.formatting import number
 
 # A login scenario's cell is about its logins.
@@ -61,28 +61,52 @@ def format_summary(rows: list[dict[str, Any]]) -> list[str]:
     return lines
 
 
-def format_answer(frame: pd.DataFrame) -> list[str]:
+def rate_basis(rate: str, offered: float, metadata: dict[str, Any] | None = None) -> str:
+    """What a rate spec offered, in words: '40 % of the dearest configuration's capacity
+    (jwt-..., 2,480 req/s on one core): 992 req/s offered'."""
+    share = rate.split("%")[0]
+    dearest = (metadata or {}).get("dearest") or {}
+    if rate.endswith("%dearest"):
+        which = (f" ({dearest['key']}, {dearest['rps']:,.0f} req/s on one core)"
+                 if dearest.get("key") else "")
+        return f"{share} % of the dearest configuration's capacity{which}: " \
+            f"{offered:,.0f} req/s offered"
+    if rate.endswith("%"):
+        return f"{share} % of the floor's capacity: {offered:,.0f} req/s offered"
+    return f"{offered:,.0f} req/s offered"
+
+
+def format_answer(frame: pd.DataFrame, run: Path | None = None) -> list[str]:
     """The answer for the terminal: cost per request per configuration (closed-loop
-    windows) in the answer's order; p99 at equal offered load where the run has it (open
-    model), else closed-loop."""
+    windows) in the answer's order; p90 at equal offered load with its interval where the
+    run has it (open model; the windows' histograms merged when the run folder is given),
+    else closed-loop p99."""
     table = cost_table(frame)
+    equal = equal_load_of(run, frame) if run is not None else equal_load_table(frame)
     if table.empty:
-        if not equal_load_table(frame).empty:
+        if not equal.empty:
             return ["no closed-loop window, so no cost per request: the run measured "
                     "open-model load only (its latency against offered load is in the report)"]
         return ["no configuration was measured"]
-    equal = equal_load_table(frame)
     at = {str(r["config"]): r for _, r in equal.iterrows()} if is_one_rate(equal) else {}
     rate = str(equal["rate_spec"].iloc[0]) if at else ""
-    p99 = f"p99 ms at {rate}" if at else "p99 ms"
-    width = max(40, *(len(str(key)) + 1 for key in table["key"]))  # whole names: they differ
-    lines = [f"{'configuration':<{width}}{'cost µs/request (range)':>28}{'vs floor':>10}"
-             f"{p99:>15}  limited by"]
+    heading = "p90 ms (95% interval)" if at else "p99 ms"
+    rows = []
     for _, row in ordered(table).iterrows():
-        latency = at[str(row["key"])]["p99_ms"] if str(row["key"]) in at else \
-            (math.nan if at else row["p99_ms"])
+        load = at.get(str(row["key"]))
+        if load is not None and load["repeats"]:
+            latency = (f"{number(load['p90_ms'], 2)} ({number(load['p90_ms_low'], 2)} to "
+                       f"{number(load['p90_ms_high'], 2)})")
+        else:
+            latency = "-" if at else number(row["p99_ms"], 1)
+        rows.append((row, latency))
+    width = max(40, *(len(str(key)) + 1 for key in table["key"]))  # whole names: they differ
+    late = max(len(heading), *(len(latency) for _, latency in rows)) + 2
+    lines = [f"{'configuration':<{width}}{'cost µs/request (range)':>28}{'vs floor':>10}"
+             f"{heading:>{late}}  limited by"]
+    for row, latency in rows:
         lines.append(f"{row['key']!s:<{width}}{interval(row, 'server_cpu_us').text(1):>28}"
-                     f"{number(row['floor_ratio'], 2):>10}{number(latency, 1):>15}  "
+                     f"{number(row['floor_ratio'], 2):>10}{latency:>{late}}  "
                      f"{row['bottleneck']}")
     lines += order_lines(table, "cheapest to dearest")
     unclaimed = table[table["server_cpu_us"].isna()]
@@ -94,9 +118,11 @@ def format_answer(frame: pd.DataFrame) -> list[str]:
                  + ("" if at else ", p99 from the same windows"))
     if at:
         offered = float(equal["rate_offered"].median())
-        share = " of the floor's capacity" if rate.endswith("%") else " req/s"
-        lines.append(f"p99 at {rate}{share}: {offered:,.0f} req/s offered "
-                     "to every configuration on a fixed schedule (open model), latency from "
-                     "each request's intended send")
+        metadata = load_metadata(run) if run is not None else None
+        basis = sorted({str(b) for b in equal.get("latency_basis", []) if isinstance(b, str)})
+        lines.append(f"p90 at {rate}: {rate_basis(rate, offered, metadata)} to every "
+                     "configuration on a fixed schedule (open model), latency from each "
+                     "request's intended send"
+                     + (f"; percentiles {basis[0]}" if len(basis) == 1 else ""))
     lines += [f"WARNING: {w}" for w in sanity_warnings(table)]
     return lines

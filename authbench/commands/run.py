@@ -113,7 +113,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                   file=sys.stderr)
     rows = summarize_run(run.path)
     print("\n".join(format_summary(rows)))
-    print("\n" + "\n".join(format_answer(load_run(run.path))))
+    print("\n" + "\n".join(format_answer(load_run(run.path), run.path)))
     written = write_report(run.path)
     print(f"\nreport: {written['html']} (and {written['markdown'].name})")
     print(f"raw results: {run.path}")

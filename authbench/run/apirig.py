@@ -19,6 +19,7 @@ import psutil
 
 from adapters.schema import Adapter
 from authbench.infra.service import ServiceFailed, ServiceGroup, ServiceSpec
+from authbench.run.apisuite import node_places
 from authbench.run.cell import Cell
 from authbench.run.locustrun import LocustFailed, LocustProcesses, ready_timeout
 from authbench.run.placement import Placement
@@ -90,7 +91,8 @@ class ApiRig(Rig):
             else:
                 self.facts["topology"] = {"kind": "external", "nodes": len(self.node_urls),
                                           "node_urls": self.node_urls,
-                                          "node_pids": list(self.adapter.pids)}
+                                          "node_pids": list(self.adapter.pids),
+                                          "node_places": node_places(self.adapter)}
             checks = [verify_api(self.adapter, url) for url in self.node_urls]
             self.facts["verify"] = [c.as_dict() for c in checks]
             failed = [c for c in checks if not c.is_passed]

@@ -12,9 +12,12 @@ a logout also gets one revocation probe (its own rig, after the windows).
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import replace
 from typing import Any
 from urllib.parse import urlsplit
+
+import psutil
 
 from adapters.loading import AdapterFile
 from adapters.schema import Adapter, Hot
@@ -65,6 +68,42 @@ def check_hosts(api: AdapterFile, allow_remote: bool) -> None:
                 raise SuiteError(f"{api.path}: variant {adapter.variant.name!r}: {url} is not "
                                  "on this machine; load against another host is yours to "
                                  "answer for: add --allow-remote to send it")
+
+
+def _is_this_machine(host: str) -> bool:
+    """The host is one of this machine's (this network namespace's) own addresses."""
+    if host in LOOPBACK_HOSTS or host.startswith("127."):
+        return True
+    try:
+        wanted = ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return False  # a name: it may resolve anywhere, so not counted as here
+    return any(address.address.split("%")[0] == str(wanted)
+               for addresses in psutil.net_if_addrs().values() for address in addresses)
+
+
+def node_places(adapter: Adapter) -> list[dict[str, Any]]:
+    """Where each node of a variant runs, and whether its CPU is measured there: a node
+    authbench starts runs here; one at a url is here only at one of this machine's own
+    addresses, and the CPU of a node on another host is never measured (only `pids`,
+    which name processes of this machine, are)."""
+    if adapter.service is not None:
+        return [{"url": adapter.service.url, "host": "this machine", "is_local": True,
+                 "is_cpu_measured": True, "cpu": "measured: authbench started it here"}
+                for _ in range(adapter.nodes)]
+    places = []
+    for url in adapter.urls:
+        host = urlsplit(url).hostname or ""
+        is_local = _is_this_machine(host)
+        if adapter.pids:
+            cpu = "measured: from the processes named by pids, on this machine"
+        elif is_local:
+            cpu = "not measured: no process named"
+        else:
+            cpu = "not measured: on another host"
+        places.append({"url": url, "host": host, "is_local": is_local,
+                       "is_cpu_measured": bool(adapter.pids), "cpu": cpu})
+    return places
 
 
 def api_suite(suite: Suite, api: AdapterFile) -> tuple[Suite, list[str]]:
@@ -124,6 +163,7 @@ def api_metadata(api: AdapterFile) -> dict[str, Any]:
         "variants": [{"name": a.variant.name, "kind": a.variant.kind, "store": a.variant.store,
                       "env": dict(a.variant.env),
                       "cpu_claimed": a.service is not None or bool(a.pids),
+                      "node_places": node_places(a),
                       "logout_revokes": a.logout.revokes if a.logout is not None else None}
                      for a in api.variants],
         "endpoints": {role: f"{request.method} {request.path}"

@@ -338,8 +338,10 @@ def run_suite(suite: Suite, options: RunOptions, resume: RunDir | None = None) -
     placement = plan_placement(options.pin)
     if resume is None:
         run = RunDir.create(options.results, suite, {
+            # An API's nodes are always spread over from the client side (ApiRig).
             "topology": {"load_balancer": "haproxy" if options.use_haproxy and haproxy_path()
-                         else "client-side", "external_workers": options.external_workers},
+                         and options.api is None else "client-side",
+                         "external_workers": options.external_workers},
             "placement": placement.describe(),
             "interleave": suite.interleave,
             "notes": options.notes,

@@ -22,7 +22,7 @@ from analysis.latency.equal_load import (
     sum_open_counts,
 )
 from analysis.report.answer import latency_lines
-from analysis.report.summary import format_answer
+from analysis.report.summary import format_answer, rate_basis
 
 COUNTS = {"scheduled": 1000.0, "sent": 1000.0, "in_flight_limit": 20.0, "in_flight_max": 5.0,
           "rate": 500.0}
@@ -92,7 +92,8 @@ def rows(config: str, mode: str, server_us: float, rate: float, p99s: list[float
                     "rate_offered": math.nan, "is_generator_short": False})
         out.append({**base, "cell": f"{config}-at50pct-r{repeat}", "key": f"{config}-at50pct",
                     "rate_spec": "50%", "rate_offered": rate, "rate_achieved": rate,
-                    "p50_ms": p99 / 3, "p99_ms": p99, "is_generator_short": is_short,
+                    "p50_ms": p99 / 3, "p90_ms": p99 / 2, "p99_ms": p99,
+                    "is_generator_short": is_short,
                     "generator_note": "the load generator used 95% of its CPU"
                     if is_short else "", "service_p99_ms": p99 / 2,
                     "schedule_lag_p99_ms": 0.5})
@@ -116,7 +117,9 @@ def test_equal_load_latency_leaves_out_short_windows_and_leads_the_answer() -> N
             line.startswith("| jwt-x at")]
     assert body[0].startswith("| none-x at 50% | 1,000 | 1,000 | 0.37")  # cheapest first
     assert "| 2 (1) |" in body[1]  # two windows used, one left out
-    assert any("Left out because the generator did not deliver" in line for line in lines)
+    assert "Left out: the load generator used 95% of its CPU." in lines
+    assert ("Each configuration's percentiles: median over its windows; in brackets their "
+            "range.") in lines
 
 
 def test_recommend_reads_capacity_off_a_curve() -> None:
@@ -145,17 +148,29 @@ def test_recommend_reads_capacity_off_a_curve() -> None:
     assert alone.is_meeting and math.isnan(alone.cost_us) and alone.rps == 1500
 
 
-def test_the_terminal_answer_takes_p99_at_equal_load() -> None:
+def test_the_terminal_answer_takes_p90_at_equal_load_with_its_interval() -> None:
     frame = pd.DataFrame(rows("none-x", "none", 100, 1000, [1.0, 1.2, 1.1])
                          + rows("jwt-x", "jwt", 200, 1000, [2.0, 2.4, 2.2]))
     lines = format_answer(frame)
-    assert "p99 ms at 50%" in lines[0]
+    assert "p90 ms (95% interval)" in lines[0]
     jwt = next(line for line in lines if line.startswith("jwt-x"))
-    assert jwt.split()[-2] == "2.2"  # the open-model median, not the closed loop's 3.0
-    assert any("1,000 req/s offered to every configuration" in line for line in lines)
+    # the open-model windows' p90s (1.0, 1.2, 1.1): median and range, not the closed loop
+    assert "1.10 (1.00 to 1.20)" in jwt and jwt.split()[-1] == "target"
+    assert any("50 % of the floor's capacity: 1,000 req/s offered to every configuration"
+               in line for line in lines)
     closed_only = format_answer(frame[frame["rate_spec"] == ""])
     assert "p99 ms  limited by" in closed_only[0]
     assert next(line for line in closed_only if line.startswith("jwt-x")).split()[-2] == "3.0"
+
+
+def test_a_share_of_the_dearest_is_named_with_the_dearest() -> None:
+    metadata = {"dearest": {"key": "jwt-redis", "rps": 2480.4}}
+    assert rate_basis("40%dearest", 992.2, metadata) == (
+        "40 % of the dearest configuration's capacity (jwt-redis, 2,480 req/s on one core): "
+        "992 req/s offered")
+    assert rate_basis("40%dearest", 992.2) == (
+        "40 % of the dearest configuration's capacity: 992 req/s offered")
+    assert rate_basis("500", 500.0) == "500 req/s offered"
 
 
 def test_latency_leads_the_answer_only_at_one_rate_for_every_configuration() -> None:
