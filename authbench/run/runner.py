@@ -37,7 +37,7 @@ from authbench.run.calibration import (
 )
 from authbench.run.cell import Cell
 from authbench.run.extras import SuiteExtra
-from authbench.run.locustrun import ready_timeout
+from authbench.run.locustrun import ready_timeout, short_reason
 from authbench.run.placement import Placement, plan_placement
 from authbench.run.progress import Progress
 from authbench.run.rig import CellFailed, Rig
@@ -153,6 +153,10 @@ def _measure(rig: Rig, folder: Path, cell: Cell, record: dict[str, Any],
                               **({"dearest": basis.as_dict()} if basis else {})}
         record.update(rig.measure(folder, cell.warmup, cell.duration, offered))
         record["status"] = "ok"
+        if record["window"].get("is_short"):  # a worker's data never came: measured again
+            record["status"] = "short"  # by --resume (RunDir.finished_cells)
+            record["reason"] = short_reason(record["window"]["seq"],
+                                            record["window"]["missing_workers"])
     except CellFailed as exc:
         record.update({k: v for k, v in rig.facts.items() if k not in record})
         record["reason"] = str(exc)
@@ -275,7 +279,7 @@ def run_windows(run: RunDir, todo: list[tuple[int, tuple[str, Cell, int]]],
         floor = calibrate(run, [c for _, (_, c, _) in todo], options, placement, progress,
                           rigs.values())
         for _index, (name, cell, repeat) in todo:
-            speed.at_round(repeat)  # a new round: probe the machine's speed, rigs idle
+            speed.at_round(repeat, name)  # a new round: probe the machine's speed, rigs idle
             basis = dearest.of(cell, progress)
             progress.start_cell(name, cell_seconds(cell, "windows"))
             folder = run.start_cell(name)
@@ -375,7 +379,7 @@ def run_suite(suite: Suite, options: RunOptions, resume: RunDir | None = None) -
             floor = calibrate(run, [c for _, (_, c, _) in own_rig], options, placement,
                               progress)
             for index, (name, cell, repeat) in own_rig:
-                speed.at_round(repeat)
+                speed.at_round(repeat, name)
                 basis = dearest.of(cell, progress)
                 progress.start_cell(name, cell_seconds(cell))
                 record = run_cell(run, index, name, cell, options, placement, progress, floor,

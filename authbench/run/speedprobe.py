@@ -149,11 +149,14 @@ class SpeedLog:
                                "probes": self.probes})
         return measured
 
-    def at_round(self, repeat: int) -> None:
-        """Called before each window: probe when a new round (repeat) of windows starts,
-        not before the first (the run's start probe was just taken)."""
+    def at_round(self, repeat: int, window: str = "") -> None:
+        """Called before each window (window: its name in the plan, "007-..."): probe when
+        the window's round (repeat) differs from the last one's, not before the first (the
+        run's start probe was just taken). The label names the round and the window it
+        precedes, since a share of the dearest runs a round late and rounds alternate."""
         if self._round is not None and repeat != self._round:
-            self.probe(f"round {repeat}")
+            number = window.split("-", 1)[0].lstrip("0")
+            self.probe(f"round {repeat}" + (f", before window {number}" if number else ""))
         self._round = repeat
 
 

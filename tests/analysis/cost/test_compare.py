@@ -13,6 +13,7 @@ from hdrh.histogram import HdrHistogram
 from analysis.cost.compare import (
     LATENCY_FAIL_OVER,
     SHOWN_EQUAL_LOAD,
+    SHOWN_P99,
     SHOWN_SPEED,
     Change,
     compare_frames,
@@ -22,6 +23,7 @@ from analysis.cost.compare import (
     run_compare,
 )
 from analysis.data.load import load_run
+from analysis.latency.equal_load import equal_load_table
 from authbench.cli import main
 from tests.analysis.fixtures import PAIR_KEY, ROOT, Config, build_pair, write_run
 
@@ -392,7 +394,8 @@ def _open_rows(config: str, closed_p99: list[float], open_p99: list[float],
                      "rate_offered": math.nan, "p99_ms": closed, "is_generator_short": False})
         rows.append({**base, "cell": f"{repeat:03d}-{config}-at", "key": f"{config}-at",
                      "rate_spec": spec, "rate_offered": 1000.0, "rate_achieved": 1000.0,
-                     "p99_ms": offered, "is_generator_short": repeat - 1 in short,
+                     "p90_ms": offered, "p99_ms": 2 * offered,
+                     "is_generator_short": repeat - 1 in short,
                      "bottleneck": "none",
                      "foreign_cpu_share": 0.4 if repeat - 1 in disturbed else 0.01})
     return rows
@@ -414,27 +417,48 @@ def test_latency_is_judged_at_equal_offered_load_where_both_runs_have_it() -> No
                                           [2.0, 2.1, 2.2, 2.05]))
     assert changes["p99_ms"].relative == pytest.approx(0.8) and changes["p99_ms"].is_separated
     assert changes["p99_ms"].not_comparable == SHOWN_EQUAL_LOAD
-    at_load = changes["p99_load"]
+    at_load = changes["p90_load"]
     assert at_load.key == "jwt-x at 50%" and at_load.relative == 0
     assert not any(c.is_regression(0.10) for c in changes.values())
     # At equal offered load, p99 50 % worse in every window: a regression.
-    worse = _changes(before, _open_rows("jwt-x", closed, [3.0, 3.15, 3.3, 3.075]))["p99_load"]
+    worse = _changes(before, _open_rows("jwt-x", closed, [3.0, 3.15, 3.3, 3.075]))["p90_load"]
     assert worse.relative == pytest.approx(0.5) and worse.p_value == pytest.approx(2 / 70)
     assert worse.is_regression(0.10)
-    (line,) = [x for x in format_changes([worse], 0.10) if "p99_load" in x]
+    (line,) = [x for x in format_changes([worse], 0.10) if "p90_load" in x]
     assert line.startswith("jwt-x at 50%") and line.endswith("REGRESSION")
+    # p99 at equal load moved as much: shown beside it, not judged (p90 is).
+    p99 = _changes(before, _open_rows("jwt-x", closed, [3.0, 3.15, 3.3, 3.075]))["p99_load"]
+    assert p99.relative == pytest.approx(0.5) and p99.not_comparable == SHOWN_P99
+    assert not p99.is_regression(0.10)
+
+
+def test_a_window_whose_generator_stalled_is_left_out_of_equal_load() -> None:
+    before = _open_rows("jwt-x", [8.0] * 4, [2.0, 2.1, 2.2, 2.05])
+    after = [{**row, "schedule_lag_p99_ms": 9.9} if row["cell"] == "001-jwt-x-at" else row
+             for row in _open_rows("jwt-x", [8.0] * 4, [6.0, 2.1, 2.2, 2.05])]
+    at_load = _changes(before, after)["p90_load"]
+    assert at_load.repeats == (4, 3) and at_load.after == pytest.approx(2.1)
+    table = equal_load_table(pd.DataFrame(after))
+    assert (table["stalled"].iloc[0], table["short"].iloc[0]) == (1, 1)
+    assert table["notes"].iloc[0] == [
+        "the load generator stalled: requests left 9.9 ms late (p99), over 3 times the "
+        "configuration's other windows"]
+    # Late by 4 ms: under STALL_MIN_MS, however much later than the others, it is kept.
+    kept = [{**row, "schedule_lag_p99_ms": 4.0} if row["cell"] == "001-jwt-x-at" else row
+            for row in _open_rows("jwt-x", [8.0] * 4, [2.0, 2.1, 2.2, 2.05])]
+    assert _changes(before, kept)["p90_load"].repeats == (4, 4)
 
 
 def test_windows_whose_generator_fell_short_are_left_out_of_equal_load() -> None:
     before = _open_rows("jwt-x", [8.0] * 4, [2.0, 2.1, 2.2, 2.05])
     # B's first window fell short (the generator's queue, 40 ms): left out, as in the report.
     after = _open_rows("jwt-x", [8.0] * 4, [40.0, 2.1, 2.2, 2.05], short=(0,))
-    at_load = _changes(before, after)["p99_load"]
+    at_load = _changes(before, after)["p90_load"]
     assert at_load.repeats == (4, 3) and at_load.after == pytest.approx(2.1)
     assert not at_load.is_regression(0.10)
     # So is a window in which another program took 40 % of the CPU (its work, 30 ms).
     after = _open_rows("jwt-x", [8.0] * 4, [2.0, 30.0, 2.2, 2.05], disturbed=(1,))
-    at_load = _changes(before, after)["p99_load"]
+    at_load = _changes(before, after)["p90_load"]
     assert at_load.repeats == (4, 3) and at_load.after == pytest.approx(2.05)
     assert not at_load.is_regression(0.10)
 
@@ -457,13 +481,13 @@ def test_equal_load_with_histograms_judges_the_merged_p99_and_its_interval() -> 
     # interval reaches down to A's 2 ms: not separated, no regression.
     at_load = _changes(before, after, histograms=(
         _histograms("jwt-x", [2000] * 4), _histograms("jwt-x", [2000, 2000, 9000, 2000]))
-    )["p99_load"]
+    )["p90_load"]
     assert at_load.before == pytest.approx(2.0, rel=1e-3)
     assert at_load.after == pytest.approx(9.0, rel=1e-3)
     assert not at_load.is_separated and not at_load.is_regression(0.10)
     # Every window of B at 3 ms: the intervals [2, 2] and [3, 3] are apart.
     at_load = _changes(before, after, histograms=(
-        _histograms("jwt-x", [2000] * 4), _histograms("jwt-x", [3000] * 4)))["p99_load"]
+        _histograms("jwt-x", [2000] * 4), _histograms("jwt-x", [3000] * 4)))["p90_load"]
     assert at_load.after == pytest.approx(3.0, rel=1e-3) and at_load.is_regression(0.10)
 
 
@@ -471,16 +495,16 @@ def test_closed_loop_latency_is_judged_without_a_common_rate() -> None:
     before = _open_rows("jwt-x", [8.0, 8.4, 8.8, 8.2], [2.0] * 4, spec="50%")
     after = _open_rows("jwt-x", [14.4, 15.1, 15.8, 14.8], [2.0] * 4, spec="80%")
     changes = _changes(before, after)
-    assert "p99_load" not in changes
+    assert "p90_load" not in changes
     assert changes["p99_ms"].not_comparable == "" and changes["p99_ms"].is_regression(0.10)
 
 
 def test_latency_at_equal_load_is_shown_only_across_machine_speeds() -> None:
     before = _open_rows("jwt-x", [8.0] * 4, [2.0, 2.1, 2.2, 2.05])
     after = _open_rows("jwt-x", [8.0] * 4, [3.0, 3.15, 3.3, 3.075])
-    at_load = _changes(before, after, speed=0.66)["p99_load"]
+    at_load = _changes(before, after, speed=0.66)["p90_load"]
     assert at_load.not_comparable == SHOWN_SPEED and not at_load.is_regression(0.10)
-    assert _changes(before, after, speed=1.02)["p99_load"].is_regression(0.10)
+    assert _changes(before, after, speed=1.02)["p90_load"].is_regression(0.10)
 def test_the_command_prints_the_speed_line_and_exits_0(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     a, b = _floor_and_jwt_runs(tmp_path)

@@ -107,3 +107,11 @@ def test_a_new_round_of_windows_is_probed_once(tmp_path: Path) -> None:
         log.at_round(repeat)
     log.probe("end")
     assert [p.label for p in load_speed(tmp_path)] == ["start", "round 2", "round 3", "end"]
+
+
+def test_a_probe_names_the_window_it_precedes(tmp_path: Path) -> None:
+    log = SpeedLog(tmp_path, [CPUS[0]])
+    for name, repeat in [("001-a-r1", 1), ("002-a-r2", 2), ("003-a-at40pctdearest-r1", 1)]:
+        log.at_round(repeat, name)
+    assert [p.label for p in load_speed(tmp_path)] == [
+        "round 2, before window 2", "round 1, before window 3"]
