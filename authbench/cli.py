@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from analysis.data.formats import UnknownFormat
 from authbench.bench.h2load import H2loadMissing
 from authbench.bench.wrk import WrkMissing
-from authbench.commands import bench, inspect, netdelay, run, target
+from authbench.commands import bench, inspect, netdelay, run, target, worker
 from authbench.commands.target import StoreUnreachable
 from authbench.infra.netdelay import NetdelayError
 from authbench.infra.ports import PortBusy
@@ -22,7 +22,7 @@ from targets.settings import ConfigError
 
 Command = Callable[[argparse.Namespace], int]
 # The table: each group registers its subcommands, in the order --help lists them.
-GROUPS = (target, run, inspect, bench, netdelay)
+GROUPS = (target, run, inspect, bench, netdelay, worker)
 
 
 def build_parser() -> argparse.ArgumentParser:

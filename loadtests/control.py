@@ -22,10 +22,13 @@ Each process that runs users reports how many are ready (logged in) in
 AUTHBENCH_STATUS/status-<host>-<pid>.json. In master/worker mode the master reads
 the control file and forwards each window to its workers with Locust's own
 messages, and workers report their ready users back, so workers on other hosts
-need no shared files (only clocks in step).
+need no shared files. The master sends a window as seconds from now (until its
+start, its measured span's start and end), and each worker sets it on its own clock
+when the message arrives: the hosts' clocks need not agree (a window opens late on a
+worker by the message's transit, well under a millisecond on a LAN).
 
 Without AUTHBENCH_CONTROL (a locustfile run by hand) the gate is always open. Workers
-started on other hosts set AUTHBENCH_CONTROL to any value (their master has the file).
+set AUTHBENCH_CONTROL to any value, e.g. "remote" (their master has the file).
 A process whose parent (the runner) has gone quits by itself.
 """
 
@@ -36,7 +39,7 @@ import os
 import socket
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -65,6 +68,20 @@ class Window:
     def is_measuring(self, now: float) -> bool:
         return self.measure_from <= now < self.measure_until
 
+    def as_offsets(self, now: float) -> dict[str, Any]:
+        """The window as a master sends it: seconds from `now` (the sender's clock)."""
+        return {"seq": self.seq, "folder": self.folder, "rate": self.rate,
+                "until_start": self.start - now,
+                "until_measure_from": self.measure_from - now,
+                "until_measure_until": self.measure_until - now}
+
+    @classmethod
+    def from_offsets(cls, data: dict[str, Any], now: float) -> Window:
+        """A window a master sent, set on this process's clock at `now` (its receipt)."""
+        return cls(int(data["seq"]), str(data["folder"]), now + float(data["until_start"]),
+                   now + float(data["until_measure_from"]),
+                   now + float(data["until_measure_until"]), float(data["rate"]))
+
 
 class Readiness:
     """How many of this process's users have finished on_start (e.g. their login)."""
@@ -75,12 +92,25 @@ class Readiness:
 GATE = Event()
 GATE.set()  # run by hand: always open; the runner's control closes it at start
 _listeners: list[Callable[[Window], None]] = []
+_forward_listeners: list[Callable[[Window, list[str]], None]] = []
 current: Window | None = None
 
 
 def on_window(listener: Callable[[Window], None]) -> None:
     """Call listener with every window this process is told about."""
     _listeners.append(listener)
+
+
+def on_forward(listener: Callable[[Window, list[str]], None]) -> None:
+    """On a master: call listener with every window it forwards (as the runner announced
+    it, the whole rate) and the client ids of the workers it went to."""
+    _forward_listeners.append(listener)
+
+
+def live_workers(runner: MasterRunner) -> list[str]:
+    """The client ids of the workers a master can reach (not missing, not gone)."""
+    return [node.id for node in [*runner.clients.ready, *runner.clients.spawning,
+                                 *runner.clients.running]]
 
 
 def wait_at_gate() -> None:
@@ -142,12 +172,20 @@ def _watch(environment: Environment, control: Path, status: Path | None) -> None
         if window is not None and window.seq != seen:
             seen = window.seq
             if isinstance(runner, MasterRunner):  # each worker offers its share of the rate
-                share = replace(window, rate=window.rate / max(1, runner.worker_count))
-                runner.send_message(WINDOW_MESSAGE, asdict(share))
+                workers = live_workers(runner)
+                share = replace(window, rate=window.rate / max(1, len(workers)))
+                for client_id in workers:
+                    runner.send_message(WINDOW_MESSAGE, share.as_offsets(time.time()),
+                                        client_id=client_id)
+                for forwarded in _forward_listeners:
+                    forwarded(window, workers)
             else:
                 apply(window)
-        ready = sum(worker_ready.values()) if isinstance(runner, MasterRunner) \
-            else Readiness.ready
+        if isinstance(runner, MasterRunner):  # a worker gone takes its users with it
+            live = set(live_workers(runner))
+            ready = sum(n for client_id, n in worker_ready.items() if client_id in live)
+        else:
+            ready = Readiness.ready
         if status is not None and ready != reported:
             reported = ready
             _write_status(status, ready, {"workers": len(worker_ready)})
@@ -173,7 +211,8 @@ def _install(environment: Environment, **_: Any) -> None:
         return  # run by hand: no gate, no windows
     if isinstance(runner, WorkerRunner):  # its master forwards the windows
         GATE.clear()
-        runner.register_message(WINDOW_MESSAGE, lambda msg, **_: apply(Window(**msg.data)))
+        runner.register_message(WINDOW_MESSAGE, lambda msg, **_: apply(
+            Window.from_offsets(msg.data, time.time())))
         environment.events.test_start.add_listener(
             lambda **_: gevent.spawn(_report_ready, runner))
         return

@@ -1,12 +1,14 @@
 """Exact latency: every measured request's unrounded time into an HDR histogram.
 
 Imported by each locustfile. Under the suite runner, which announces measured windows
-(loadtests.control), every process that runs users writes hdr-<host>-<pid>.json into
-each window's folder as the window closes: the requests that ended inside
-[measure_from, measure_until), so the measured seconds are exactly the planned ones.
-Without the runner (by hand, docker compose, workers on other hosts) set
-AUTHBENCH_HDR_DIR (and AUTHBENCH_WARMUP, seconds discarded from the start) to record
-the whole run into one file written when Locust quits.
+(loadtests.control), every process that runs users records the requests that ended
+inside [measure_from, measure_until), so the measured seconds are exactly the planned
+ones, and as the window closes hdr-<host>-<pid>.json lands in the window's folder: a
+single process writes it itself; in master/worker mode each worker sends it to its
+master, which writes it (loadtests.gather), so workers on other hosts lose nothing.
+Without the runner (by hand, docker compose) set AUTHBENCH_HDR_DIR (and
+AUTHBENCH_WARMUP, seconds discarded from the start) to record the whole run into one
+file written when Locust quits.
 
 Histograms hold microseconds from 1 us to 60 s with 3 significant digits; they are
 saved encoded (HdrHistogram's compressed base64 form), so workers' files merge
@@ -20,13 +22,14 @@ intended send time falls in, and "METHOD name" is its latency from that intended
 send, and "schedule-lag" how late requests left. The file's "open" block counts the
 arrivals the schedule laid out in the measured span and those sent, and the bound and
 peak of requests in flight. A window that closes with requests still in flight waits
-up to DRAIN_SECONDS for them.
+up to DRAIN_SECONDS for them. "process_cpu" is the CPU this process used (user and
+system, all its threads) over the measured span, on its own clock: the generator's
+CPU, whether or not the runner can see the process.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import math
 import os
 import socket
@@ -39,9 +42,9 @@ import gevent
 from hdrh.histogram import HdrHistogram
 from locust import events
 from locust.env import Environment
-from locust.runners import MasterRunner
+from locust.runners import MasterRunner, WorkerRunner
 
-from loadtests import arrivals, control
+from loadtests import arrivals, control, gather
 
 LOWEST_US = 1
 HIGHEST_US = 60_000_000
@@ -62,13 +65,29 @@ class Recorder:
         self.users: Callable[[], int] = lambda: 0  # this process's users: the in-flight bound
         self.histograms: dict[str, HdrHistogram] = {}
         self.failures: dict[str, int] = {}
+        self.deliver: Callable[[control.Window, dict[str, Any]], None] = write_file
+        self.cpu_from: tuple[float, float] | None = None  # (CPU, monotonic) at measure_from
 
     def on_window(self, window: control.Window) -> None:
         self.window = window
         self.histograms = {}
         self.failures = {}
+        self.cpu_from = None
+        gevent.spawn_later(max(0.0, window.measure_from - time.time()), self._cpu_start, window)
         gevent.spawn_later(max(0.0, window.measure_until - time.time()),
                            self._save_after_drain, window)
+
+    def _cpu_start(self, window: control.Window) -> None:
+        if self.window is window:
+            self.cpu_from = (time.process_time(), time.monotonic())
+
+    def _cpu_used(self) -> dict[str, float] | None:
+        """This process's CPU seconds since measure_from, and the seconds they span."""
+        if self.cpu_from is None:
+            return None
+        cpu, at = self.cpu_from
+        return {"cpu_seconds": round(time.process_time() - cpu, 6),
+                "seconds": round(time.monotonic() - at, 6)}
 
     def _record(self, key: str, microseconds: float) -> None:
         histogram = self.histograms.get(key)
@@ -108,19 +127,18 @@ class Recorder:
 
     def _save_after_drain(self, window: control.Window) -> None:
         """Under a rate: wait for the measured arrivals still in flight, then save."""
+        cpu = self._cpu_used() if self.window is window else None  # at the measured end
         schedule = arrivals.schedule_of(window)
         until = window.measure_until + DRAIN_SECONDS
         while schedule is not None and schedule.in_flight > 0 and time.time() < until:
             gevent.sleep(0.01)
-        self.save(window)
+        self.save(window, cpu)
 
-    def save(self, window: control.Window) -> None:
-        """Write the window's histograms (an empty file too: the runner counts them)."""
+    def save(self, window: control.Window, cpu: dict[str, float] | None = None) -> None:
+        """Deliver the window's histograms (empty ones too: the runner counts them)."""
         if self.window is not window:
             return  # a later window replaced it before it closed
-        folder = Path(window.folder)
-        folder.mkdir(parents=True, exist_ok=True)
-        body = {
+        body: dict[str, Any] = {
             "format": FILE_FORMAT,
             "unit": "us",
             "lowest": LOWEST_US,
@@ -143,11 +161,15 @@ class Recorder:
                             "sent": schedule.taken_measured, "in_flight_limit": self.users(),
                             "in_flight_max": schedule.in_flight_max,
                             "in_flight_at_save": schedule.in_flight}
-        target = folder / f"hdr-{socket.gethostname()}-{os.getpid()}.json"
-        partial = target.with_suffix(".part")
-        partial.write_text(json.dumps(body))
-        partial.replace(target)
+        if cpu is not None:
+            body["process_cpu"] = cpu
         self.window = None
+        self.deliver(window, body)
+
+
+def write_file(window: control.Window, body: dict[str, Any]) -> None:
+    """A window's histograms into its folder, by this process (no master to send them to)."""
+    gather.write_json(Path(window.folder) / f"hdr-{body['host']}-{body['pid']}.json", body)
 
 
 def server_timing(header: str) -> dict[str, float]:
@@ -181,13 +203,17 @@ def _free_running(recorder: Recorder, folder: str, warmup: float) -> None:
 
 @events.init.add_listener
 def _install(environment: Environment, **_: Any) -> None:
-    if isinstance(environment.runner, MasterRunner):
+    runner = environment.runner
+    gather.install(environment)  # a master gathers its workers' windows; workers say hello
+    if isinstance(runner, MasterRunner):
         return  # its workers record
     recorder = Recorder()
-    runner = environment.runner
     recorder.users = lambda: runner.user_count if runner is not None else 0
     environment.events.request.add_listener(recorder.on_request)
     if os.environ.get("AUTHBENCH_CONTROL") is not None:
+        if isinstance(runner, WorkerRunner):  # one path for every worker, on any host
+            worker = runner
+            recorder.deliver = lambda window, body: gather.send_window(worker, window.seq, body)
         control.on_window(recorder.on_window)
         return
     folder = os.environ.get("AUTHBENCH_HDR_DIR")

@@ -93,6 +93,9 @@ def measure_floor(rig: Rig, run_path: Path) -> Calibration:
         record = rig.measure(folder, WARMUP_SECONDS, MEASURED_SECONDS)
     except CellFailed as exc:
         raise CalibrationFailed(f"the floor could not be measured: {exc}") from None
+    if record["window"].get("is_short"):
+        missing = record["window"]["missing_workers"]
+        raise CalibrationFailed(f"the floor's window was short: {missing}")
     requests, failed, seconds = window_counts(folder, record)
     if not requests or failed > 0.01 * requests:
         raise CalibrationFailed(f"the floor answered {requests} requests and failed {failed} "

@@ -1,17 +1,26 @@
 """Locust for one configuration: one process, or a master and W workers, kept up across
-measured windows (loadtests.control), then stopped."""
+measured windows (loadtests.control), then stopped.
+
+In master/worker mode every worker, the runner's own (`python -m authbench.commands.worker`)
+and those started on other hosts (`authbench worker`) alike, sends each window's
+histograms and CPU to the master, which writes them into the window's folder and then
+workers-<seq>.json: who delivered and who did not (loadtests.gather). A window some
+worker did not deliver is short, and says which worker.
+"""
 
 from __future__ import annotations
 
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from authbench.infra.ports import LOOPBACK, free_port
 from authbench.run.cell import Cell
@@ -21,6 +30,7 @@ STOP_SECONDS = 20
 SIGINT_GRACE = 8  # seconds before a Locust that ignored SIGINT gets SIGTERM
 LEAD_SECONDS = 0.1  # a window is announced this long before it opens (the poll is 10 ms)
 HDR_GRACE = 10.0  # seconds after a window's end to wait for every process's histograms
+WORKER_WAIT_SECONDS = 60  # a local worker's wait for its master to answer
 
 
 class LocustFailed(RuntimeError):
@@ -102,16 +112,20 @@ class LocustProcesses:
         self.master: subprocess.Popen[bytes] | None = None
         self.workers: list[subprocess.Popen[bytes]] = []
         self._seq = 0
+        self._is_loaded = False  # every user logged in: windows may run
 
     @property
     def pids(self) -> list[int]:
         return [p.pid for p in [*([self.master] if self.master else []), *self.workers]]
 
     @property
+    def is_distributed(self) -> bool:
+        return bool(self.cell.workers or self.external_workers)
+
+    @property
     def recording_processes(self) -> int:
-        """How many local processes write histograms per window."""
-        distributed = self.cell.workers or self.external_workers
-        return self.cell.workers if distributed else 1
+        """How many processes record histograms per window (a master records none)."""
+        return self.cell.workers + self.external_workers if self.is_distributed else 1
 
     def start(self) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
@@ -135,11 +149,10 @@ class LocustProcesses:
             command += ["--master", "--expect-workers", str(total_workers),
                         "--master-bind-host", self.master_bind_host,
                         "--master-bind-port", str(port)]
-            for index in range(self.cell.workers):
+            for index in range(self.cell.workers):  # as a worker on another host starts
                 self.workers.append(self._spawn(
-                    [sys.executable, "-m", "locust", "-f",
-                     str(LOADTESTS / f"{self.cell.scenario}.py"), "--worker",
-                     "--master-host", LOOPBACK, "--master-port", str(port)],
+                    [sys.executable, "-m", "authbench.commands.worker",
+                     "--master", f"{LOOPBACK}:{port}", "--wait", str(WORKER_WAIT_SECONDS)],
                     self.folder / f"locust-worker-{index + 1}.log"))
         self.command = command
         self.master = self._spawn(command, self.folder / "locust.stdout")
@@ -162,8 +175,11 @@ class LocustProcesses:
         return total
 
     def dead(self) -> str | None:
-        """Why Locust cannot go on (a process exited), or None."""
-        for process in [*([self.master] if self.master else []), *self.workers]:
+        """Why Locust cannot go on (a process exited), or None. Once the users are ready, a
+        worker that exits is its master's to report: its windows are short."""
+        watched = [*([self.master] if self.master else []),
+                   *([] if self._is_loaded else self.workers)]
+        for process in watched:
             if process.poll() is not None:
                 return f"locust exited with {process.returncode}: {self.log_tail()}"
         return None
@@ -177,6 +193,7 @@ class LocustProcesses:
             if (why := self.dead() or broken()) is not None:
                 raise LocustFailed(why)
             if self.ready_users() >= self.cell.users:
+                self._is_loaded = True
                 return
             time.sleep(0.05)
         raise LocustFailed(f"only {self.ready_users()} of {self.cell.users} users were "
@@ -199,15 +216,51 @@ class LocustProcesses:
         return window
 
     def collect(self, window: Window) -> list[Path]:
-        """The window's histogram files, once every local recording process wrote one."""
+        """The window's histogram files, once every recording process's is in: in
+        master/worker mode, once the master closed the window (workers-<seq>.json)."""
         deadline = window.measure_until + HDR_GRACE
         while True:
             found = [p for p in window.folder.glob("hdr-*.json") if _window_of(p) == window.seq]
-            if len(found) >= self.recording_processes or time.time() > deadline:
+            if self.is_distributed:
+                if _manifest(window) is not None or time.time() > deadline:
+                    return found
+            elif len(found) >= self.recording_processes or time.time() > deadline:
                 return found
             if (why := self.dead()) is not None:
                 raise LocustFailed(why)
             time.sleep(0.02)
+
+    def missing_workers(self, window: Window, files: list[Path]) -> list[dict[str, Any]]:
+        """The workers whose data for the window never came (host, pid, client id, why);
+        [] when every recording process delivered."""
+        manifest = _manifest(window)
+        if manifest is not None:
+            missing: list[dict[str, Any]] = manifest["missing"]
+            return missing
+        if len(files) >= self.recording_processes:
+            return []
+        return [{"client_id": None, "host": None, "pid": None,
+                 "why": f"{self.recording_processes - len(files)} of "
+                        f"{self.recording_processes} processes wrote no histograms within "
+                        f"{HDR_GRACE:g} s of the window's end"}]
+
+    def reported_generator(self, files: list[Path]) -> list[dict[str, Any]]:
+        """The CPU that workers this host cannot sample (on another host, or not started
+        here) reported over the window, as cell.json's generator entries."""
+        here = socket.gethostname()
+        entries = []
+        for path in files:
+            body = json.loads(path.read_text())
+            cpu = body.get("process_cpu")
+            if cpu is None or (body.get("host") == here and body.get("pid") in self.pids):
+                continue  # sampled by the runner (authbench.run.metrics)
+            seconds = float(cpu["cpu_seconds"])
+            entries.append({"pid": body.get("pid"), "host": body.get("host"),
+                            "client_id": body.get("client_id"), "is_reported": True,
+                            "cpu_seconds": seconds, "peak_rss_bytes": 0,
+                            "cpu_timeline": [[body["measured_from"], 0.0],
+                                             [body["measured_until"], seconds]]})
+        return entries
 
     def stop(self) -> LocustOutcome:
         """SIGINT, as Ctrl-C would (Locust then writes its stats, HTML report and files);
@@ -263,6 +316,24 @@ def _stop_signal(pid: int) -> signal.Signals:
     except (OSError, ValueError):
         pass
     return signal.SIGINT
+
+
+def _manifest(window: Window) -> dict[str, Any] | None:
+    """The master's workers-<seq>.json for the window, once written."""
+    try:
+        manifest: dict[str, Any] = json.loads(
+            (window.folder / f"workers-{window.seq}.json").read_text())
+    except (OSError, ValueError):
+        return None
+    return manifest
+
+
+def short_reason(seq: int, missing: list[dict[str, Any]]) -> str:
+    """The reason a short window's cell records: which worker, which window, why."""
+    named = "; ".join(
+        f"worker {m['host']} pid {m['pid']} (client {m['client_id']}) {m['why']}"
+        if m.get("client_id") else str(m["why"]) for m in missing)
+    return f"short window {seq}: {named}"
 
 
 def _window_of(path: Path) -> int | None:

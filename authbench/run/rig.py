@@ -294,18 +294,19 @@ class Rig:
         if (why := self._why_broken()) is not None:
             self.failure = why
             raise CellFailed(why)
-        if not files and not self.external_workers:
+        missing = self.locust.missing_workers(window, files)
+        if not files and not missing:
             raise CellFailed(f"locust wrote no latency histograms: {self.locust.log_tail()}")
+        usage["generator"] += self.locust.reported_generator(files)  # workers we cannot sample
         record = {**self.facts, **usage,
                   "store": counter_delta(before, after) if before or after else {},
                   "window": {"seq": window.seq, "warmup": warmup, "planned_seconds": duration,
                              "measure_from": window.measure_from,
                              "measure_until": window.measure_until, "rate": rate}}
+        if missing:  # its histograms are from fewer workers than it had: short
+            record["window"].update(is_short=True, missing_workers=missing)
         if fault is not None:
             record["fault"] = fault
-        if not files:
-            record["warnings"] = ["latency histograms were written on the external workers' "
-                                  "hosts"]
         return record
 
     def down(self) -> dict[str, Any]:

@@ -7,7 +7,9 @@ Layout:
         cell.json            the cell's configuration, status (ok / failed + reason), target
                              environment, topology, verify checks, node and store metrics
         locust_*.csv, locust.html, locust.log, hdr-*.json, node-*.log, haproxy.cfg
-Unfinished cells live in cells/.<name>.partial/ and are removed on resume.
+Unfinished cells live in cells/.<name>.partial/ and are removed on resume. A cell whose
+window is short (a Locust worker's data never came) is measured again on resume; the
+short one moves to short/<name>.<n>/ when its successor is finished.
 metadata.json and cell.json carry "format" (analysis.data.formats RUN, CELL) and are checked
 whenever this module reads them.
 """
@@ -183,11 +185,13 @@ class RunDir:
         write_json(self.path / "metadata.json", data)
 
     def finished_cells(self) -> set[str]:
-        """Names of cells whose folders are complete (failed cells count: they ran)."""
+        """Names of cells whose folders are complete (failed cells count: they ran; short
+        ones do not: a worker's data never came)."""
         if not self.cells.is_dir():
             return set()
         return {p.name for p in self.cells.iterdir()
-                if p.is_dir() and not p.name.startswith(".") and (p / "cell.json").is_file()}
+                if p.is_dir() and not p.name.startswith(".") and (p / "cell.json").is_file()
+                and load_json(p / "cell.json", CELL).get("status") != "short"}
 
     def start_cell(self, name: str) -> Path:
         """A fresh scratch folder for a cell; whatever a broken run left there goes."""
@@ -201,6 +205,10 @@ class RunDir:
         """Write cell.json last, then move the folder into place in one rename."""
         write_json(scratch / "cell.json", {"format": CELL.current, **record})
         final = self.cells / name
+        if final.is_dir():  # a short window measured again: the short one is kept aside
+            kept = self.path / "short"
+            kept.mkdir(exist_ok=True)
+            os.replace(final, kept / f"{name}.{len(list(kept.glob(f'{name}.*'))) + 1}")
         os.replace(scratch, final)
         return final
 

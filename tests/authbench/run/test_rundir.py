@@ -69,3 +69,22 @@ def test_list_shows_a_run_it_cannot_read_and_why(old_run: Path, file: str) -> No
     assert listed["status"] == "unreadable"
     assert listed["error"].startswith(f"{old_run / file}: schema_version 2 and no format, "
                                       "and this authbench reads authbench-")
+
+
+def test_a_short_cell_is_measured_again_and_the_short_one_kept_aside(tmp_path: Path) -> None:
+    """A window a Locust worker's data never reached is short: not finished, so --resume
+    measures it again; the new folder takes its place, the short one moves to short/."""
+    run = RunDir.create(tmp_path, parse_suite(SUITE, "tiny.toml"), {})
+    name = "001-none-r1"
+    short = run.start_cell(name)
+    (short / "hdr-elsewhere-7.json").write_text("{}")
+    run.finish_cell(short, name, {"status": "short", "reason": "short window 1: worker ..."})
+    run.finish_cell(run.start_cell("002-none-r2"), "002-none-r2", {"status": "failed"})
+    assert run.finished_cells() == {"002-none-r2"}
+    again = run.finish_cell(run.start_cell(name), name, {"status": "ok"})
+    assert json.loads((again / "cell.json").read_text())["status"] == "ok"
+    assert not (again / "hdr-elsewhere-7.json").exists()
+    kept = run.path / "short" / f"{name}.1"
+    assert json.loads((kept / "cell.json").read_text())["status"] == "short"
+    assert (kept / "hdr-elsewhere-7.json").exists()
+    assert run.finished_cells() == {name, "002-none-r2"}
