@@ -21,6 +21,7 @@ import pandas as pd
 from analysis.cost.table import CLOSED_LOOP, answer_order, cost_table
 from analysis.data.endpoints import ME
 from analysis.data.hdr import load_cell_histograms, merge, percentiles, timing
+from analysis.latency.equal_load import window_flags
 
 
 def spread(values: pd.Series) -> float:
@@ -39,10 +40,13 @@ def window_of(rate_spec: object) -> str:
 
 
 def _kept(group: pd.DataFrame) -> pd.DataFrame:
-    """A fixed rate's windows whose load generator delivered it (all of a closed loop's)."""
+    """A fixed rate's windows that equal load keeps (its generator delivered the rate, did
+    not stall, and no other program took the CPU: window_flags); all of a closed loop's."""
     if "is_generator_short" not in group or window_of(group["rate_spec"].iloc[0]) == CLOSED_LOOP:
         return group
-    return group[~group["is_generator_short"].fillna(False).astype(bool)]
+    is_short, is_disturbed, is_stalled = window_flags(
+        group.assign(is_generator_short=group["is_generator_short"].fillna(False)))
+    return group[~is_short & ~is_disturbed & ~is_stalled]
 
 
 def config_table(run: Path, frame: pd.DataFrame, endpoint: str = ME) -> pd.DataFrame:
@@ -50,7 +54,7 @@ def config_table(run: Path, frame: pd.DataFrame, endpoint: str = ME) -> pd.DataF
     cost (cost_us, cpu_ms_per_request: target + store CPU) from cost_table.
 
     Columns beyond the percentiles: key, config, window ('closed loop' or 'fixed rate
-    SPEC'), repeats, left_out (fixed-rate windows the generator fell short of), rps,
+    SPEC'), repeats, left_out (fixed-rate windows equal load leaves out), rps,
     rps_spread, requests, error_rate, cost_us, cpu_ms_per_request, auth_p50_ms.
     """
     hot = frame[(frame["status"] == "ok") & (frame["endpoint"] == endpoint)]

@@ -134,13 +134,16 @@ def speed_lines(run: Path | str) -> list[str]:
              f"start during the run ({len(summary.probes)} probes, CPU per probe iteration: "
              f"start {_ns(start.ns_per_iteration)}, end {_ns(end.ns_per_iteration)}; "
              f"fastest to slowest {100 * summary.spread:.1f} %)."]
-    lines += [f"  {probe.label} moved {100 * move:+.1f} % from the start (flagged: over "
-              f"{100 * FLAG_OVER:.0f} %; the windows after it ran on a "
-              f"{'slower' if move < 0 else 'faster'} machine)."
-              for probe, move in summary.flagged]
-    lines += [f"  {probe.label}: the probe got {100 * probe.share:.0f} % of a core (wall time "
-              "over CPU time): another program was running." for probe in summary.probes
-              if probe.share < SHARED_BELOW]
+    if summary.flagged:
+        moves = "; ".join(f"{probe.label} {100 * move:+.1f} %"
+                          for probe, move in summary.flagged)
+        lines.append(f"  Moved over {100 * FLAG_OVER:.0f} % from the start (flagged; the "
+                     f"windows after each ran on a faster or slower machine): {moves}.")
+    shared = [probe for probe in summary.probes if probe.share < SHARED_BELOW]
+    if shared:
+        lines.append("  Another program was running (the probe's share of a core, wall time "
+                     "over CPU time): " + "; ".join(f"{probe.label} {100 * probe.share:.0f} %"
+                                                   for probe in shared) + ".")
     return lines
 
 

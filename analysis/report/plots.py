@@ -21,7 +21,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
-from matplotlib.ticker import MaxNLocator
+from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter
 
 from analysis.cost.table import comparable_groups, cost_table, ordered
 from analysis.data.endpoints import ME, NOAUTH
@@ -113,7 +113,12 @@ def plot_latency_percentiles(configs: pd.DataFrame, caption: str) -> Figure:
     axes.set_yticks([y + 0.3 for y in range(len(table))], table.index, fontsize=8)
     axes.invert_yaxis()  # the answer's first configuration on top
     axes.set_xscale("log")
-    axes.set_xlabel("latency of GET /api/me, ms (log scale; histograms of every repeat merged)")
+    # Plain numbers at 1-2-5 steps: the default labels of minor ticks overlap on a short axis.
+    axes.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    axes.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+    axes.xaxis.set_minor_formatter(NullFormatter())
+    axes.set_xlabel("latency of GET /api/me, ms (log scale; histograms merged over the "
+                    "windows the answer keeps)")
     axes.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False)
     return finish(figure, "Latency percentiles, configurations in the answer's order "
                   "(cheapest first; closed loop and fixed rate apart)", caption)

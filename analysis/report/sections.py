@@ -172,7 +172,8 @@ def markdown_lines(report: Report, images: dict[str, str]) -> list[str]:
     lines += ["## Charts", ""]
     for name, path in images.items():
         lines += [f"![{name}]({path})", ""]
-    lines += ["## Configurations", "", "Percentiles from the histograms of every repeat merged; "
+    lines += ["## Configurations", "", "Percentiles from the histograms merged over the "
+              "repeats (at a fixed rate, over the windows the answer keeps: the same figures); "
               "req/s is the median over repeats, spread its coefficient of variation.", "",
               "| configuration | repeats | req/s | spread | p50 | p90 | p99 | p99.9 | max "
               "| auth p50 | CPU ms/req | errors |",

@@ -19,8 +19,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from analysis.cost.configs import config_table
 from analysis.cost.table import answer_order, cost_table
 from analysis.data.load import load_run
+from analysis.latency.equal_load import equal_load_of
 from analysis.report.plots import capacity_table, plot_throughput_by_config
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -125,6 +127,32 @@ def test_a_configuration_costs_the_same_in_every_table(run: Path) -> None:
     assert compared >= len(answer) + 3
     check = next(rows for heading, rows in found if heading == "What the revocation check costs")
     assert {row["configuration"] for row in check} == set(answer) - {"none-read-u8-n1"}
+
+
+@SLOW
+def test_latency_at_equal_load_is_one_number_in_tables_and_charts(run: Path) -> None:
+    """The answer's fixed-rate percentiles (equal_load_of) and the configurations' table
+    the percentile chart draws (config_table) keep the same windows: the same numbers."""
+    frame = load_run(run)
+    equal = equal_load_of(run, frame).set_index("config")
+    fixed = config_table(run, frame)
+    fixed = fixed[fixed["window"] != "closed loop"].set_index("config")
+    assert set(equal.index) == set(fixed.index) and len(equal) == 4
+    for config, row in equal.iterrows():
+        for column in ("p50_ms", "p90_ms", "p99_ms"):
+            assert fixed.loc[config, column] == pytest.approx(row[column], nan_ok=True), \
+                (config, column)  # NaN in both when every window was left out
+        assert fixed.loc[config, "left_out"] == row["short"]
+    found = tables((run / "report.md").read_text())
+    answer = next(rows for _, rows in found
+                  if rows and "p90 ms (fixed rate)" in rows[0])
+    for row in answer:
+        config = row["configuration"].split(" at ")[0]
+        if row["p90 ms (fixed rate)"].startswith("-"):  # every window left out
+            assert math.isnan(equal.loc[config, "p90_ms"])
+            continue
+        assert median(row["p90 ms (fixed rate)"]) == pytest.approx(
+            equal.loc[config, "p90_ms"], abs=0.005)
 
 
 @SLOW

@@ -55,11 +55,11 @@ def test_a_round_that_moved_over_ten_percent_is_flagged() -> None:
     assert summary.largest_move == pytest.approx(move)
     lines = speed_lines(DRIFTING)
     assert lines[0].startswith("Machine speed: moved at most 20.0 % from the start")
-    assert lines[1] == ("  round 3 moved -20.0 % from the start (flagged: over 10 %; the "
-                        "windows after it ran on a slower machine).")
+    assert lines[1] == ("  Moved over 10 % from the start (flagged; the windows after each ran "
+                        "on a faster or slower machine): round 3 -20.0 %.")
     # Round 4's probe ran 13,980 ns of wall time for 6,990 of CPU on CPU 0: half the core.
-    assert lines[2] == ("  round 4: the probe got 50 % of a core (wall time over CPU time): "
-                        "another program was running.")
+    assert lines[2] == ("  Another program was running (the probe's share of a core, wall "
+                        "time over CPU time): round 4 50 %.")
     assert len(lines) == 3
 
 
