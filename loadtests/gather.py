@@ -152,6 +152,8 @@ class Gatherer:
         if self.pending.get(pending.window.seq) is not pending:
             return  # closed already
         del self.pending[pending.window.seq]
+        for assembly in self.assemblies.values():  # a dead worker's pieces go too
+            assembly.pieces.pop(pending.window.seq, None)
         late = NOT_DELIVERED.format(seconds=DEADLINE_SECONDS)
         missing = [self._describe(c, late) for c in pending.sent_to
                    if c not in pending.delivered]
