@@ -28,7 +28,7 @@ from authbench.run.cell import Cell
 LOADTESTS = Path(__file__).resolve().parents[2] / "loadtests"
 STOP_SECONDS = 20
 SIGINT_GRACE = 8  # seconds before a Locust that ignored SIGINT gets SIGTERM
-LEAD_SECONDS = 0.1  # a window is announced this long before it opens (the poll is 10 ms)
+LEAD_SECONDS = 0.15  # a window is announced this long before it opens (the poll is 50 ms)
 HDR_GRACE = 10.0  # seconds after a window's end to wait for every process's histograms
 WORKER_WAIT_SECONDS = 60  # a local worker's wait for its master to answer
 
