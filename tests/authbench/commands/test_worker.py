@@ -3,6 +3,7 @@ runs another authbench, and the master's settings and scenario for the Locust wo
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import tempfile
@@ -79,3 +80,33 @@ def test_a_worker_of_another_version_is_refused_with_one_line(tmp_path: Path) ->
     assert done.returncode == 1
     assert done.stderr == (f"authbench worker: master runs authbench "
                            f"{wire.authbench_version()}, this worker runs 0.0.0-other\n")
+
+
+@pytest.mark.slow  # a real Locust master and worker
+def test_a_plain_locust_worker_of_another_version_is_refused_too(tmp_path: Path) -> None:
+    """A worker started without `authbench worker` says hello from inside Locust; its master
+    refuses it, and it quits with the same line."""
+    other = tmp_path / "other-version"
+    other.mkdir()
+    (other / "sitecustomize.py").write_text(
+        "from importlib import metadata\n_version = metadata.version\n"
+        "metadata.version = lambda name: '0.0.0-other' if name == 'authbench' "
+        "else _version(name)\n")
+    port = free_port()
+    cell = Cell(mode="none", scenario="floor", users=1, duration=1, warmup=0)
+    master = LocustProcesses(cell, f"http://{LOOPBACK}:9", tmp_path / "master", 60,
+                             external_workers=1, master_bind_port=port)
+    try:
+        master.start()
+        done = subprocess.run(
+            [sys.executable, "-m", "locust", "-f", str(worker.LOADTESTS / "floor.py"),
+             "--worker", "--master-host", LOOPBACK, "--master-port", str(port)],
+            cwd=ROOT, capture_output=True, text=True, timeout=40, check=False,
+            env={**os.environ, "AUTHBENCH_CONTROL": wire.REMOTE_CONTROL,
+                 "PYTHONPATH": f"{other}{os.pathsep}{ROOT}"})
+    finally:
+        master.stop()
+    assert done.returncode == 1, done.stderr[-2000:]
+    line = (f"authbench worker: master runs authbench {wire.authbench_version()}, "
+            "this worker runs 0.0.0-other")
+    assert line in done.stderr.splitlines()
