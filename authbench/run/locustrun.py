@@ -233,6 +233,8 @@ class LocustProcesses:
     def missing_workers(self, window: Window, files: list[Path]) -> list[dict[str, Any]]:
         """The workers whose data for the window never came (host, pid, client id, why);
         [] when every recording process delivered."""
+        if not self.is_distributed:
+            return []  # one process: its file is there, or the window failed (no histograms)
         manifest = _manifest(window)
         if manifest is not None:
             missing: list[dict[str, Any]] = manifest["missing"]

@@ -113,6 +113,10 @@ def test_workers_here_and_elsewhere_send_their_windows_to_the_master(
     assert outcome.exit_code == 0, outcome.log_tail
     # Nothing written where the outside worker runs (its folder, its temporary folder).
     assert list(home.iterdir()) == []
+    # The workers' hellos before they became Locust workers took no worker index.
+    master_log = (tmp_path / "run" / "locust.log").read_text()
+    assert "(index 0) reported as ready" in master_log
+    assert "(index 1) reported as ready" in master_log
     worker_log = (tmp_path / "elsewhere.log").read_text()
     assert "joining the master" in worker_log and "floor.py" in worker_log
 
