@@ -11,7 +11,8 @@ Then this process becomes the Locust worker (exec: the same pid, so a runner tha
 started it samples its CPU) and runs the scenario file of the same name from this host's
 own authbench (the versions match, so the files do) with the master's settings. Its
 windows' histograms and CPU go back to the master over Locust's messages
-(loadtests.gather): it writes no file.
+(loadtests.gather): it writes no histogram file (the faults scenario's per-second
+timelines are still written where each worker runs).
 
 One worker serves one master: it ends when its master quits. A runner with
 --external-workers starts a master per configuration, so on a worker host run it in a
@@ -42,6 +43,10 @@ from loadtests import wire
 LOADTESTS = Path(wire.__file__).resolve().parent
 WAIT_SECONDS = 600.0  # how long to wait for a master to answer (the runner may be busy)
 RETRY_SECONDS = 1.0
+DESCRIPTION = ("It takes the master's scenario and settings (refusing a master of another "
+               "authbench version) and sends each window's histograms and CPU back to it (it "
+               "writes none itself). It serves one master and ends with it: for a run of several "
+               "configurations, loop it (while authbench worker --master H:5557; do :; done).")
 
 
 class WorkerError(Exception):
@@ -157,12 +162,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def add_parsers(sub: Any) -> None:
     """Register worker."""
     configure(sub.add_parser("worker", help=cmd_worker.__doc__,
-                             description=__doc__.split("\n\n")[0] if __doc__ else None))
+                             description=f"{cmd_worker.__doc__} {DESCRIPTION}"))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """`authbench worker` alone."""
-    parser = argparse.ArgumentParser(prog="authbench worker", description=cmd_worker.__doc__)
+    parser = argparse.ArgumentParser(prog="authbench worker",
+                                     description=f"{cmd_worker.__doc__} {DESCRIPTION}")
     configure(parser)
     try:
         return cmd_worker(parser.parse_args(argv))
