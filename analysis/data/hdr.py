@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from hdrh.histogram import HdrHistogram
 
 from analysis.data.formats import HDR, load_json
@@ -109,6 +110,19 @@ def measured_bounds(folder: Path, files: CellFiles | None = None
     return (min(starts), max(ends)) if starts else None
 
 
+def mean_value(histogram: HdrHistogram) -> float:
+    """HdrHistogram's get_mean_value (each bucket's count at its median equivalent value),
+    over the used buckets only: the library walks every bucket in Python, which took 55 s
+    of a 65 s report of an 80-cell run."""
+    if not histogram.get_total_count():
+        return 0.0
+    counts = np.ctypeslib.as_array(histogram.counts)[:histogram.counts_len]
+    used = np.flatnonzero(counts)
+    middles = np.array([histogram._hdr_median_equiv_value(histogram.get_value_from_index(int(i)))
+                        for i in used], dtype=np.float64)
+    return float(np.dot(counts[used].astype(np.float64), middles) / histogram.get_total_count())
+
+
 def percentiles(histogram: HdrHistogram | None, unit: str = "ms") -> dict[str, float]:
     """p50, p90, p99, p99.9, max and mean in ms (or "us"), named as the loader's columns
     (p50_ms, p90_ms, p99_ms, p99_9_ms, max_ms, mean_ms); NaN for no histogram."""
@@ -117,5 +131,5 @@ def percentiles(histogram: HdrHistogram | None, unit: str = "ms") -> dict[str, f
         return dict.fromkeys(names, math.nan)
     divisor = UNITS[unit]
     values = [*(histogram.get_value_at_percentile(p) for p in PERCENTILES.values()),
-              histogram.get_max_value(), histogram.get_mean_value()]
+              histogram.get_max_value(), mean_value(histogram)]
     return {name: value / divisor for name, value in zip(names, values, strict=True)}

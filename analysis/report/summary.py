@@ -119,7 +119,8 @@ def format_answer(frame: pd.DataFrame, run: Path | None = None) -> list[str]:
     if at:
         offered = float(equal["rate_offered"].median())
         metadata = load_metadata(run) if run is not None else None
-        basis = sorted({str(b) for b in equal.get("latency_basis", []) if isinstance(b, str)})
+        kept = equal[equal["repeats"] > 0]
+        basis = sorted({str(b) for b in kept.get("latency_basis", []) if isinstance(b, str)})
         lines.append(f"p90 at {rate}: {rate_basis(rate, offered, metadata)} to every "
                      "configuration on a fixed schedule (open model), latency from each "
                      "request's intended send"

@@ -4,6 +4,7 @@ each file's histograms are read with the parameters the file records."""
 from __future__ import annotations
 
 import json
+import random
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ from analysis.data.formats import HDR, UnknownFormat
 from analysis.data.hdr import (
     is_timing,
     load_cell_histograms,
+    mean_value,
     measured_bounds,
     merge,
     percentiles,
@@ -116,3 +118,13 @@ def test_server_timing_histograms_are_told_from_endpoints() -> None:
     assert is_timing("auth GET /api/me") and is_timing("auth-cpu GET /api/me")
     assert is_timing("store GET /api/me")
     assert not is_timing("GET /api/me") and not is_timing("POST /auth/login")
+
+
+@pytest.mark.parametrize("latencies_us", [[], [2729], [1, 50, 50, 7_000, 59_000_000],
+                                          [random.Random(seed).randint(1, 10**6)
+                                           for seed in range(2_000)]])
+def test_mean_value_is_the_librarys_mean(latencies_us: list[int]) -> None:
+    histogram = HdrHistogram(1, 60_000_000, 3)
+    for value in latencies_us:
+        histogram.record_value(value)
+    assert mean_value(histogram) == histogram.get_mean_value()
