@@ -4,8 +4,10 @@ and everything made is gone afterwards, however the block ends."""
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
+from pathlib import Path
 
 import psutil
 import pytest
@@ -143,3 +145,30 @@ def test_why_namespaces_cannot_be_made(monkeypatch: pytest.MonkeyPatch) -> None:
     assert netns.netns_unavailable() == "no `ip` command: install iproute2"
     monkeypatch.setattr(netns.os, "geteuid", lambda: 1000)
     assert (netns.netns_unavailable() or "").startswith("not root")
+
+
+HOLD = ("import signal, time\n"
+        "from authbench.infra.netns import Topology\n"
+        # Ctrl-C raises KeyboardInterrupt even where the shell started this ignoring it.
+        "signal.signal(signal.SIGINT, signal.default_int_handler)\n"
+        "with Topology(['held']) as net:\n"
+        "    print(' '.join(net.namespaces), flush=True)\n"
+        "    time.sleep(60)\n")
+
+
+def test_ctrl_c_removes_everything() -> None:
+    holder = subprocess.Popen([sys.executable, "-c", HOLD], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True,
+                              cwd=Path(__file__).resolve().parents[3])
+    try:
+        assert holder.stdout is not None
+        names = holder.stdout.readline().split()
+        assert len(names) == 2 and set(names) <= _namespaces()
+        holder.send_signal(signal.SIGINT)
+        _, err = holder.communicate(timeout=30)
+    finally:
+        if holder.poll() is None:
+            holder.kill()
+            holder.communicate(timeout=30)
+    assert "KeyboardInterrupt" in err
+    assert not set(names) & _namespaces()
