@@ -54,6 +54,16 @@ class BreakEven:
     is_measured: bool = True
 
 
+
+def _share(spec: str) -> str:
+    """What a rate spec is a share of: '40%dearest' -> '40 % of the dearest configuration's
+    capacity', '50%' -> '50 % of the floor's capacity', '500' -> 'a fixed rate'."""
+    if spec.endswith("%dearest"):
+        return f"{spec.split('%')[0]} % of the dearest configuration's capacity"
+    if spec.endswith("%"):
+        return f"{spec[:-1]} % of the floor's capacity"
+    return "a fixed rate"
+
 def missing(question: str, subject: str, needs: str) -> BreakEven:
     """A point this run cannot give, and the run that would."""
     return BreakEven(question, subject, "not measured in this run", "-", (needs,),
@@ -182,8 +192,8 @@ def distance_measured(frame: pd.DataFrame) -> list[BreakEven]:
                               "cannot tell them apart")
                 out.append(BreakEven(
                     DISTANCE, f"{session} vs {jwt}", point,
-                    f"measured: p50 at equal offered load ({rate} req/s, {spec} of the floor's "
-                    f"capacity, open model; {users} users, {nodes} node"
+                    f"measured: p50 at equal offered load ({rate} req/s, {_share(spec)}, "
+                    f"open model; {users} users, {nodes} node"
                     f"{'s' if nodes != 1 else ''})",
                     (f"{jwt} (no store call) p50: {control.text(2)} ms over {control.n} "
                      "windows",

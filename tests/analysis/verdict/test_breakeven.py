@@ -254,3 +254,10 @@ def test_report_places_the_section_after_the_answer(tmp_path: Path) -> None:
     assert headings.index("## The article's table, re-checked") < at
     assert at < headings.index("## Configurations")
     assert "<h2>When the answer changes</h2>" in (run / "report.html").read_text()
+
+
+def test_the_rate_a_break_even_was_measured_at_names_what_it_is_a_share_of() -> None:
+    from analysis.verdict.breakeven import _share
+    assert _share("40%dearest") == "40 % of the dearest configuration's capacity"
+    assert _share("50%") == "50 % of the floor's capacity"
+    assert _share("500") == "a fixed rate"
