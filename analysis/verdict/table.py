@@ -100,9 +100,9 @@ def performance(frame: pd.DataFrame, costs: pd.DataFrame | None = None) -> Verdi
         if sessions.empty or jwts.empty:
             continue
         cheapest = jwts.sort_values("server_cpu_us").iloc[0]
-        at = "".join(f" at {value} {name}" for name, value in (("users", users),
-                                                               ("nodes", nodes_))
-                     if table[name].nunique() > 1)
+        at = "".join(f" at {value} {name if value != 1 else name[:-1]}"
+                     for name, value in (("users", users), ("nodes", nodes_))
+                     if table[name].nunique() > 1)  # "at 1 node", "at 2 nodes"
         parts += [f"session in {r['store']}{at}: {_cost_text(r)}" for _, r in sessions.iterrows()]
         parts += [f"JWT {r['alg']}{at}: {_cost_text(r)}" for _, r in jwts.iterrows()]
         lookups = [f"{r['store']} {number(r['store_rtt_us'], 0)} µs"

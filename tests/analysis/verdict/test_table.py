@@ -157,20 +157,20 @@ def test_verdicts_of_the_tiny_fixture_run() -> None:
                               "Cross-Domain", "Security", "Mobile", "Hybrid",
                               "Availability when the store fails"]
     performance = verdicts["Performance"]
-    assert "session in memory at 1 nodes: 4,000.0 µs" in performance.measured  # CPU/request
-    assert "JWT HS256 at 1 nodes: 11,000.0 µs" in performance.measured
+    assert "session in memory at 1 node: 4,000.0 µs" in performance.measured  # CPU/request
+    assert "JWT HS256 at 1 node: 11,000.0 µs" in performance.measured
     assert "JWT HS256 verification 50 µs of CPU" in performance.measured  # auth-cpu
-    assert ("session in redis at 1 nodes: 5,900.0 µs (target 1,500.0, store 4,400.0)"
+    assert ("session in redis at 1 node: 5,900.0 µs (target 1,500.0, store 4,400.0)"
             in performance.measured)  # the store's CPU is part of the cost
-    assert ("Latency added per request at 1 nodes: JWT HS256 verification 50 µs of CPU; one "
+    assert ("Latency added per request at 1 node: JWT HS256 verification 50 µs of CPU; one "
             "store lookup on an idle store redis 46 µs") in performance.measured
     # Each load against its own JWT: on 1 node memory (4,000 µs) and Redis (5,900) sessions
     # cost less than JWT (11,000); on 2 nodes memory sessions failed (left out, below).
     # (Redis on 1 node against JWT on 2 nodes would be a different load: never compared.)
     assert performance.verdict == ("does not hold: a session lookup in every store cost less "
                                    "per request than verifying a JWT (HS256) (CPU per request: "
-                                   "memory at 1 nodes 4,000.0 against 11,000.0 µs; redis at 1 "
-                                   "nodes 5,900.0 against 11,000.0 µs); the crypto is the "
+                                   "memory at 1 node 4,000.0 against 11,000.0 µs; redis at 1 "
+                                   "node 5,900.0 against 11,000.0 µs); the crypto is the "
                                    "dearer step")
     # Half of the 2-node memory sessions' requests failed: their cost is not the cost of
     # serving, so they are left out, and named.
