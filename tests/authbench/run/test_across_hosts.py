@@ -20,7 +20,7 @@ from typing import IO, Any
 import pytest
 
 from adapters.loading import TWINS, load_adapter
-from authbench.infra.netns import Host, Topology
+from authbench.infra.netns import Host, Topology, remove_stale
 from authbench.run.apisuite import node_places
 from tests.support import FAST_KDF, read_json, require_netns
 
@@ -163,11 +163,13 @@ class Hosts:
 
 @pytest.fixture
 def hosts(tmp_path: Path) -> Iterator[Hosts]:
-    """A store host, two target hosts and the master's host, for one test."""
+    """A store host, two target hosts, two load hosts and the master's host, for one test."""
     require_netns()
+    remove_stale()  # what a killed run of this test left behind
     (tmp_path / "logs").mkdir()
     with ExitStack() as stack:
-        net = stack.enter_context(Topology(["store", "target1", "target2", "master"]))
+        net = stack.enter_context(Topology(["store", "target1", "target2", "load1", "load2",
+                                            "master"]))
         started = Hosts(net, tmp_path / "logs", stack)
         try:
             yield started
@@ -175,15 +177,15 @@ def hosts(tmp_path: Path) -> Iterator[Hosts]:
             started.stop()
 
 
-def _run(host: Host, tmp_path: Path, name: str, adapter: Path,
-         *extra: str) -> tuple[subprocess.CompletedProcess[str], Path, list[Path]]:
+def _run(host: Host, tmp_path: Path, name: str, adapter: Path, *extra: str,
+         suite: str = TINY_SUITE) -> tuple[subprocess.CompletedProcess[str], Path, list[Path]]:
     """`authbench run` of the tiny suite in `host`, from an empty folder with a TMPDIR of
     its own; the run folder, and any file it wrote outside it."""
     cwd, scratch, results = (tmp_path / name / part for part in ("cwd", "tmp", "results"))
     for folder in (cwd, scratch):
         folder.mkdir(parents=True)
-    (tmp_path / "tiny.toml").write_text(TINY_SUITE)
-    done = host.run([sys.executable, "-m", "authbench", "run", str(tmp_path / "tiny.toml"),
+    (tmp_path / f"{name}-suite.toml").write_text(suite)
+    done = host.run([sys.executable, "-m", "authbench", "run", str(tmp_path / f"{name}-suite.toml"),
                      "--api", str(adapter), "--results", str(results), *extra],
                     cwd=cwd, capture_output=True, text=True, timeout=RUN_TIMEOUT_S, check=False,
                     env={**os.environ, "TMPDIR": str(scratch), "PYTHONUNBUFFERED": "1"})
@@ -273,4 +275,73 @@ def test_twins_on_other_hosts_run_as_on_one_host(hosts: Hosts, tmp_path: Path) -
                        "stats"], capture_output=True, text=True, timeout=10, check=True)
     hits = re.search(r"^keyspace_hits:(\d+)", stats.stdout, re.MULTILINE)
     assert hits is not None and int(hits.group(1)) > 100, stats.stdout
+    assert "no cost for" in done.stdout
+
+
+# --- the load from two other hosts: one `authbench worker` on each ------------------------
+
+# A configuration per cell, each with a master of its own: a worker host runs its worker
+# again for the next one, a bounded number of times.
+WORKER_LOOP = ('i=0; while [ "$i" -lt "$2" ] && "$0" -m authbench worker --master "$1" '
+               '--wait 60; do i=$((i + 1)); done')
+WORKERS_SUITE = """name = "workers"
+repeats = 1
+interleave = "cells"
+[defaults]
+users = 4
+duration = 1
+warmup = 0.2
+rate = ["", "20%"]
+[[matrix]]
+mode = ["none", "session"]
+"""
+RATE_TOLERANCE = 0.05
+
+
+@pytest.mark.slow
+def test_two_workers_on_two_load_hosts_drive_targets_on_two_more(hosts: Hosts,
+                                                                   tmp_path: Path) -> None:
+    net = hosts.net
+    store, master = net["store"], net["master"]
+    redis_url = hosts.store(store, store.address)
+    hosts.wait_ready(master, [f"{store.address}:{REDIS_PORT}"])
+    nodes = [hosts.twins(net[role], net[role].address, redis_url)
+             for role in ("target1", "target2")]
+    hosts.wait_ready(master, [address for pair in nodes for address in pair])
+    across = tmp_path / "across.toml"
+    _adapter(across, [f"http://{session}" for session, _ in nodes],
+             [f"http://{jwt}" for _, jwt in nodes])
+    rigs = 12  # the calibration's, 6 cells' and 2 probes' masters, with room to spare
+    for role in ("load1", "load2"):
+        (tmp_path / role).mkdir()
+        hosts.start(net[role], f"worker-{role}", [
+            "timeout", str(RUN_TIMEOUT_S), "sh", "-c", WORKER_LOOP, sys.executable,
+            f"{master.address}:5557", str(rigs)], {"TMPDIR": str(tmp_path / role)})
+    done, run, outside = _run(master, tmp_path, "workers", across, "--allow-remote",
+                              "--external-workers", "2", "--master-bind-host",
+                              master.address, suite=WORKERS_SUITE)
+    assert outside == []
+    metadata = read_json(run / "metadata.json")
+    assert metadata["options"]["external_workers"] == 2
+    cells = _cells(run)
+    assert len(cells) == len(metadata["suite"]["cells"]) and \
+        all(c["status"] == "ok" for c in cells), [(c["name"], c["reason"]) for c in cells]
+    assert (run / "report.md").is_file()
+    for cell in cells:
+        if cell["cell"]["scenario"] != "read":
+            continue
+        folder = run / "cells" / cell["name"]
+        histograms = [read_json(path) for path in folder.glob("hdr-*.json")]
+        assert len(histograms) == 2, cell["name"]  # one per worker, none from the master
+        # Each worker's generator CPU, reported over the wire (another host's processes).
+        reported = [g for g in cell["generator"] if g.get("is_reported")]
+        assert len(reported) == 2 and len({g["pid"] for g in reported}) == 2, cell["generator"]
+        assert all(g["cpu_seconds"] > 0 for g in reported)
+        if cell.get("rate"):
+            # An open-model window at low load: the two workers together keep the rate.
+            sent = sum(h["open"]["sent"] for h in histograms)
+            achieved = sent / cell["window"]["planned_seconds"]
+            offered = cell["rate"]["offered"]
+            assert abs(achieved / offered - 1) <= RATE_TOLERANCE, (cell["name"], achieved,
+                                                                    offered)
     assert "no cost for" in done.stdout
