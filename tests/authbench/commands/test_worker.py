@@ -3,6 +3,7 @@ runs another authbench, and the master's settings and scenario for the Locust wo
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -51,7 +52,8 @@ def test_the_worker_runs_the_masters_scenario_with_its_settings(
     command, env = worker.worker_command("10.0.0.1", 5557, welcome,
                                          {"PATH": "/bin", "AUTHBENCH_CONTROL": "/x/c.json"})
     assert command[1:] == ["-m", "locust", "-f", str(worker.LOADTESTS / "read.py"), "--worker",
-                           "--master-host", "10.0.0.1", "--master-port", "5557"]
+                           "--master-host", "10.0.0.1", "--master-port", "5557",
+                           "--exit-code-on-error", "0"]
     assert env["AUTHBENCH_CONTROL"] == "remote" and env["AUTHBENCH_MODE"] == "jwt"
     assert env["AUTHBENCH_SEED_USERS"] == "50" and env["PATH"] == "/bin"
     assert Path(env["AUTHBENCH_API"]).parent == tmp_path
@@ -110,3 +112,29 @@ def test_a_plain_locust_worker_of_another_version_is_refused_too(tmp_path: Path)
     line = (f"authbench worker: master runs authbench {wire.authbench_version()}, "
             "this worker runs 0.0.0-other")
     assert line in done.stderr.splitlines()
+
+
+@pytest.mark.slow  # a real Locust master and worker
+def test_failed_requests_are_measured_and_the_worker_still_exits_0(tmp_path: Path) -> None:
+    """A worker looped over a run's configurations goes on after one whose requests failed:
+    the failures are in the master's file, not in the worker's exit code."""
+    port = free_port()
+    cell = Cell(mode="none", scenario="floor", users=1, duration=1, warmup=0)
+    closed = f"http://{LOOPBACK}:{free_port()}"  # nothing listens: every request fails
+    master = LocustProcesses(cell, closed, tmp_path / "master", 60, external_workers=1,
+                             master_bind_port=port)
+    with (tmp_path / "worker.log").open("wb") as log:
+        outside = subprocess.Popen(
+            [sys.executable, "-m", "authbench.commands.worker", "--master",
+             f"{LOOPBACK}:{port}", "--wait", "30"], cwd=ROOT, stdout=log,
+            stderr=subprocess.STDOUT)
+    try:
+        master.start()
+        master.wait_ready(30)
+        window = master.announce(tmp_path / "window", 0, 1)
+        [file] = master.collect(window)
+    finally:
+        master.stop()
+        code = outside.wait(30)
+    assert json.loads(file.read_text())["failures"]["GET /noauth"] > 0
+    assert code == 0, (tmp_path / "worker.log").read_text()[-2000:]
