@@ -81,6 +81,12 @@ def cmd_run(args: argparse.Namespace) -> int:
         suite = code
     if args.only:
         suite = apply_only(suite, args.only)
+    if options.external_workers and suite.interleave == "windows":
+        print(f"authbench run: --external-workers needs a suite with interleave = \"cells\": "
+              f"{suite.name} keeps every configuration up at once, and their Locust masters "
+              f"would all listen on port {options.master_bind_port} (copy the suite, set "
+              f"interleave = \"cells\", and run that file)", file=sys.stderr)
+        return 2
     ceiling = None if options.api is not None else ceiling_config(suite)
     if ceiling is None and "store-ceiling" in suite.extras:
         suite = replace(suite, extras=tuple(e for e in suite.extras if e != "store-ceiling"))

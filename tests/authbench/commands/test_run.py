@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pytest
+
+from authbench.cli import main
 from authbench.commands.run import ceiling_config
 from authbench.run.suite import SERVICES, load_suite
 
@@ -25,3 +30,13 @@ def test_a_suite_without_a_shared_store_measures_none() -> None:
 def test_every_store_a_suite_used_is_measured() -> None:
     config = ceiling_config(load_suite("scale", SERVICES))
     assert config is not None and config.stores == ("redis", "postgres")
+
+
+def test_external_workers_refuse_a_windows_suite_before_anything_starts(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["run", "quick", "--external-workers", "2", "--results", str(tmp_path)])
+    assert code == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()[-1:]
+    assert line.startswith('authbench run: --external-workers needs a suite with interleave = '
+                           '"cells": quick keeps every configuration up at once')
+    assert list(tmp_path.iterdir()) == []  # no run folder
