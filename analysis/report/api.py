@@ -9,11 +9,13 @@ of processes its adapter named. What only the twins can vary is said to be absen
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import pandas as pd
 
 from analysis.data.apis import ROLES, api_facts
+from analysis.verdict.table import Verdict
 
 ROLE_WORDS = {"hot": "the hot path", "floor": "the floor, sent without a credential",
               "login": "login", "refresh": "refresh"}
@@ -47,7 +49,10 @@ def api_lines(metadata: dict[str, Any], frame: pd.DataFrame) -> list[str]:
         env = " ".join(f"{k}={v}" for k, v in variant.get("env", {}).items()) or "-"
         declared = {True: "revokes", False: "not declared to revoke", None: "no logout"}[
             variant.get("logout_revokes")]
+        remote = sorted({str(place.get("host")) for place in variant.get("node_places", [])
+                         if not place.get("is_local", True)})
         cpu = ("the processes its command started" if variant.get("cpu_claimed")
+               else f"not measured: on another host ({', '.join(remote)})" if remote
                else "not claimed (no process named)")
         lines.append(f"| {variant['name']} | {variant['kind']} | {env} | {declared} | "
                      f"{_measured_logout(frame, variant['name'])} | {cpu} |")
@@ -68,3 +73,22 @@ def api_lines(metadata: dict[str, Any], frame: pd.DataFrame) -> list[str]:
               "a delay line to the store, seeded sessions, the store's ceiling), so the rows "
               "that rest on them say so.", ""]
     return lines
+
+
+def remote_hosts(metadata: dict[str, Any]) -> list[str]:
+    """The hosts other than this machine that an API run's nodes ran on (node_places)."""
+    api = api_facts(metadata) or {}
+    return sorted({str(place.get("host")) for variant in api.get("variants", [])
+                   for place in variant.get("node_places", []) if not place.get("is_local", True)})
+
+
+def with_remote_nodes(verdict: Verdict, metadata: dict[str, Any]) -> Verdict:
+    """The Scalability row of a run whose nodes ran on other hosts says which was measured
+    there: the requests and their failures, not the nodes' CPU."""
+    hosts = remote_hosts(metadata)
+    if not hosts:
+        return verdict
+    said = (f"Nodes ran on other hosts ({', '.join(hosts)}): their requests and failures "
+            "were measured from here, their CPU was not (no cost per node, so no scale-out "
+            "prediction from it).")
+    return replace(verdict, measured=f"{verdict.measured} {said}".strip())

@@ -15,6 +15,7 @@ from analysis.cost.table import cost_table, sanity_warnings
 from analysis.data.endpoints import ME
 from analysis.data.load import load_metadata, load_probes, load_run, load_timelines
 from analysis.latency.equal_load import equal_load_of, generator_warnings
+from analysis.report.api import with_remote_nodes
 from analysis.report.scaleout import with_scaleout
 from analysis.report.summary import cell_rows
 from analysis.store.distance import rtt_effects, rtt_table, with_store_rtt
@@ -167,7 +168,8 @@ def build_report(run: Path) -> Report:
         else measured
     verdicts = [with_equal_load(with_store_rtt(v, measured), measured)
                 if v.row == "Performance" else
-                with_scaleout(v, measured, run) if v.row == "Scalability" else v
+                with_remote_nodes(with_scaleout(v, measured, run), metadata)
+                if v.row == "Scalability" else v
                 for v in article_table(closed, probes, faults, storage_figures(run, measured))]
     return Report(
         run_id=metadata["run_id"], metadata=metadata, frame=frame, probes=probes,

@@ -203,3 +203,22 @@ def test_charts_leave_out_fault_windows_and_compare_nodes_on_plain_reads(
     assert probing in set(seen["plot_throughput_by_config"]["cell"])
     assert probing not in set(seen["plot_scaling"]["cell"])
     assert set(seen["plot_scaling"]["scenario"]) == {"read"}
+
+
+def test_nodes_on_other_hosts_are_named_in_the_scalability_row() -> None:
+    from analysis.report.api import api_lines, with_remote_nodes
+    places = [{"host": "10.231.0.3", "is_local": False, "cpu": "not measured: on another host"},
+              {"host": "10.231.0.4", "is_local": False, "cpu": "not measured: on another host"}]
+    metadata = {"api": {"name": "twins", "file": "twins.toml", "variants": [
+        {"name": "session", "kind": "session", "cpu_claimed": False, "node_places": places}]}}
+    row = Verdict("Scalability", "claim", "Measured: 0.0% failed on 2 nodes.", "holds")
+    said = with_remote_nodes(row, metadata).measured
+    assert said == ("Measured: 0.0% failed on 2 nodes. Nodes ran on other hosts (10.231.0.3, "
+                    "10.231.0.4): their requests and failures were measured from here, their "
+                    "CPU was not (no cost per node, so no scale-out prediction from it).")
+    local = {"api": {"variants": [{"name": "s", "node_places": [{"host": "127.0.0.1",
+                                                                  "is_local": True}]}]}}
+    assert with_remote_nodes(row, local) == row
+    table = api_lines(metadata, pd.DataFrame({"api": [], "revoked_after_logout": []}))
+    assert any(line.endswith("| not measured: on another host (10.231.0.3, 10.231.0.4) |")
+               for line in table)
