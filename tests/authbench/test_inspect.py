@@ -76,7 +76,7 @@ def test_expired_and_long_lived_tokens(capsys: pytest.CaptureFixture[str]) -> No
     code, out = run(capsys, hs256_token(iat=now - 7200, exp=now - 3600))
     assert code == 1
     assert "expiry: EXPIRED 1 h 0 min ago" in out
-    code, out = run(capsys, hs256_token(exp=now + 30 * 86400))
+    code, out = run(capsys, hs256_token(iat=now, exp=now + 30 * 86400))
     assert code == 0  # a warning, not an error
     assert "WARNING: lifetime 30 d 0 h" in out
 
