@@ -212,19 +212,27 @@ def _cells(run: Path) -> list[dict[str, Any]]:
     return [read_json(path) for path in sorted((run / "cells").glob("*/cell.json"))]
 
 
-@pytest.mark.slow
-def test_twins_on_other_hosts_run_as_on_one_host(hosts: Hosts, tmp_path: Path) -> None:
+def _store_and_twins(hosts: Hosts, across: Path) -> None:
+    """The store on its own host, session and JWT twins on two target hosts, all answering
+    the master, and the adapter file (across) naming their nodes."""
     net = hosts.net
     store, master = net["store"], net["master"]
-    # Across hosts: the store on its own host, two target hosts, the master on a fourth.
     redis_url = hosts.store(store, store.address)
     hosts.wait_ready(master, [f"{store.address}:{REDIS_PORT}"])
     nodes = [hosts.twins(net[role], net[role].address, redis_url)
              for role in ("target1", "target2")]
     hosts.wait_ready(master, [address for pair in nodes for address in pair])
-    across = tmp_path / "across.toml"
     _adapter(across, [f"http://{session}" for session, _ in nodes],
              [f"http://{jwt}" for _, jwt in nodes])
+
+
+@pytest.mark.slow
+def test_twins_on_other_hosts_run_as_on_one_host(hosts: Hosts, tmp_path: Path) -> None:
+    net = hosts.net
+    store, master = net["store"], net["master"]
+    # Across hosts: the store on its own host, two target hosts, the master on a fourth.
+    across = tmp_path / "across.toml"
+    _store_and_twins(hosts, across)
     refused = master.run([sys.executable, "-m", "authbench", "run", "quick", "--api",
                           str(across), "--results", str(tmp_path / "refused")],
                          cwd=tmp_path, capture_output=True, text=True, timeout=60, check=False)
@@ -302,15 +310,9 @@ RATE_TOLERANCE = 0.05
 def test_two_workers_on_two_load_hosts_drive_targets_on_two_more(hosts: Hosts,
                                                                    tmp_path: Path) -> None:
     net = hosts.net
-    store, master = net["store"], net["master"]
-    redis_url = hosts.store(store, store.address)
-    hosts.wait_ready(master, [f"{store.address}:{REDIS_PORT}"])
-    nodes = [hosts.twins(net[role], net[role].address, redis_url)
-             for role in ("target1", "target2")]
-    hosts.wait_ready(master, [address for pair in nodes for address in pair])
+    master = net["master"]
     across = tmp_path / "across.toml"
-    _adapter(across, [f"http://{session}" for session, _ in nodes],
-             [f"http://{jwt}" for _, jwt in nodes])
+    _store_and_twins(hosts, across)
     rigs = 12  # the calibration's, 6 cells' and 2 probes' masters, with room to spare
     for role in ("load1", "load2"):
         (tmp_path / role).mkdir()
