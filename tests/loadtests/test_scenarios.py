@@ -82,10 +82,15 @@ def test_master_and_workers_merge_their_histograms(
     histograms, _ = load_cell_histograms(tmp_path)
     me = locust_row(tmp_path / "locust_stats.csv", "/api/me")
     assert me is not None
-    # The merged histograms count what Locust's own (master) stats counted, less the
-    # requests outside the measured window (each user's first, before the window opened).
+    # The merged histograms hold at least what Locust's own (master) stats counted, less
+    # the requests outside the measured window (each user's first, before it opened). Not
+    # at most: under load the master can stop before a worker's last stats report arrives
+    # (a fresh-clone CI run: 2,425 in the master's stats, 4,995 in the workers' files).
+    # At most what 4 users can complete in the 3 s window at the fastest latency seen.
     locust_count = int(me["Request Count"])
-    assert 0.9 * locust_count <= histograms["GET /api/me"].get_total_count() <= locust_count
+    merged = histograms["GET /api/me"]
+    assert 0.9 * locust_count <= merged.get_total_count()
+    assert merged.get_total_count() <= cell.users * cell.duration * 1e6 / merged.get_min_value()
 
 
 def test_external_workers_join_a_known_port(start_target: StartTarget, tmp_path: Path) -> None:
