@@ -110,7 +110,7 @@ def equal_load_lines(table: pd.DataFrame, equal_load: pd.DataFrame) -> list[str]
     lines = ["Latency at equal offered load: requests arrive on a fixed schedule whatever "
              "the answers take (open model), the same rate for every configuration, and "
              "latency counts from each request's intended send. p90 is the figure to "
-             "compare configurations by: two back-to-back runs agree on it, while p99 rests "
+             "compare configurations by: it is steadier between runs than p99, which rests "
              "on the slowest few dozen requests of the run. Windows whose load generator "
              "did not deliver the rate, or in which another program took the CPU, are left "
              "out (and counted). req/s is the closed-loop windows' throughput, ranked only "
