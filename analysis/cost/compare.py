@@ -148,7 +148,7 @@ METRICS = (("vs_floor", "floor_ratio"), ("cost_us", "server_cpu_us"), ("rps", "r
            ("p99_ms", "p99_ms"))
 HIGHER_IS_BETTER = ("rps", "vs_floor")
 # At equal offered load (open-model windows): p90 is judged, the figure the answer ranks by
-# and two back-to-back runs agree on; p99, the slowest few dozen requests of a short run,
+# and steadier between runs; p99, the slowest few dozen requests of a short run,
 # is shown.
 EQUAL_LOAD_METRICS = (("p90_load", "p90_ms"), ("p99_load", "p99_ms"))
 LATENCY = ("p99_ms", "p90_load", "p99_load")

@@ -102,7 +102,7 @@ def _ranged(load: pd.Series, column: str) -> str:
             f"{number(load[f'{column}_high'], 2)})")
 
 
-RANKED_PERCENTILE = "p90_ms"  # the equal-load figure two back-to-back runs agree on
+RANKED_PERCENTILE = "p90_ms"  # the steadier equal-load figure between runs
 
 
 def equal_load_lines(table: pd.DataFrame, equal_load: pd.DataFrame) -> list[str]:
