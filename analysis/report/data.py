@@ -125,10 +125,18 @@ def without_faults(frame: pd.DataFrame) -> pd.DataFrame:
     return calm if not calm.empty else frame
 
 
-def named_left_out(verdicts: list[Verdict], suite: str) -> list[Verdict]:
-    """A row this run did not measure names the command that does."""
-    how = ("a cell failed or a service did not answer: see the warnings" if suite == "article"
-           else f"`{ARTICLE_COMMAND}` measures it")
+def why_left_out(only: list[str] | None) -> str:
+    """Why an article run has no figure for a row: its cells were left out with --only
+    (only: the filters, from metadata.json), or a cell failed."""
+    return (f"`--only {' '.join(only)}` left its cells out" if only else
+            "a cell failed or a service did not answer: see the warnings")
+
+
+def named_left_out(verdicts: list[Verdict], suite: str, only: list[str] | None = None
+                   ) -> list[Verdict]:
+    """A row this run did not measure names the command that does, or, in an article run,
+    why it is missing."""
+    how = why_left_out(only) if suite == "article" else f"`{ARTICLE_COMMAND}` measures it"
     return [Verdict(v.row, v.claim, v.measured, f"{NOT_MEASURED}: {how}")
             if v.verdict == NOT_MEASURED else v for v in verdicts]
 
@@ -174,7 +182,8 @@ def build_report(run: Path) -> Report:
     return Report(
         run_id=metadata["run_id"], metadata=metadata, frame=frame, probes=probes,
         configs=config_table(run, frame), costs=costs,
-        verdicts=named_left_out(verdicts, str(metadata.get("suite", {}).get("name", ""))),
+        verdicts=named_left_out(verdicts, str(metadata.get("suite", {}).get("name", "")),
+                                metadata.get("suite", {}).get("only")),
         cells=cell_rows(frame),
         warnings=sanity_warnings(costs) + method_warnings(frame) + generator_warnings(frame) + [
             f"the {extra} extra failed, so its section is missing: {why} (measure it with "

@@ -23,7 +23,7 @@ from analysis.data.endpoints import ME
 from analysis.report import plots
 from analysis.report.answer import answer_lines
 from analysis.report.api import api_lines
-from analysis.report.data import ARTICLE_COMMAND, Report, without_faults
+from analysis.report.data import ARTICLE_COMMAND, Report, why_left_out, without_faults
 from analysis.report.formatting import number
 from analysis.report.scaleout import PREDICTED_ONLY
 from analysis.revocation.cost import overhead_lines
@@ -94,8 +94,8 @@ def article_lines(report: Report) -> list[str]:
         lines += [f"This run {' and '.join(said)}: `{ARTICLE_COMMAND}` measures every row "
                   "(about 9 minutes on 2 cores).", ""]
     elif missing:
-        lines += [f"Not measured: {', '.join(missing)} (a cell failed or a service did not "
-                  "answer: see the warnings).", ""]
+        why = why_left_out(report.metadata.get("suite", {}).get("only"))
+        lines += [f"Not measured: {', '.join(missing)} ({why}).", ""]
     return lines
 
 

@@ -23,7 +23,7 @@ from authbench.infra.haproxy import haproxy_path
 from authbench.infra.services import available_services
 from authbench.run.cell import Cell
 from authbench.run.rundir import RunDir, list_runs
-from authbench.run.suite import Suite, SuiteError, apply_only, load_suite
+from authbench.run.suite import Suite, SuiteError, apply_only, builtin_suites, load_suite
 from targets.settings import DEFAULT_STORE_URLS
 
 
@@ -38,7 +38,8 @@ def planned_suite(run: RunDir) -> Suite:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    """Run a suite (quick, standard, scale, nodes, or a .toml file) into results/."""
+    """Run a suite (quick by default, article, another shipped one, or a .toml file) into
+    results/."""
     from analysis.data.load import load_run  # these three: see the module's docstring
     from analysis.report.summary import format_answer, format_summary, summarize_run
     from analysis.report.writer import write_report
@@ -229,7 +230,8 @@ def add_parsers(sub: Any) -> None:
     """Register run, report, compare, recommend and list."""
     run = sub.add_parser("run", help=cmd_run.__doc__, description=cmd_run.__doc__)
     run.add_argument("suite", nargs="?", default=None,
-                     help="quick (default), standard, scale, nodes, or a path to a .toml file")
+                     help=f"a shipped suite ({', '.join(builtin_suites())}; quick by default) "
+                          "or a path to a .toml file")
     run.add_argument("--resume", metavar="RUN", help="finish the unfinished cells of a run")
     run.add_argument("--only", nargs="+", metavar="KEY=VALUE",
                      help="keep only the cells matching, e.g. mode=jwt users=10,50")

@@ -155,7 +155,7 @@ class RunDir:
             "run_id": path.name,
             "suite": {"name": suite.name, "description": suite.description,
                       "repeats": suite.repeats, "cells": [c.as_dict() for c in suite.cells],
-                      "skipped": list(suite.skipped)},
+                      "skipped": list(suite.skipped), "only": list(suite.only)},
             "started": now_iso(),
             "ended": None,
             "status": "running",

@@ -70,6 +70,7 @@ class Suite:
     extras: tuple[str, ...] = ()  # EXTRAS run after the cells
     interleave: str = "cells"  # INTERLEAVES
     api: str = ""  # an adapter file: the suite's load drives that API (authbench.run.apisuite)
+    only: tuple[str, ...] = ()  # --only's filters, when they left cells out
 
 
 def _error(where: str, key: str, value: Any, exc: ValidationError) -> SuiteError:
@@ -250,7 +251,7 @@ def builtin_suites() -> list[str]:
 
 
 def load_suite(name_or_path: str, available: Iterable[str] = SERVICES) -> Suite:
-    """A shipped suite by name (quick, standard, scale, nodes) or a TOML file by path."""
+    """A shipped suite by name (builtin_suites) or a TOML file by path."""
     path = Path(name_or_path)
     if path.suffix == ".toml" or path.exists():
         if not path.is_file():
@@ -278,7 +279,9 @@ def apply_only(suite: Suite, filters: Iterable[str]) -> Suite:
         cells = [c for c in cells if str(getattr(c, key)) in wanted]
     if not cells:
         raise SuiteError(f"--only {' '.join(filters)}: no cell of suite {suite.name} matches")
-    return replace(suite, cells=tuple(cells))
+    if len(cells) == len(suite.cells):
+        return suite
+    return replace(suite, cells=tuple(cells), only=(*suite.only, *filters))
 
 
 def _coerce(value: str) -> Any:

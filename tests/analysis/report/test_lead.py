@@ -153,6 +153,10 @@ def test_a_row_left_out_names_the_command_unless_the_run_was_the_article() -> No
     article = named_left_out(rows, "article")
     assert article[0].verdict == ("not measured in this run: a cell failed or a service did "
                                   "not answer: see the warnings")
+    only = named_left_out(rows, "article", ["scenario=faults"])
+    assert only[0].verdict == ("not measured in this run: `--only scenario=faults` left its "
+                               "cells out")
+    assert only[1] == rows[1]
 
 
 def test_cost_and_lag_come_from_windows_without_a_fault_when_there_are_any() -> None:

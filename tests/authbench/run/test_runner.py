@@ -364,6 +364,7 @@ def test_ctrl_c_keeps_finished_cells_and_resume_finishes_the_run(tmp_path: Path)
     assert "Traceback" not in err_text
     meta = read_json(run / "metadata.json")
     assert meta["status"] == "interrupted" and meta["ended"]
+    assert meta["suite"]["only"] == ["mode=session,jwt"]  # the report says what left cells out
     assert cell_names(run) == [SESSION_CELL]  # the finished cell kept, no .partial left
     first = read_json(run / "cells" / SESSION_CELL / "cell.json")
     assert first["status"] == "ok"
