@@ -161,8 +161,10 @@ def _timeline_cpu(series: list[dict[str, Any]], bounds: tuple[float, float]) -> 
 
 
 def usage_columns(record: dict[str, Any], bounds: tuple[float, float] | None, requests: int,
-                  cpu_count: int) -> dict[str, Any]:
-    """CPU per request of target, store and generator; utilisation; the bottleneck."""
+                  cpu_count: int, hostname: str = "") -> dict[str, Any]:
+    """CPU per request of target, store and generator; utilisation; the bottleneck.
+    hostname: the machine the run ran on; a worker that reported its CPU from another
+    host counts for the generator but not among this machine's busy CPUs."""
     nan = float("nan")
     placement = record.get("placement") or {}
     cell = record["cell"]
@@ -200,8 +202,10 @@ def usage_columns(record: dict[str, Any], bounds: tuple[float, float] | None, re
     out["target_core_busy"] = float(np.mean([busy[c] for c in cpus])) if cpus else nan
     # Busy CPU that none of the measured processes used: other processes, and the kernel's
     # own network work (a few % on loopback). Much more means a disturbed window.
+    here = [g for g in generator if not g.get("is_reported") or g.get("host") == hostname]
+    local_generator = _timeline_cpu(here, bounds) if here else nan
     own = target_cpu + sum(0.0 if math.isnan(cpu) else cpu
-                           for cpu in (generator_cpu, store_cpu, proxy_cpu))
+                           for cpu in (local_generator, store_cpu, proxy_cpu))
     out["foreign_cpu_share"] = ((sum(busy) * seconds - own) / (len(busy) * seconds)
                                 if busy else nan)
     out["bottleneck"] = bottleneck(out["target_util"], out["generator_util"], out["store_util"],
@@ -210,7 +214,7 @@ def usage_columns(record: dict[str, Any], bounds: tuple[float, float] | None, re
 
 
 def _cell_rows(run_id: str, folder: Path, record: dict[str, Any],
-               cpu_count: int = 1) -> list[dict[str, Any]]:
+               cpu_count: int = 1, hostname: str = "") -> list[dict[str, Any]]:
     cell = record["cell"]
     key, repeat = key_and_repeat(folder.name)
     base: dict[str, Any] = {
@@ -246,7 +250,7 @@ def _cell_rows(run_id: str, folder: Path, record: dict[str, Any],
     base["measured_seconds"] = window
     base["planned_seconds"] = record.get("window", {}).get("planned_seconds", cell["duration"])
     base["peak_rss_mb"] = max((n["peak_rss_bytes"] for n in nodes), default=0) / 2**20
-    base.update(usage_columns(record, bounds, requests, cpu_count))
+    base.update(usage_columns(record, bounds, requests, cpu_count, hostname))
     base["store_ops_per_request"] = ops_per_request(
         (record.get("store_cpu") or {}).get("commands_delta"), requests)
     base.update(open_columns(record, sum_open_counts(load_open_blocks(folder, files)), histograms,
@@ -286,10 +290,12 @@ def load_run(path: str | Path) -> pd.DataFrame:
     """Every finished cell of a run as a tidy DataFrame (see the module docstring)."""
     run = Path(path)
     metadata = load_metadata(run)
-    cpu_count = int(metadata.get("machine", {}).get("cpu_count") or 1)
+    machine = metadata.get("machine", {})
+    cpu_count = int(machine.get("cpu_count") or 1)
+    hostname = str(machine.get("hostname") or "")
     rows: list[dict[str, Any]] = []
     for folder, record in cell_folders(run):
-        rows += _cell_rows(metadata["run_id"], folder, record, cpu_count)
+        rows += _cell_rows(metadata["run_id"], folder, record, cpu_count, hostname)
     frame = pd.DataFrame(rows)
     for column in ("auth_p50_ms", "auth_p99_ms", "auth_mean_ms", "rps", "p50_ms", "p99_ms",
                    "cpu_ms_per_request", "target_cpu_us", "store_cpu_us", "server_cpu_us",

@@ -23,6 +23,7 @@ from analysis.data.load import (
     load_probes,
     load_run,
     load_timelines,
+    usage_columns,
     window_requests,
 )
 from tests.analysis.fixtures import (
@@ -288,3 +289,31 @@ def test_a_run_without_format_keys_reads_as_one_with_them(tmp_path: Path) -> Non
         data.pop("schema_version", None)
         path.write_text(json.dumps({**data, "format": kind.current}))
     pd.testing.assert_frame_equal(load_run(run), load_run(TINY))
+
+
+def _usage_record(generator: list[dict[str, object]]) -> dict[str, object]:
+    """Ten seconds on two CPUs, each 60 % busy: a node used 6 s of CPU, the generator
+    entries what they say."""
+    return {"cell": {"nodes": 1, "workers": 2},
+            "placement": {"is_pinned": False, "target_cpus": [0, 1], "generator_cpus": [0, 1]},
+            "nodes": [{"cpu_timeline": [[100.0, 0.0], [110.0, 6.0]]}],
+            "generator": generator, "cpu_busy": [0.6, 0.6]}
+
+
+def _generator(cpu: float, host: str, reported: bool) -> dict[str, object]:
+    return {"host": host, "is_reported": reported, "cpu_timeline": [[100.0, 0.0], [110.0, cpu]]}
+
+
+def test_a_worker_on_another_host_counts_for_the_generator_not_for_this_machines_cpus() -> None:
+    here = [_generator(4.0, "box", reported=False)]
+    elsewhere = [*here, _generator(4.0, "far", reported=True)]
+    quiet = usage_columns(_usage_record(here), (100.0, 110.0), 1000, 2, "box")
+    remote = usage_columns(_usage_record(elsewhere), (100.0, 110.0), 1000, 2, "box")
+    # 12 busy CPU-seconds here, 6 target + 4 generator: 2 of 20 foreign.
+    assert quiet["foreign_cpu_share"] == pytest.approx(0.1)
+    assert remote["foreign_cpu_share"] == pytest.approx(0.1)  # not 4 s less than nothing
+    assert remote["generator_cpu_us"] == pytest.approx(8000.0)
+    # A worker that reported from this host (started by hand here) did use its CPUs.
+    same = [*here, _generator(2.0, "box", reported=True)]
+    assert usage_columns(_usage_record(same), (100.0, 110.0), 1000, 2, "box")[
+        "foreign_cpu_share"] == pytest.approx(0.0)
