@@ -162,9 +162,8 @@ def _timeline_cpu(series: list[dict[str, Any]], bounds: tuple[float, float]) -> 
 
 def usage_columns(record: dict[str, Any], bounds: tuple[float, float] | None, requests: int,
                   cpu_count: int, hostname: str = "") -> dict[str, Any]:
-    """CPU per request of target, store and generator; utilisation; the bottleneck.
-    hostname: the machine the run ran on; a worker that reported its CPU from another
-    host counts for the generator but not among this machine's busy CPUs."""
+    """CPU per request of target, store and generator; utilisation; the bottleneck
+    (hostname: the run's machine, whose busy CPUs a worker elsewhere did not use)."""
     nan = float("nan")
     placement = record.get("placement") or {}
     cell = record["cell"]
@@ -176,9 +175,7 @@ def usage_columns(record: dict[str, Any], bounds: tuple[float, float] | None, re
     if bounds is None or not requests:
         return {**out, "target_util": nan, "generator_util": nan, "store_util": nan,
                 "store_cpu_us": nan, "generator_cpu_us": nan, "target_core_busy": nan,
-                "proxy_cpu_us": nan,
-                "foreign_cpu_share": nan,
-                "bottleneck": "unknown"}
+                "proxy_cpu_us": nan, "foreign_cpu_share": nan, "bottleneck": "unknown"}
     seconds = bounds[1] - bounds[0]
     nodes = record.get("nodes", [])
     target_cpu = _timeline_cpu(nodes, bounds)
@@ -200,8 +197,8 @@ def usage_columns(record: dict[str, Any], bounds: tuple[float, float] | None, re
     busy = record.get("cpu_busy") or []
     cpus = [c for c in placement.get("target_cpus") or [] if c < len(busy)]
     out["target_core_busy"] = float(np.mean([busy[c] for c in cpus])) if cpus else nan
-    # Busy CPU that none of the measured processes used: other processes, and the kernel's
-    # own network work (a few % on loopback). Much more means a disturbed window.
+    # Busy CPU that none of the measured processes here used: other processes, and the
+    # kernel's network work (a few % on loopback). Much more means a disturbed window.
     here = [g for g in generator if not g.get("is_reported") or g.get("host") == hostname]
     local_generator = _timeline_cpu(here, bounds) if here else nan
     own = target_cpu + sum(0.0 if math.isnan(cpu) else cpu
