@@ -16,6 +16,13 @@ why: it sent nothing in time (it died or is late), or it was gone before the win
 opened. The runner reads it to mark the window short. Data that comes after the
 deadline is dropped and logged: the window was already closed without it.
 
+Other per-window files travel in the same delivery: a module that would write one in
+a single process registers an attacher (add_attacher) in a worker, and its body rides
+under the data's "attached" key; the master writes it beside the histograms as
+<kind>-<host>-<pid>.json, with the window's times as the runner announced them (the fault
+timelines, loadtests/timeline.py; the revocation probes of a worker with no folder of
+the run on its host, loadtests/revocation.py).
+
 Each worker says hello on connecting (host, pid, authbench version); the master refuses
 one that runs another authbench version, and the worker quits with one line.
 `authbench worker` says hello before it starts Locust, too, to take its master's
@@ -30,6 +37,7 @@ import os
 import socket
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -48,6 +56,15 @@ NOT_DELIVERED = "sent no data for the window within {seconds:g} s of its end (de
 GONE_BEFORE = "was gone before the window opened"
 
 logger = logging.getLogger(__name__)
+ATTACHED = "attached"  # the key of a delivery's other files: {kind: body}
+# In a worker: what else each window's delivery carries, kind -> body (None: nothing).
+Attacher = Callable[[control.Window], tuple[str, dict[str, Any]] | None]
+ATTACHERS: list[Attacher] = []
+
+
+def add_attacher(attacher: Attacher) -> None:
+    """Send attacher's file with every window's data (in a worker)."""
+    ATTACHERS.append(attacher)
 
 
 @dataclass
@@ -129,15 +146,23 @@ class Gatherer:
             self._close(pending)
 
     def _write(self, pending: Pending, client_id: str, body: dict[str, Any]) -> str:
-        """The worker's data as the file a local process writes; its name."""
+        """The worker's data as the files a local process writes; the histograms' name."""
         window = pending.window
-        body.update({"window": window.seq, "started": window.start,
-                     "measured_from": window.measure_from,
-                     "measured_until": window.measure_until, "client_id": client_id})
+        times = {"window": window.seq, "measured_from": window.measure_from,
+                 "measured_until": window.measure_until}
+        attached = body.pop(ATTACHED, None) or {}
+        body.update({**times, "started": window.start, "client_id": client_id})
         name = f"hdr-{body.get('host')}-{body.get('pid')}.json"
+        suffix = ""
         if name in pending.delivered.values():  # two hosts of one name, one pid
-            name = f"hdr-{body.get('host')}-{body.get('pid')}-{client_id[-8:]}.json"
+            suffix = f"-{client_id[-8:]}"
+            name = f"hdr-{body.get('host')}-{body.get('pid')}{suffix}.json"
         write_json(Path(window.folder) / name, body)
+        for kind, other in attached.items():
+            if "measured_from" in other:  # on the worker's clock: the runner's instead
+                other.update(times)
+            write_json(Path(window.folder) / f"{kind}-{body.get('host')}-{body.get('pid')}"
+                                              f"{suffix}.json", other)
         return name
 
     def _identity(self, client_id: str) -> dict[str, Any]:
@@ -177,9 +202,13 @@ def write_json(path: Path, body: dict[str, Any]) -> None:
     partial.replace(path)
 
 
-def send_window(runner: WorkerRunner, seq: int, body: dict[str, Any]) -> None:
-    """A worker's window data to its master, in chunks."""
-    for chunk in wire.chunk_messages(seq, body):
+def send_window(runner: WorkerRunner, window: control.Window, body: dict[str, Any]) -> None:
+    """A worker's window data, and the files its attachers give for the window, to its
+    master, in chunks."""
+    attached = dict(filter(None, (attacher(window) for attacher in ATTACHERS)))
+    if attached:
+        body = {**body, ATTACHED: attached}
+    for chunk in wire.chunk_messages(window.seq, body):
         runner.send_message(wire.CHUNK_MESSAGE, chunk)
 
 

@@ -213,7 +213,7 @@ def _install(environment: Environment, **_: Any) -> None:
     if os.environ.get("AUTHBENCH_CONTROL") is not None:
         if isinstance(runner, WorkerRunner):  # one path for every worker, on any host
             worker = runner
-            recorder.deliver = lambda window, body: gather.send_window(worker, window.seq, body)
+            recorder.deliver = lambda window, body: gather.send_window(worker, window, body)
         control.on_window(recorder.on_window)
         return
     folder = os.environ.get("AUTHBENCH_HDR_DIR")

@@ -31,9 +31,12 @@ Per node and credential a trial records when the first rejected replay was sent
 after t0, and when a captured value is a JWT, its remaining lifetime at t0 (the bound
 of a strategy that never rejects). Trials are written to probe-<host>-<pid>.json in
 AUTHBENCH_HDR_DIR when Locust quits, trials cut short by the end of the run included
-(marked so). A refresh credential cannot be checked before logout without spending
-it: it counts as known on every node when AUTHBENCH_STORE (the variant's store, set by
-the runner) is shared, on the login node alone when it is "memory" (the default).
+(marked so). A worker with no AUTHBENCH_HDR_DIR (on another host) sends its trials so
+far with each window's histograms instead, and its master writes the file: trials still
+running as the window's data leaves are cut short there (is_complete false). A refresh
+credential cannot be checked before logout without spending it: it counts as known on
+every node when AUTHBENCH_STORE (the variant's store, set by the runner) is shared, on
+the login node alone when it is "memory" (the default).
 
 Probe users log in as the last PROBE_USERS users, which background users never use
 when there are more than 2 * PROBE_USERS users: logging out everywhere must not log the
@@ -61,18 +64,20 @@ import gevent
 import orjson
 from locust import events, task
 from locust.env import Environment
-from locust.runners import MasterRunner
+from locust.runners import MasterRunner, WorkerRunner
 from locust.user.task import LOCUST_STATE_STOPPING
 
 from adapters.exchange import Prepared, prepare
 from loadtests import (
     control,
+    gather,
     hdr,  # noqa: F401  (exact latency histograms when the runner asks)
     read,  # the module, not its class: Locust would run ReadUser too
 )
 from loadtests.common import ADAPTER, MODE, PROBE_USERS, USERS, Answer, AuthUser
 
 FILE_FORMAT = "authbench-probe/1"
+KIND = "probe"  # its files: probe-<host>-<pid>.json
 PROBES = int(os.environ.get("AUTHBENCH_PROBES", "2"))
 INTERVAL = float(os.environ.get("AUTHBENCH_PROBE_INTERVAL_MS", "20")) / 1000
 MAX_WAIT = float(os.environ.get("AUTHBENCH_PROBE_MAX_S", "10"))
@@ -308,14 +313,38 @@ class BackgroundReader(read.ReadUser):
         super().write_item()
 
 
+def _probe_file() -> dict[str, Any]:
+    """The file's body; a trial still watching counts as observed so far."""
+    now, trials = time.time(), []
+    for trial in TRIALS:
+        record = asdict(trial)
+        if not trial.is_complete and not trial.observed_s:
+            record["observed_s"] = max(0.0, now - trial.logout_at)
+        trials.append(record)
+    return {"format": FILE_FORMAT, "host": socket.gethostname(), "pid": os.getpid(),
+            "trials": trials}
+
+
+def _attach(_window: control.Window) -> tuple[str, dict[str, Any]] | None:
+    """A worker with no run folder on its host: its trials so far, with each window's
+    histograms, for its master to write (loadtests.gather)."""
+    return (KIND, _probe_file()) if TRIALS else None
+
+
+@events.init.add_listener
+def _send_from_elsewhere(environment: Environment, **_: Any) -> None:
+    if isinstance(environment.runner, WorkerRunner) and \
+            os.environ.get("AUTHBENCH_HDR_DIR") is None:
+        gather.add_attacher(_attach)
+
+
 @events.quitting.add_listener
 def _save(environment: Environment, **_: Any) -> None:
     folder = os.environ.get("AUTHBENCH_HDR_DIR")
     if folder is None or isinstance(environment.runner, MasterRunner) or not TRIALS:
         return
-    body = {"format": FILE_FORMAT, "host": socket.gethostname(), "pid": os.getpid(),
-            "trials": [asdict(t) for t in TRIALS]}
-    target = Path(folder) / f"probe-{socket.gethostname()}-{os.getpid()}.json"
+    body = _probe_file()
+    target = Path(folder) / f"{KIND}-{socket.gethostname()}-{os.getpid()}.json"
     partial = target.with_suffix(".part")
     partial.write_text(json.dumps(body))
     partial.replace(target)

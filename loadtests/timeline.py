@@ -1,8 +1,9 @@
 """Requests second by second: what a fault does over time, and when it is over.
 
-Imported by a locustfile (loadtests/faults.py). Under the suite runner, every process
-that runs users writes timeline-<host>-<pid>.json into each measured window's folder as
-the window closes (as loadtests/hdr.py does with its histograms). Second s holds the
+Imported by a locustfile (loadtests/faults.py). Under the suite runner, a process that
+runs users alone writes timeline-<host>-<pid>.json into each measured window's folder as
+the window closes; a worker sends it to its master with the window's histograms, on any
+host, and the master writes it (loadtests/gather.py). Second s holds the
 requests that ended in [measure_from + s, measure_from + s + 1):
 
     ok                requests that succeeded (a probe's expected rejection included)
@@ -30,12 +31,13 @@ from typing import Any
 import gevent
 from locust import events
 from locust.env import Environment
-from locust.runners import MasterRunner
+from locust.runners import MasterRunner, WorkerRunner
 
-from loadtests import control
+from loadtests import control, gather
 from loadtests.common import ADAPTER
 
 FILE_FORMAT = "authbench-timeline/1"
+KIND = "timeline"  # its files: timeline-<host>-<pid>.json
 COUNTS = ("ok", "unavailable", "rejected", "failed", "wrongly_accepted")
 REVOKED_REPLAY = "(revoked replay)"
 
@@ -65,10 +67,15 @@ class Timeline:
         self.seconds: dict[int, dict[str, int]] = {}
         self.latencies: dict[int, list[float]] = {}
 
-    def on_window(self, window: control.Window) -> None:
+    def keep(self, window: control.Window) -> None:
+        """Count the window's requests (a worker's master writes its file)."""
         self.window = window
         self.seconds = {}
         self.latencies = {}
+
+    def on_window(self, window: control.Window) -> None:
+        """Count the window's requests and write its file as it closes."""
+        self.keep(window)
         gevent.spawn_later(max(0.0, window.measure_until - time.time()), self.save, window)
 
     def on_request(self, request_type: str, name: str, response_time: float,
@@ -94,15 +101,26 @@ class Timeline:
                          "p99_ms": percentile(latencies, 0.99), "max_ms": max(latencies)})
         return rows
 
-    def save(self, window: control.Window) -> None:
+    def body(self, window: control.Window) -> dict[str, Any] | None:
+        """The window's file, or None once a later window replaced it."""
         if self.window is not window:
+            return None
+        return {"format": FILE_FORMAT, "host": socket.gethostname(), "pid": os.getpid(),
+                "window": window.seq, "measured_from": window.measure_from,
+                "measured_until": window.measure_until, "seconds": self.rows()}
+
+    def attach(self, window: control.Window) -> tuple[str, dict[str, Any]] | None:
+        """In a worker: the window's file, for its master to write (loadtests.gather)."""
+        body = self.body(window)
+        return None if body is None else (KIND, body)
+
+    def save(self, window: control.Window) -> None:
+        body = self.body(window)
+        if body is None:
             return  # a later window replaced it before it closed
         folder = Path(window.folder)
         folder.mkdir(parents=True, exist_ok=True)
-        body = {"format": FILE_FORMAT, "host": socket.gethostname(), "pid": os.getpid(),
-                "window": window.seq, "measured_from": window.measure_from,
-                "measured_until": window.measure_until, "seconds": self.rows()}
-        target = folder / f"timeline-{socket.gethostname()}-{os.getpid()}.json"
+        target = folder / f"{KIND}-{socket.gethostname()}-{os.getpid()}.json"
         partial = target.with_suffix(".part")
         partial.write_text(json.dumps(body))
         partial.replace(target)
@@ -115,4 +133,8 @@ def _install(environment: Environment, **_: Any) -> None:
         return  # workers record; run by hand, there are no windows to record
     timeline = Timeline()
     environment.events.request.add_listener(timeline.on_request)
-    control.on_window(timeline.on_window)
+    if isinstance(environment.runner, WorkerRunner):  # on any host: sent with the histograms
+        gather.add_attacher(timeline.attach)
+        control.on_window(timeline.keep)
+    else:
+        control.on_window(timeline.on_window)

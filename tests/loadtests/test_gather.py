@@ -121,6 +121,48 @@ def test_workers_here_and_elsewhere_send_their_windows_to_the_master(
     assert "joining the master" in worker_log and "floor.py" in worker_log
 
 
+def test_a_faults_window_brings_every_workers_timeline_and_the_outside_probes(
+        start_target: StartTarget, tmp_path: Path,
+        workers_started: list[subprocess.Popen[bytes]]) -> None:
+    """A fault timeline comes with each worker's histograms, and revocation trials from a
+    worker with no run folder on its host; the master writes both into the cell."""
+    target = start_target(AUTH_MODE="session", SEED_USERS="50")
+    port = free_port()
+    cell = Cell(mode="session", scenario="faults", users=8, workers=1, duration=3, warmup=0.5)
+    run = tmp_path / "run"  # the cell folder: where the runner's own worker writes at exit
+    locust = LocustProcesses(cell, target.url, run, 120, seed_users=50, external_workers=1,
+                             master_bind_port=port, extra_env={"AUTHBENCH_PROBES": "4"})
+    home = tmp_path / "elsewhere"
+    try:
+        locust.start()
+        workers_started.append(outside_worker(port, home))
+        locust.wait_ready(60)
+        window = locust.announce(run, 0.5, 3)
+        files = locust.collect(window)
+        assert locust.missing_workers(window, files) == []
+        inside, outside = locust.workers[0].pid, workers_started[0].pid
+        timelines = {read_json(p)["pid"]: read_json(p) for p in run.glob("timeline-*.json")}
+        assert set(timelines) == {inside, outside}
+        for body in timelines.values():
+            assert body["format"] == "authbench-timeline/1" and body["window"] == window.seq
+            assert (body["measured_from"], body["measured_until"]) == (
+                window.measure_from, window.measure_until)
+            assert sum(second["ok"] for second in body["seconds"]) > 20
+            assert {second["second"] for second in body["seconds"]} <= {0, 1, 2}
+        # The outside worker's trials so far, written by the master as the window closed.
+        [probe] = [read_json(p) for p in run.glob("probe-*.json")]
+        assert probe["pid"] == outside and probe["format"] == "authbench-probe/1"
+        assert probe["trials"] and all(t["observed_s"] > 0 for t in probe["trials"])
+        assert any(w["rejected_after_s"] is not None
+                   for t in probe["trials"] for w in t["watches"])
+    finally:
+        outcome = locust.stop()
+    assert outcome.exit_code == 0, outcome.log_tail
+    # The runner's own worker writes its trials as it quits, as a single process does.
+    assert {read_json(p)["pid"] for p in run.glob("probe-*.json")} == {inside, outside}
+    assert list(home.iterdir()) == []  # nothing written where the outside worker runs
+
+
 def test_a_worker_killed_mid_window_marks_its_window_short_and_by_name(
         start_target: StartTarget, tmp_path: Path) -> None:
     target = start_target(AUTH_MODE="none")
