@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from analysis.cost.speed import NOT_MEASURED, load_speed, speed_lines
+from analysis.cost.speed import NOT_MEASURED, SHARED_BELOW, load_speed, speed_lines
 from authbench.run.speedprobe import ITERATIONS, SpeedLog, probe_cpu, probe_speed
 
 CPUS = sorted(os.sched_getaffinity(0))
@@ -85,11 +85,17 @@ def busy_loop() -> Iterator[int]:
         hog.wait()
 
 
-def test_a_busy_loop_on_the_probed_core_shows_as_a_shared_core(busy_loop: int) -> None:
-    # The loop takes turns with the probe: the probe's wall time at least doubles over its
-    # CPU time (less than 60 % of the core after the best of 3 passes), the CPU time not.
-    figures = probe_cpu(CPUS[0])
-    assert figures["cpu_ns_per_iteration"] / figures["ns_per_iteration"] < 0.6
+def test_a_busy_loop_on_the_probed_core_shows_as_a_shared_core(busy_loop: int,
+                                                               tmp_path: Path) -> None:
+    # The loop takes turns with the probe: the probe's wall time grows over its CPU time,
+    # and its share of the core falls under SHARED_BELOW, which the report names. About
+    # half is the rule; the best of 3 passes of 20 ms, one the scheduler favoured, reached
+    # 60 % once in CI.
+    log = SpeedLog(tmp_path, [CPUS[0]])
+    log.probe("start")
+    log.probe("end")
+    assert all(probe.share < SHARED_BELOW for probe in load_speed(tmp_path))
+    assert "Another program was running" in "\n".join(speed_lines(tmp_path))
 
 
 def test_a_cpu_the_thread_may_not_use_is_the_probes_error_not_the_runs(tmp_path: Path) -> None:
