@@ -54,9 +54,15 @@ def test_the_targets_reach_their_store_through_the_delay_line(redis_url: str,
         psutil.STATUS_ZOMBIE  # stopped with the rig
     frame = load_run(run)
     hot = frame[frame["endpoint"] == "GET /api/me"].set_index("store_rtt_ms")
-    # every request waits for one lookup: the round trip shows in full in the p50
+    # Every request waits for one lookup: the target's own wait for its store (Server-
+    # Timing) grows by the round trip, 2.05-2.10 ms in repeated runs here...
+    waited = (hot.loc[2.0, "store_wall_p50_us"] - hot.loc[0.0, "store_wall_p50_us"]) / 1000
+    assert 1.8 < waited < 2.6, waited
+    # ...and most of it shows in the client's p50. Less steady: two cells, each with a
+    # target of its own, whose direct p50 alone moved from 1.48 to 2.40 ms between runs
+    # (the added p50 was 1.45 ms once in CI, 1.50-2.52 ms in eight runs here).
     added = hot.loc[2.0, "p50_ms"] - hot.loc[0.0, "p50_ms"]
-    assert 1.6 < added < 3.0, added
+    assert 1.2 < added < 3.0, added
     assert 0.9 < hot.loc[2.0, "store_ops_per_request"] < 1.2
     assert hot.loc[2.0, "proxy_cpu_us"] > 0
     write_report(run)
