@@ -24,7 +24,7 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
 
@@ -138,6 +138,9 @@ class Host:
     role: str
     netns: str
     address: str
+    # What popen started: stopped with the topology even if it had not yet entered the
+    # namespace when the namespace's processes were listed (`ip netns exec` races it).
+    started: list[subprocess.Popen[Any]] = field(default_factory=list, compare=False)
 
     def command(self, argv: Sequence[str]) -> list[str]:
         """argv run inside this host (`ip netns exec` sets the namespace, then execs argv)."""
@@ -145,7 +148,9 @@ class Host:
 
     def popen(self, argv: Sequence[str], **kwargs: Any) -> subprocess.Popen[Any]:
         """Start argv inside this host (subprocess.Popen's keywords)."""
-        return subprocess.Popen(self.command(argv), **kwargs)
+        process = subprocess.Popen(self.command(argv), **kwargs)
+        self.started.append(process)
+        return process
 
     def run(self, argv: Sequence[str], **kwargs: Any) -> subprocess.CompletedProcess[Any]:
         """Run argv inside this host to its end (subprocess.run's keywords)."""
@@ -208,6 +213,15 @@ class Topology:
 
     def remove(self) -> None:
         """Stop every process left in the hosts and delete every namespace made (idempotent)."""
+        started = [p for host in self.hosts.values() for p in host.started if p.poll() is None]
+        for process in started:
+            process.terminate()
+        for process in started:
+            try:
+                process.wait(STOP_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(STOP_TIMEOUT_S)
         for name in reversed(self._made):
             _stop_processes(name)
             try:

@@ -41,6 +41,13 @@ def _cost_order(stdout: str) -> list[str]:
     return [name.strip() for name in names]
 
 
+def _cheapest_group(stdout: str) -> list[str]:
+    """The configurations before the first "<" of the cost order (joined by ≈)."""
+    line = next(line for line in stdout.splitlines() if line.startswith("cheapest to dearest:"))
+    first = line.removeprefix("cheapest to dearest:").split("<")[0]
+    return [name.strip() for name in first.split("≈")]
+
+
 def test_the_flask_example_runs_quick_and_ranks_its_variants(tmp_path: Path) -> None:
     done, run = _run_quick("examples/flask/api.toml", tmp_path / "results")
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
@@ -48,10 +55,13 @@ def test_the_flask_example_runs_quick_and_ranks_its_variants(tmp_path: Path) -> 
     assert metadata["target"] == "external"
     assert [v["name"] for v in metadata["api"]["variants"]] == ["session", "jwt"]
     assert (run / "api.toml").read_text() == (ROOT / "examples/flask/api.toml").read_text()
-    # Ranked by cost: the floor, then both variants, each measured in every repeat.
+    # Ranked by cost, each measured in every repeat: no variant measured as cheaper than
+    # the floor (the floor in the cheapest group; its range and the session's overlap, so
+    # their medians can swap: 356.7 against 453.2 us once, the other way round in CI).
     order = _cost_order(done.stdout)
-    assert order[0] == "api-floor-read-u20-n1"
-    assert set(order[1:]) == {"api-session-read-u20-n1", "api-jwt-read-u20-n1"}
+    assert set(order) == {"api-floor-read-u20-n1", "api-session-read-u20-n1",
+                          "api-jwt-read-u20-n1"}
+    assert "api-floor-read-u20-n1" in _cheapest_group(done.stdout)
     assert "This run drove notes-flask (" in _section(run, "The answer")
     # Both variants' revocation is measured by a probe, and both revoke at once.
     revocation = _section(run, "Revocation")
